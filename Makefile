@@ -1,0 +1,46 @@
+# Ops Console — the two set-up commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+# `make test` runs on real PostgreSQL and Redis; override these to point elsewhere.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/opsconsole
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test install lint format clean bench
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+# Web + Celery worker + Celery beat on http://127.0.0.1:8000. Without
+# DATABASE_URL / REDIS_URL: SQLite and a file-based broker, no server needed.
+run: install
+	@export DEBUG=$${DEBUG:-true}; \
+	$(BIN)/python manage.py migrate --noinput && \
+	$(BIN)/python manage.py seed_demo && \
+	echo "Ops Console: http://127.0.0.1:$${PORT:-8000}/  (Ctrl-C stops web, worker and beat)" && \
+	exec $(BIN)/honcho --procfile Procfile --no-prefix start
+
+test: install
+	DEBUG=false SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= \
+	METRICS_TOKEN= PROMETHEUS_MULTIPROC_DIR= \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf var/ $(VENV)

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class OpsConsoleConfig(AppConfig):
+    """The console's core: users, roles, services, audit log, API tokens."""
+
+    name = "opsconsole"
+    verbose_name = "Ops Console"
+
+    def ready(self) -> None:
+        from . import celery_signals, dashboard  # noqa: F401  (connect signal handlers)
+
+        dashboard.register_panel(
+            name="services",
+            template="opsconsole/_services_panel.html",
+            context=dashboard.services_panel_context,
+            order=90,
+        )

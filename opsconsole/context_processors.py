@@ -1,0 +1,14 @@
+from django.http import HttpRequest
+
+from .navigation import navigation
+from .roles import primary_role
+
+
+def console(request: HttpRequest) -> dict:
+    """What the base layout needs on every page: navigation and who is signed in."""
+    user = getattr(request, "user", None)
+    signed_in = user is not None and user.is_authenticated
+    return {
+        "nav_items": navigation(request) if signed_in else [],
+        "user_role": primary_role(user) if signed_in else None,
+    }

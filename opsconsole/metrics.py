@@ -1,0 +1,92 @@
+"""Prometheus metrics for /metrics.
+
+Process metrics (requests, task counters) are prometheus-client objects; in
+multiprocess mode (PROMETHEUS_MULTIPROC_DIR set, as under gunicorn with
+several workers and the Celery worker beside it) every process writes its
+samples to files there and a scrape merges them. Figures that live in the
+database (open incidents, check states) are read at scrape time by the
+collectors that apps register with register_db_collector.
+"""
+
+import hmac
+import os
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest, multiprocess
+from prometheus_client.metrics_core import Metric
+
+HTTP_REQUESTS = Counter(
+    "http_requests", "HTTP requests served, by method, view and status.", ["method", "view", "status"]
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time to serve an HTTP request, by method and view.",
+    ["method", "view"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CELERY_TASKS = Counter(
+    "celery_tasks", "Celery tasks finished, by task name and outcome.", ["task", "state"]
+)
+CELERY_TASK_DURATION = Histogram(
+    "celery_task_duration_seconds",
+    "Time a Celery task ran, by task name.",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0),
+)
+
+
+def observe_request(method: str, view: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(method=method, view=view, status=str(status)).inc()
+    HTTP_REQUEST_DURATION.labels(method=method, view=view).observe(seconds)
+
+
+class _DatabaseCollector:
+    """Protocol: an object with collect() yielding prometheus Metric families."""
+
+    def collect(self) -> Iterable[Metric]:  # pragma: no cover - documentation only
+        raise NotImplementedError
+
+
+_db_collectors: list[_DatabaseCollector] = []
+
+
+def register_db_collector(collector: _DatabaseCollector) -> None:
+    """Apps call this from AppConfig.ready() to export figures read from the database."""
+    if collector not in _db_collectors:
+        _db_collectors.append(collector)
+
+
+class _ThisProcess:
+    def collect(self) -> Iterable[Metric]:
+        return REGISTRY.collect()
+
+
+def build_registry() -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=True)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_ThisProcess())
+    for collector in _db_collectors:
+        registry.register(collector)
+    return registry
+
+
+def _authorised(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    if not token:
+        return True
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not _authorised(request):
+        response = HttpResponse("metrics need a bearer token\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(build_registry()), content_type=CONTENT_TYPE_LATEST)

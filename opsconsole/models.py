@@ -1,0 +1,153 @@
+import hashlib
+import secrets
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+TIMEZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones())
+
+
+class User(AbstractUser):
+    """A console user; roles are Django groups (see opsconsole.roles)."""
+
+    timezone = models.CharField(
+        max_length=64,
+        choices=TIMEZONE_CHOICES,
+        default="UTC",
+        help_text="Times are shown to you in this timezone.",
+    )
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class Service(models.Model):
+    """A component of the monitored stack. Incidents, checks and runbooks point here."""
+
+    class Tier(models.IntegerChoices):
+        CRITICAL = 1, "Tier 1 — customer-facing, critical"
+        IMPORTANT = 2, "Tier 2 — important"
+        SUPPORTING = 3, "Tier 3 — supporting"
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    owner_team = models.CharField(max_length=100, blank=True)
+    tier = models.PositiveSmallIntegerField(choices=Tier.choices, default=Tier.IMPORTANT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tier", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ServiceLink(models.Model):
+    """A link shown on a service: dashboard, repository, runbook wiki, status page."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="links")
+    title = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return f"{self.service}: {self.title}"
+
+
+class AuditEntry(models.Model):
+    """One state-changing action. Rows are hash-chained; see opsconsole.audit.
+
+    `seq` is the chain position and primary key: a gap means a deleted row.
+    The actor is kept as plain values, not a foreign key, so that deleting a
+    user never rewrites (and so never breaks) the chain.
+    """
+
+    seq = models.BigIntegerField(primary_key=True)
+    created_at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=100, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=100, blank=True)
+    target_repr = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-seq"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor_label or 'system'}"
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self) -> "ApiTokenQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A per-user bearer token for scripts and chat bots.
+
+    Only the SHA-256 of the token is stored; the token itself is shown once,
+    when it is created (opsconsole.services.api_token_create).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. 'chatops bot'.")
+    prefix = models.CharField(max_length=12, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def generate() -> tuple[str, str, str]:
+        """Return (raw token, prefix, hash)."""
+        raw = "opc_" + secrets.token_urlsafe(32)
+        return raw, raw[:8], _hash_token(raw)
+
+    @classmethod
+    def find_active(cls, raw: str) -> "ApiToken | None":
+        return (
+            cls.objects.active()
+            .select_related("user")
+            .filter(token_hash=_hash_token(raw), user__is_active=True)
+            .first()
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def mark_used(self) -> None:
+        now = timezone.now()
+        # One write a minute at most: a busy bot must not turn every call into an UPDATE.
+        if self.last_used_at is None or (now - self.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import health, metrics, views
+
+urlpatterns = [
+    path("", views.dashboard_view, name="dashboard"),
+    path("profile/", views.profile, name="profile"),
+    path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("settings/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+    path("livez", health.livez, name="livez"),
+    path("readyz", health.readyz, name="readyz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("incidents/", include("incidents.urls")),
+    path("checklists/", include("checklists.urls")),
+    path("runbooks/", include("runbooks.urls")),
+    path("health/", include("healthchecks.urls")),
+    path("oncall/", include("oncall.urls")),
+]

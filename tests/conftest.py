@@ -1,0 +1,107 @@
+"""Shared test fixtures.
+
+The suite runs on real PostgreSQL and Redis (see Makefile: `make test`). If
+either does not answer, the run stops at once, saying which and how to start it.
+"""
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.contrib.auth.models import Group
+
+from opsconsole.roles import Role
+
+START_HINTS = {
+    "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "Redis": 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
+}
+
+
+def _answers(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session):
+    from django.conf import settings
+
+    problems = []
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        problems.append("DATABASE_URL does not point at PostgreSQL (run the suite with `make test`).")
+    elif not _answers(f"postgres://{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}", 5432):
+        problems.append(f"PostgreSQL does not answer at {db.get('HOST')}:{db.get('PORT')}. Start it: {START_HINTS['PostgreSQL']}")
+    redis_url = settings.REDIS_URL
+    if not redis_url:
+        problems.append("REDIS_URL is not set (run the suite with `make test`).")
+    elif not _answers(redis_url, 6379):
+        problems.append(f"Redis does not answer at {redis_url}. Start it: {START_HINTS['Redis']}")
+    if problems:
+        pytest.exit("Test services are missing:\n  " + "\n  ".join(problems), returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    """Tasks run in-process by default; tests about queues start a real worker
+    (tests/celery_worker.py) and switch this off."""
+    from opsconsole.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    """make_user(Role.SRE) → a user holding that role (or none with role=None)."""
+    counter = {"n": 0}
+
+    def make(role: Role | None = Role.VIEWER, **fields):
+        counter["n"] += 1
+        username = fields.pop("username", f"{(role or 'norole').replace(' ', '_').lower()}{counter['n']}")
+        user = django_user_model.objects.create_user(username=username, password="pw-for-tests-1", **fields)
+        if role is not None:
+            user.groups.add(Group.objects.get(name=role.value))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def client_as(client, make_user):
+    """client_as(Role.MANAGER) → the test client signed in as a new user with that role."""
+
+    def login(role: Role | None = Role.VIEWER, **fields):
+        user = make_user(role, **fields)
+        client.force_login(user)
+        client.user = user
+        return client
+
+    return login
+
+
+@pytest.fixture
+def worker_id_suffix(worker_id) -> str:
+    """A suffix unique to this xdist worker, for Redis keys, queue names and ports."""
+    return "" if worker_id == "master" else f"-{worker_id}"
+
+
+@pytest.fixture
+def redis_client():
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")

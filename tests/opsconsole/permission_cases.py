@@ -1,0 +1,15 @@
+from opsconsole.models import ApiToken, User
+from tests.permissions import Case
+
+
+def _token(user):
+    raw, prefix, token_hash = ApiToken.generate()
+    token = ApiToken.objects.create(user=user, name="bot", prefix=prefix, token_hash=token_hash)
+    return {"pk": token.pk}
+
+
+CASES = [
+    Case("profile", "read", data=lambda kw: {"timezone": "Europe/Paris", "email": "x@example.com"}),
+    Case("api_tokens", "users.manage", data=lambda kw: {"name": "bot", "owner": User.objects.first().pk}),
+    Case("api_token_revoke", "users.manage", setup=_token),
+]

@@ -3,6 +3,7 @@ with the status codes a test scripts."""
 
 import json
 import threading
+import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -27,6 +28,7 @@ class WebhookReceiver:
                     receiver.received.append(
                         {
                             "status": status,
+                            "at": time.monotonic(),
                             "json": json.loads(body or b"null"),
                             "content_type": self.headers.get("Content-Type"),
                         }

@@ -19,4 +19,5 @@ urlpatterns = [
     path("runbooks/", include("runbooks.urls")),
     path("health/", include("healthchecks.urls")),
     path("oncall/", include("oncall.urls")),
+    path("notifications/", include("opsconsole.notification_urls")),
 ]

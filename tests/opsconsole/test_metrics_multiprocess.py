@@ -33,7 +33,8 @@ def _free_port() -> int:
 def _database_url() -> str:
     db = settings.DATABASES["default"]  # pytest-django's test database
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{db['USER']}{password}@{host}/{db['NAME']}"
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, str]:

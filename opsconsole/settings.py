@@ -292,6 +292,7 @@ LOGGING = {
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
             "formatter": "json",
             "filters": ["context"],
         }
@@ -300,6 +301,10 @@ LOGGING = {
     "loggers": {
         # Request logs would double the access log without adding context.
         "django.server": {"level": "WARNING"},
+        # Django's default config also prints its events as plain text to the
+        # console in DEBUG: one JSON line per event, through the root handler.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "celery": {"level": LOG_LEVEL},
     },
 }
 

@@ -4,8 +4,6 @@ request that queued a Celery task, seen in a real worker's logs."""
 import io
 import json
 import logging
-import os
-import secrets
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from opsconsole.middleware import RequestIdMiddleware
 from opsconsole.roles import Role
+from tests.processes import production_env
 
 FIELDS = ["timestamp", "level", "logger", "message", "request_id", "user_id"]
 
@@ -94,18 +93,7 @@ def test_a_request_without_an_id_gets_one_and_django_events_carry_it(client, jso
 
 
 def _worker_env(multiproc: Path) -> dict[str, str]:
-    db = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-    }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    return env
+    return production_env(PROMETHEUS_MULTIPROC_DIR=str(multiproc))
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,23 +17,12 @@ import pytest
 from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.processes import free_port, production_env
+
 pytestmark = pytest.mark.slow
 
 REQUESTS = 60
 TOKEN = "metrics-" + secrets.token_hex(8)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]  # pytest-django's test database
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{db['USER']}{password}@{host}/{db['NAME']}"
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, str]:
@@ -50,24 +38,18 @@ def _get(url: str, token: str | None = None) -> tuple[int, str]:
 
 @pytest.fixture
 def gunicorn(transactional_db, tmp_path):
-    port = _free_port()
+    port = free_port()
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
     (multiproc / "counter_999999.db").write_bytes(b"stale file from a previous run")
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "3",
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-        "METRICS_TOKEN": TOKEN,
-    }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env = production_env(
+        ALLOWED_HOSTS="127.0.0.1",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        WEB_CONCURRENCY="3",
+        PROMETHEUS_MULTIPROC_DIR=str(multiproc),
+        METRICS_TOKEN=TOKEN,
+    )
     log = open(tmp_path / "gunicorn.log", "w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],

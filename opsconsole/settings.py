@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -160,7 +161,14 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "opsconsole.tasks.send_delivery": {"queue": "notifications"},
     "opsconsole.tasks.*": {"queue": "default"},
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Daily, off-peak: the audit log's hash chain is verified and the result
+    # logged and exported (audit_chain_intact) so that an alert can fire.
+    "verify-audit-chain": {
+        "task": "opsconsole.tasks.verify_audit_chain",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
 
 # --- Authentication (django-allauth) --------------------------------------
 AUTH_USER_MODEL = "opsconsole.User"
@@ -284,6 +292,8 @@ CONTENT_SECURITY_POLICY = {
 # --- Observability --------------------------------------------------------
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# Other processes' sample directories to merge into /metrics (comma-separated).
+PROMETHEUS_MERGE_DIRS = env.list("PROMETHEUS_MERGE_DIRS", default=[])
 if not PROMETHEUS_MULTIPROC_DIR:
     # prometheus-client switches to multiprocess mode when the variable merely
     # exists: an empty value would scatter counter_<pid>.db files in the cwd.
@@ -301,6 +311,7 @@ LOGGING = {
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
             "formatter": "json",
             "filters": ["context"],
         }
@@ -309,6 +320,10 @@ LOGGING = {
     "loggers": {
         # Request logs would double the access log without adding context.
         "django.server": {"level": "WARNING"},
+        # Django's default config also prints its events as plain text to the
+        # console in DEBUG: one JSON line per event, through the root handler.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "celery": {"level": LOG_LEVEL},
     },
 }
 

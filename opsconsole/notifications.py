@@ -22,7 +22,7 @@ import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
@@ -345,6 +345,21 @@ def delivery_replay(*, actor: "User", delivery: Delivery) -> Delivery:
 def dead_letters(limit: int = 200):
     """Dead deliveries, newest first, with their service (one query)."""
     return Delivery.objects.filter(status=Delivery.Status.DEAD).select_related("service")[:limit]
+
+
+def dashboard_panel_context(request) -> dict:
+    """Dashboard "Notifications": dead letters, retries, recent failures (2 queries)."""
+    failing = [Delivery.Status.FAILED, Delivery.Status.DEAD]
+    counts = Delivery.objects.filter(status__in=failing).aggregate(
+        dead=Count("pk", filter=Q(status=Delivery.Status.DEAD)),
+        retrying=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
+    )
+    return {
+        "dead_count": counts["dead"],
+        "retrying_count": counts["retrying"],
+        "recent_failures": list(Delivery.objects.filter(status__in=failing)[:5]),
+        "show_admin": request.user.is_staff,
+    }
 
 
 class DeadLetterCollector:

@@ -5,6 +5,7 @@ Every variable read here is listed, with its default, in README.md
 silently replaced by a default.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -174,6 +175,7 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_ADAPTER = "opsconsole.auth.AccountAdapter"
+ACCOUNT_FORMS = {"login": "opsconsole.forms.LoginForm"}
 SOCIALACCOUNT_ADAPTER = "opsconsole.auth.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
@@ -285,6 +287,10 @@ CONTENT_SECURITY_POLICY = {
 # --- Observability --------------------------------------------------------
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if not PROMETHEUS_MULTIPROC_DIR:
+    # prometheus-client switches to multiprocess mode when the variable merely
+    # exists: an empty value would scatter counter_<pid>.db files in the cwd.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,

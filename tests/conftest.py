@@ -69,7 +69,7 @@ def make_user(db, django_user_model):
         username = fields.pop("username", f"{(role or 'norole').replace(' ', '_').lower()}{counter['n']}")
         user = django_user_model.objects.create_user(username=username, password="pw-for-tests-1", **fields)
         if role is not None:
-            user.groups.add(Group.objects.get(name=role.value))
+            user.groups.add(Group.objects.get_or_create(name=role.value)[0])
         return user
 
     return make
@@ -105,3 +105,20 @@ def redis_client():
 
 
 os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")
+
+
+@pytest.fixture(autouse=True)
+def _forget_login_rate_limits():
+    """allauth counts failed sign-ins in the (Redis) cache for minutes: without
+    this, failures from earlier tests or runs would lock later sign-ins out."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match="*allauth:rl:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+    yield

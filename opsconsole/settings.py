@@ -159,6 +159,7 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     # Outbound notifications have their own queue so that a slow webhook
     # never delays probes or checklist runs (and the other way round).
     "opsconsole.tasks.send_delivery": {"queue": "notifications"},
+    "opsconsole.tasks.requeue_stale_deliveries": {"queue": "notifications"},
     "opsconsole.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -168,6 +169,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "opsconsole.tasks.verify_audit_chain",
         "schedule": crontab(hour=3, minute=17),
     },
+    "requeue-stale-deliveries": {"task": "opsconsole.tasks.requeue_stale_deliveries", "schedule": 60.0},
 }
 
 # --- Authentication (django-allauth) --------------------------------------

@@ -59,3 +59,14 @@ def send_delivery(self, delivery_id: int) -> str:
     if result.outcome == "retry":
         raise self.retry(countdown=result.countdown)
     return result.outcome
+
+
+@shared_task(
+    name="opsconsole.tasks.requeue_stale_deliveries",
+    ignore_result=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def requeue_stale_deliveries() -> int:
+    """Beat, every minute: queue again deliveries whose message was lost. Safe to run twice."""
+    return notifications.requeue_stale_deliveries()

@@ -41,7 +41,9 @@ class ChecklistRunsCollector:
             .values_list("status", "n")
         )
         family = GaugeMetricFamily(
-            "opsconsole_checklist_runs", "Checklist runs created today (UTC), by status.", labels=["status"]
+            "opsconsole_checklist_runs",
+            "Checklist runs created today (UTC), by status.",
+            labels=["status"],
         )
         for status in ChecklistRun.Status.values:
             family.add_metric([status], counts.get(status, 0))

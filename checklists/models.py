@@ -41,7 +41,9 @@ class ChecklistTemplate(models.Model):
 class TemplateItem(models.Model):
     template = models.ForeignKey(ChecklistTemplate, on_delete=models.CASCADE, related_name="items")
     order = models.PositiveIntegerField(default=0)
-    section = models.CharField(max_length=150, blank=True, help_text="Group heading, e.g. “Pre-deployment”.")
+    section = models.CharField(
+        max_length=150, blank=True, help_text="Group heading, e.g. “Pre-deployment”."
+    )
     text = models.CharField(max_length=300)
     help = models.TextField(blank=True)
     required = models.BooleanField(default=True)
@@ -67,7 +69,9 @@ class TemplateItem(models.Model):
 class Schedule(models.Model):
     """When a template produces runs: a time of day on some weekdays, in a timezone."""
 
-    template = models.ForeignKey(ChecklistTemplate, on_delete=models.CASCADE, related_name="schedules")
+    template = models.ForeignKey(
+        ChecklistTemplate, on_delete=models.CASCADE, related_name="schedules"
+    )
     time_of_day = models.TimeField()
     # Digits 0 (Monday) to 6 (Sunday), e.g. "01234" for weekdays.
     days_of_week = models.CharField(max_length=7, default="01234")
@@ -80,15 +84,19 @@ class Schedule(models.Model):
         ordering = ["template", "time_of_day"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(days_of_week__regex=r"^[0-6]{1,7}$"), name="checklist_schedule_days_valid"
+                condition=Q(days_of_week__regex=r"^[0-6]{1,7}$"),
+                name="checklist_schedule_days_valid",
             ),
             models.CheckConstraint(
-                condition=Q(due_within__gt=datetime.timedelta(0)), name="checklist_schedule_due_positive"
+                condition=Q(due_within__gt=datetime.timedelta(0)),
+                name="checklist_schedule_due_positive",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.template.name} at {self.time_of_day:%H:%M} {self.days_label} ({self.timezone})"
+        return (
+            f"{self.template.name} at {self.time_of_day:%H:%M} {self.days_label} ({self.timezone})"
+        )
 
     @property
     def days_label(self) -> str:
@@ -99,7 +107,9 @@ class Schedule(models.Model):
             return "every day"
         return ", ".join(WEEKDAY_NAMES[d] for d in days)
 
-    def slots_between(self, start: datetime.datetime, end: datetime.datetime) -> list[datetime.datetime]:
+    def slots_between(
+        self, start: datetime.datetime, end: datetime.datetime
+    ) -> list[datetime.datetime]:
         """Slot instants (UTC-aware) with start < slot <= end, in this schedule's timezone."""
         tz = zoneinfo.ZoneInfo(self.timezone)
         days = {int(d) for d in self.days_of_week}
@@ -108,7 +118,9 @@ class Schedule(models.Model):
         last_day = end.astimezone(tz).date()
         while day <= last_day:
             if day.weekday() in days:
-                slot = datetime.datetime.combine(day, self.time_of_day, tzinfo=tz).astimezone(datetime.UTC)
+                slot = datetime.datetime.combine(day, self.time_of_day, tzinfo=tz).astimezone(
+                    datetime.UTC
+                )
                 if start < slot <= end:
                     slots.append(slot)
             day += datetime.timedelta(days=1)
@@ -122,8 +134,12 @@ class ChecklistRun(models.Model):
         MISSED = "missed", "Missed"
 
     template = models.ForeignKey(ChecklistTemplate, on_delete=models.PROTECT, related_name="runs")
-    schedule = models.ForeignKey(Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
-    title = models.CharField(max_length=150, help_text="The template's name when the run was created.")
+    schedule = models.ForeignKey(
+        Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    title = models.CharField(
+        max_length=150, help_text="The template's name when the run was created."
+    )
     offers_handoff = models.BooleanField(default=False)
     # The schedule slot this run is for; null for runs started by hand.
     slot = models.DateTimeField(null=True, blank=True)
@@ -142,13 +158,17 @@ class ChecklistRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "due_at"]), models.Index(fields=["template", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["template", "created_at"]),
+        ]
         constraints = [
             # Two beat processes (or a retried task) create a slot's run once: the
             # second INSERT conflicts and does nothing.
             models.UniqueConstraint(fields=["schedule", "slot"], name="checklist_run_unique_slot"),
             models.CheckConstraint(
-                condition=Q(status__in=["open", "completed", "missed"]), name="checklist_run_status_valid"
+                condition=Q(status__in=["open", "completed", "missed"]),
+                name="checklist_run_status_valid",
             ),
             models.CheckConstraint(
                 condition=~Q(status="completed") | Q(signed_off_at__isnull=False),
@@ -177,7 +197,9 @@ class RunItem(models.Model):
         NA = "na", "N/A"
 
     run = models.ForeignKey(ChecklistRun, on_delete=models.CASCADE, related_name="items")
-    template_item = models.ForeignKey(TemplateItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    template_item = models.ForeignKey(
+        TemplateItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     order = models.PositiveIntegerField(default=0)
     section = models.CharField(max_length=150, blank=True)
     text = models.CharField(max_length=300)
@@ -185,7 +207,9 @@ class RunItem(models.Model):
     required = models.BooleanField(default=True)
     runbook_url = models.CharField(max_length=500, blank=True)
     expected_evidence = models.CharField(max_length=300, blank=True)
-    health_check = models.ForeignKey("healthchecks.Check", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    health_check = models.ForeignKey(
+        "healthchecks.Check", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     ticked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -207,11 +231,16 @@ class RunItem(models.Model):
     class Meta:
         ordering = ["run", "order", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(state__in=["open", "ticked", "na"]), name="checklist_item_state_valid"),
             models.CheckConstraint(
-                condition=Q(state="open") | Q(ticked_at__isnull=False), name="checklist_item_done_has_time"
+                condition=Q(state__in=["open", "ticked", "na"]), name="checklist_item_state_valid"
             ),
-            models.CheckConstraint(condition=~Q(state="na") | ~Q(na_reason=""), name="checklist_item_na_has_reason"),
+            models.CheckConstraint(
+                condition=Q(state="open") | Q(ticked_at__isnull=False),
+                name="checklist_item_done_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="na") | ~Q(na_reason=""), name="checklist_item_na_has_reason"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -59,7 +59,9 @@ class NoteConflict(Exception):
         self.mine_note = mine_note
         self.mine_evidence = mine_evidence
         who = current.note_updated_by or "someone"
-        super().__init__(f"Changed by {who} meanwhile; your text is kept below — merge and save again.")
+        super().__init__(
+            f"Changed by {who} meanwhile; your text is kept below — merge and save again."
+        )
 
 
 # --- Run creation -----------------------------------------------------------
@@ -72,7 +74,9 @@ def check_evidence(check: Check) -> str:
     return f"Health check “{check.name}”: {check.get_state_display()}{message} (checked {when})"
 
 
-def _snapshot_items(run: ChecklistRun, template_items: list[TemplateItem], now: datetime.datetime) -> list[RunItem]:
+def _snapshot_items(
+    run: ChecklistRun, template_items: list[TemplateItem], now: datetime.datetime
+) -> list[RunItem]:
     items = []
     for source in template_items:
         check = source.health_check
@@ -119,7 +123,9 @@ def _audit_run_created(actor, run: ChecklistRun, items: list[RunItem]) -> None:
     )
 
 
-def create_slot_run(schedule: Schedule, slot: datetime.datetime, now: datetime.datetime) -> tuple[ChecklistRun, bool]:
+def create_slot_run(
+    schedule: Schedule, slot: datetime.datetime, now: datetime.datetime
+) -> tuple[ChecklistRun, bool]:
     """Create the run of one schedule slot. Idempotent and race-safe: the
     unique (schedule, slot) constraint lets exactly one caller insert; every
     other caller — another beat, a retried task — gets the existing run and
@@ -137,7 +143,9 @@ def create_slot_run(schedule: Schedule, slot: datetime.datetime, now: datetime.d
             )
             items = _snapshot_items(run, _template_items(schedule.template), now)
             _audit_run_created(None, run, items)
-            transaction.on_commit(lambda: metrics.count_auto_ticks(sum(1 for i in items if i.automatic)))
+            transaction.on_commit(
+                lambda: metrics.count_auto_ticks(sum(1 for i in items if i.automatic))
+            )
             return run, True
     except IntegrityError:
         # The other INSERT committed first (we waited on its unique-index entry).
@@ -151,7 +159,9 @@ def create_due_runs(now: datetime.datetime | None = None) -> list[ChecklistRun]:
     created after the fact. Returns the runs this call created."""
     now = now or timezone.now()
     created = []
-    schedules = Schedule.objects.filter(enabled=True, template__is_active=True).select_related("template")
+    schedules = Schedule.objects.filter(enabled=True, template__is_active=True).select_related(
+        "template"
+    )
     for schedule in schedules:
         for slot in schedule.slots_between(now - schedule.due_within, now):
             if ChecklistRun.objects.filter(schedule=schedule, slot=slot).exists():
@@ -163,7 +173,9 @@ def create_due_runs(now: datetime.datetime | None = None) -> list[ChecklistRun]:
 
 
 @transaction.atomic
-def run_start(*, actor, template: ChecklistTemplate, due_within: datetime.timedelta | None = None) -> ChecklistRun:
+def run_start(
+    *, actor, template: ChecklistTemplate, due_within: datetime.timedelta | None = None
+) -> ChecklistRun:
     """Start a run by hand (a maintenance window, a release)."""
     check_capability(actor, "checklist.tick")
     if not template.is_active:
@@ -200,9 +212,16 @@ def _notify_missed(run_ids: list[int]) -> None:
             notify_on_call(event="checklist.missed", title=title, text=text, url=url)
             continue
         # Until the notifications module lands: mail the SREs.
-        recipients = list(
-            Group.objects.get(name="SRE").user_set.filter(is_active=True).exclude(email="").values_list("email", flat=True)
-        ) if Group.objects.filter(name="SRE").exists() else []
+        recipients = (
+            list(
+                Group.objects.get(name="SRE")
+                .user_set.filter(is_active=True)
+                .exclude(email="")
+                .values_list("email", flat=True)
+            )
+            if Group.objects.filter(name="SRE").exists()
+            else []
+        )
         if recipients:
             send_mail(title, f"{text}\n\n{url}", None, recipients, fail_silently=True)
         logger.warning("checklist run %s missed; mailed %d SREs", run.pk, len(recipients))
@@ -214,7 +233,9 @@ def mark_missed_runs(now: datetime.datetime | None = None) -> list[int]:
     so a second call (or a second beat) finds nothing and notifies nobody."""
     now = now or timezone.now()
     marked = []
-    candidates = list(ChecklistRun.objects.filter(status=Status.OPEN, due_at__lt=now).values_list("pk", flat=True))
+    candidates = list(
+        ChecklistRun.objects.filter(status=Status.OPEN, due_at__lt=now).values_list("pk", flat=True)
+    )
     for run_id in candidates:
         with transaction.atomic():
             # Conditional: a sign-off that commits first wins and this does nothing.
@@ -223,7 +244,9 @@ def mark_missed_runs(now: datetime.datetime | None = None) -> list[int]:
             ):
                 continue
             run = ChecklistRun.objects.get(pk=run_id)
-            audit.record(None, "checklists.run_missed", run, after={"due_at": run.due_at, "missed_at": now})
+            audit.record(
+                None, "checklists.run_missed", run, after={"due_at": run.due_at, "missed_at": now}
+            )
             marked.append(run_id)
     if marked:
         transaction.on_commit(lambda: _notify_missed(marked))
@@ -245,7 +268,12 @@ def refresh_automatic_items(now: datetime.datetime | None = None) -> int:
         with transaction.atomic():
             evidence = check_evidence(item.health_check)
             if RunItem.objects.filter(pk=item.pk, state=State.OPEN).update(
-                state=State.TICKED, ticked_at=now, ticked_by=None, automatic=True, evidence=evidence, updated_at=now
+                state=State.TICKED,
+                ticked_at=now,
+                ticked_by=None,
+                automatic=True,
+                evidence=evidence,
+                updated_at=now,
             ):
                 audit.record(None, "checklists.item_auto_tick", item, after={"evidence": evidence})
                 ticked += 1
@@ -257,9 +285,9 @@ def refresh_automatic_items(now: datetime.datetime | None = None) -> int:
 
 
 def _load_item(run_id: int, item_id: int) -> RunItem:
-    return RunItem.objects.select_related("ticked_by", "note_updated_by", "health_check", "run").get(
-        pk=item_id, run_id=run_id
-    )
+    return RunItem.objects.select_related(
+        "ticked_by", "note_updated_by", "health_check", "run"
+    ).get(pk=item_id, run_id=run_id)
 
 
 def _refusal(item: RunItem, action: str) -> str:
@@ -267,7 +295,11 @@ def _refusal(item: RunItem, action: str) -> str:
         return "This run is signed off; it can no longer change."
     if item.state == State.TICKED:
         who = "the console (health check)" if item.automatic else (item.ticked_by or "someone")
-        return f"Already ticked by {who}." if action == "tick" else f"Ticked by {who}; untick it first."
+        return (
+            f"Already ticked by {who}."
+            if action == "tick"
+            else f"Ticked by {who}; untick it first."
+        )
     if item.state == State.NA:
         return f"Marked N/A by {item.ticked_by or 'someone'}; reopen it first."
     return "Already open."
@@ -281,10 +313,14 @@ def item_tick(*, actor, run_id: int, item_id: int) -> ItemResult:
     with transaction.atomic():
         changed = RunItem.objects.filter(
             pk=item_id, run_id=run_id, state=State.OPEN, run__status__in=WRITABLE
-        ).update(state=State.TICKED, ticked_by=actor, ticked_at=now, automatic=False, updated_at=now)
+        ).update(
+            state=State.TICKED, ticked_by=actor, ticked_at=now, automatic=False, updated_at=now
+        )
         item = _load_item(run_id, item_id)
         if changed:
-            audit.record(actor, "checklists.item_tick", item, after={"run": run_id, "ticked_at": now})
+            audit.record(
+                actor, "checklists.item_tick", item, after={"run": run_id, "ticked_at": now}
+            )
             transaction.on_commit(metrics.count_tick)
     return ItemResult(item, bool(changed), "" if changed else _refusal(item, "tick"))
 
@@ -301,7 +337,14 @@ def item_mark_na(*, actor, run_id: int, item_id: int, reason: str) -> ItemResult
     with transaction.atomic():
         changed = RunItem.objects.filter(
             pk=item_id, run_id=run_id, state=State.OPEN, run__status__in=WRITABLE
-        ).update(state=State.NA, na_reason=reason, ticked_by=actor, ticked_at=now, automatic=False, updated_at=now)
+        ).update(
+            state=State.NA,
+            na_reason=reason,
+            ticked_by=actor,
+            ticked_at=now,
+            automatic=False,
+            updated_at=now,
+        )
         item = _load_item(run_id, item_id)
         if changed:
             audit.record(actor, "checklists.item_na", item, after={"run": run_id, "reason": reason})
@@ -318,17 +361,32 @@ def item_reopen(*, actor, run_id: int, item_id: int) -> ItemResult:
         run = ChecklistRun.objects.select_for_update().only("status").get(pk=run_id)
         changed = 0
         if run.status in WRITABLE:
-            before = RunItem.objects.filter(pk=item_id, run_id=run_id).values("state", "ticked_by", "na_reason").first()
-            changed = RunItem.objects.filter(pk=item_id, run_id=run_id, state__in=[State.TICKED, State.NA]).update(
-                state=State.OPEN, ticked_by=None, ticked_at=None, na_reason="", automatic=False, updated_at=now
+            before = (
+                RunItem.objects.filter(pk=item_id, run_id=run_id)
+                .values("state", "ticked_by", "na_reason")
+                .first()
+            )
+            changed = RunItem.objects.filter(
+                pk=item_id, run_id=run_id, state__in=[State.TICKED, State.NA]
+            ).update(
+                state=State.OPEN,
+                ticked_by=None,
+                ticked_at=None,
+                na_reason="",
+                automatic=False,
+                updated_at=now,
             )
         item = _load_item(run_id, item_id)
         if changed:
-            audit.record(actor, "checklists.item_reopen", item, before=before, after={"state": State.OPEN})
+            audit.record(
+                actor, "checklists.item_reopen", item, before=before, after={"state": State.OPEN}
+            )
     return ItemResult(item, bool(changed), "" if changed else _refusal(item, "reopen"))
 
 
-def item_save_note(*, actor, run_id: int, item_id: int, note: str, evidence: str, version: int) -> ItemResult:
+def item_save_note(
+    *, actor, run_id: int, item_id: int, note: str, evidence: str, version: int
+) -> ItemResult:
     """Save an item's note and evidence if nobody changed them since `version`.
 
     Raises NoteConflict (with the current and the submitted texts) when the
@@ -339,21 +397,35 @@ def item_save_note(*, actor, run_id: int, item_id: int, note: str, evidence: str
         raise ChecklistError("The note is limited to 5000 characters and the evidence to 2000.")
     now = timezone.now()
     with transaction.atomic():
-        before = RunItem.objects.filter(pk=item_id, run_id=run_id).values("note", "evidence").first()
+        before = (
+            RunItem.objects.filter(pk=item_id, run_id=run_id).values("note", "evidence").first()
+        )
         if before is None:
             raise RunItem.DoesNotExist
         if before["note"] == note and before["evidence"] == evidence:
             return ItemResult(_load_item(run_id, item_id), False, "Nothing changed.")
         changed = RunItem.objects.filter(
             pk=item_id, run_id=run_id, version=version, run__status__in=WRITABLE
-        ).update(note=note, evidence=evidence, note_updated_by=actor, note_updated_at=now, updated_at=now,
-                 version=version + 1)
+        ).update(
+            note=note,
+            evidence=evidence,
+            note_updated_by=actor,
+            note_updated_at=now,
+            updated_at=now,
+            version=version + 1,
+        )
         item = _load_item(run_id, item_id)
         if not changed:
             if item.run.status == Status.COMPLETED:
                 raise ChecklistError("This run is signed off; it can no longer change.")
             raise NoteConflict(item, note, evidence)
-        audit.record(actor, "checklists.item_note", item, before=before, after={"note": note, "evidence": evidence})
+        audit.record(
+            actor,
+            "checklists.item_note",
+            item,
+            before=before,
+            after={"note": note, "evidence": evidence},
+        )
     return ItemResult(item, True)
 
 
@@ -367,9 +439,13 @@ def run_sign_off(*, actor, run: ChecklistRun) -> ChecklistRun:
     with transaction.atomic():
         locked = ChecklistRun.objects.select_for_update().get(pk=run.pk)
         if locked.status == Status.COMPLETED:
-            raise ChecklistError(f"Already signed off by {locked.signed_off_by} at {locked.signed_off_at:%H:%M}.")
+            raise ChecklistError(
+                f"Already signed off by {locked.signed_off_by} at {locked.signed_off_at:%H:%M}."
+            )
         open_required = list(
-            locked.items.filter(required=True, state=State.OPEN).order_by("order", "id").values_list("text", flat=True)
+            locked.items.filter(required=True, state=State.OPEN)
+            .order_by("order", "id")
+            .values_list("text", flat=True)
         )
         if open_required:
             shown = "; ".join(open_required[:5]) + ("…" if len(open_required) > 5 else "")
@@ -381,8 +457,13 @@ def run_sign_off(*, actor, run: ChecklistRun) -> ChecklistRun:
         locked.signed_off_by = actor
         locked.signed_off_at = now
         locked.save(update_fields=["status", "signed_off_by", "signed_off_at", "updated_at"])
-        audit.record(actor, "checklists.run_sign_off", locked, before=before,
-                     after={"status": locked.status, "late": locked.completed_late})
+        audit.record(
+            actor,
+            "checklists.run_sign_off",
+            locked,
+            before=before,
+            after={"status": locked.status, "late": locked.completed_late},
+        )
     return locked
 
 
@@ -398,7 +479,16 @@ def run_progress(run_id: int) -> dict:
 # --- Template editing ----------------------------------------------------------
 
 TEMPLATE_FIELDS = ("name", "description", "offers_handoff", "is_active")
-ITEM_FIELDS = ("order", "section", "text", "help", "required", "runbook_url", "expected_evidence", "health_check_id")
+ITEM_FIELDS = (
+    "order",
+    "section",
+    "text",
+    "help",
+    "required",
+    "runbook_url",
+    "expected_evidence",
+    "health_check_id",
+)
 SCHEDULE_FIELDS = ("time_of_day", "days_of_week", "timezone", "due_within", "enabled")
 
 
@@ -407,29 +497,42 @@ def _require_editor(actor) -> None:
 
 
 @transaction.atomic
-def template_save(*, actor, template: ChecklistTemplate, item_forms=None, schedule_forms=None) -> ChecklistTemplate:
+def template_save(
+    *, actor, template: ChecklistTemplate, item_forms=None, schedule_forms=None
+) -> ChecklistTemplate:
     """Save a template with its items and schedules (validated form and
     formsets). Past runs never change: they hold their own copies of the items."""
     _require_editor(actor)
     created = template.pk is None
-    before = None if created else audit.snapshot(ChecklistTemplate.objects.get(pk=template.pk), TEMPLATE_FIELDS)
+    before = (
+        None
+        if created
+        else audit.snapshot(ChecklistTemplate.objects.get(pk=template.pk), TEMPLATE_FIELDS)
+    )
     template.save()
     after = audit.snapshot(template, TEMPLATE_FIELDS)
     if before != after:
         action = "checklists.template_create" if created else "checklists.template_update"
         audit.record(actor, action, template, before=before, after=after)
-    for formset, fields, label in ((item_forms, ITEM_FIELDS, "item"), (schedule_forms, SCHEDULE_FIELDS, "schedule")):
+    for formset, fields, label in (
+        (item_forms, ITEM_FIELDS, "item"),
+        (schedule_forms, SCHEDULE_FIELDS, "schedule"),
+    ):
         if formset is None:
             continue
         formset.instance = template
         for obj in formset.save():
             audit.record(actor, f"checklists.{label}_save", obj, after=audit.snapshot(obj, fields))
         for obj in formset.deleted_objects:
-            audit.record(actor, f"checklists.{label}_delete", template, before=audit.snapshot(obj, fields))
+            audit.record(
+                actor, f"checklists.{label}_delete", template, before=audit.snapshot(obj, fields)
+            )
     return template
 
 
-def template_import(*, actor, name: str, parsed, description: str = "", update: bool = False) -> tuple[ChecklistTemplate, bool]:
+def template_import(
+    *, actor, name: str, parsed, description: str = "", update: bool = False
+) -> tuple[ChecklistTemplate, bool]:
     """Create (or, with update=True, replace the items of) a template from a
     parsed checklist. Idempotent when update=False: an existing template of
     that name is left as it is."""
@@ -452,6 +555,10 @@ def template_import(*, actor, name: str, parsed, description: str = "", update: 
             )
             for index, item in enumerate(parsed.items)
         )
-        audit.record(actor, "checklists.template_import", template,
-                     after={"source": parsed.source, "title": parsed.title, "items": len(parsed.items)})
+        audit.record(
+            actor,
+            "checklists.template_import",
+            template,
+            after={"source": parsed.source, "title": parsed.title, "items": len(parsed.items)},
+        )
     return template, created

@@ -155,8 +155,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "opsconsole.tasks.*": {"queue": "default"},
+    "checklists.tasks.*": {"queue": "default"},
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Checklists: create each schedule slot's run, mark overdue runs missed,
+    # tick items whose health check now passes. All idempotent.
+    "checklists-create-due-runs": {"task": "checklists.tasks.create_due_runs", "schedule": 60.0},
+    "checklists-mark-missed-runs": {"task": "checklists.tasks.mark_missed_runs", "schedule": 60.0},
+    "checklists-refresh-automatic-items": {"task": "checklists.tasks.refresh_automatic_items", "schedule": 60.0},
+}
 
 # --- Authentication (django-allauth) --------------------------------------
 AUTH_USER_MODEL = "opsconsole.User"

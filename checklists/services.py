@@ -284,6 +284,16 @@ def refresh_automatic_items(now: datetime.datetime | None = None) -> int:
 # --- Ticking -----------------------------------------------------------------
 
 
+def _writable(run_id: int):
+    """`run_id IN (SELECT id FROM run WHERE status <> completed)`. A subquery
+    on the run, not a join: with a join Django would move the whole filter,
+    `state = 'open'` included, into an `id IN (SELECT ...)` that PostgreSQL
+    does not re-check after waiting on the row lock, and two concurrent ticks
+    would both "win". Kept in the outer WHERE, the state test is re-checked
+    on the latest row version."""
+    return ChecklistRun.objects.filter(pk=run_id, status__in=WRITABLE).values("pk")
+
+
 def _load_item(run_id: int, item_id: int) -> RunItem:
     return RunItem.objects.select_related(
         "ticked_by", "note_updated_by", "health_check", "run"
@@ -312,7 +322,7 @@ def item_tick(*, actor, run_id: int, item_id: int) -> ItemResult:
     now = timezone.now()
     with transaction.atomic():
         changed = RunItem.objects.filter(
-            pk=item_id, run_id=run_id, state=State.OPEN, run__status__in=WRITABLE
+            pk=item_id, run_id=run_id, state=State.OPEN, run__in=_writable(run_id)
         ).update(
             state=State.TICKED, ticked_by=actor, ticked_at=now, automatic=False, updated_at=now
         )
@@ -336,7 +346,7 @@ def item_mark_na(*, actor, run_id: int, item_id: int, reason: str) -> ItemResult
     now = timezone.now()
     with transaction.atomic():
         changed = RunItem.objects.filter(
-            pk=item_id, run_id=run_id, state=State.OPEN, run__status__in=WRITABLE
+            pk=item_id, run_id=run_id, state=State.OPEN, run__in=_writable(run_id)
         ).update(
             state=State.NA,
             na_reason=reason,
@@ -405,7 +415,7 @@ def item_save_note(
         if before["note"] == note and before["evidence"] == evidence:
             return ItemResult(_load_item(run_id, item_id), False, "Nothing changed.")
         changed = RunItem.objects.filter(
-            pk=item_id, run_id=run_id, version=version, run__status__in=WRITABLE
+            pk=item_id, run_id=run_id, version=version, run__in=_writable(run_id)
         ).update(
             note=note,
             evidence=evidence,

@@ -254,8 +254,24 @@ def test_viewer_cannot_tick(run, make_user):
 # --- missed runs ----------------------------------------------------------------------
 
 
-def test_overdue_runs_are_marked_missed_once_and_notify(run, make_user, django_capture_on_commit_callbacks):
+def test_overdue_runs_are_marked_missed_once_and_notify_on_call(run, monkeypatch):
+    sent = []
+    monkeypatch.setattr(services, "_notifier", lambda: lambda **kwargs: sent.append(kwargs))
+    later = run.due_at + datetime.timedelta(minutes=1)
+    assert services.mark_missed_runs(later) == [run.pk]
+    assert services.mark_missed_runs(later) == []
+    assert len(sent) == 1
+    assert sent[0]["event"] == "checklist.missed" and run.title in sent[0]["title"]
+    assert sent[0]["url"] == f"/checklists/runs/{run.pk}/"
+    assert AuditEntry.objects.filter(action="checklists.run_missed").count() == 1
+
+
+def test_missed_run_mails_the_sres_until_notifications_exist(
+    run, make_user, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(services, "_notifier", lambda: None)
     make_user(Role.SRE, email="oncall@example.com")
+    make_user(Role.VIEWER, email="viewer@example.com")
     later = run.due_at + datetime.timedelta(minutes=1)
     with django_capture_on_commit_callbacks(execute=True):
         assert services.mark_missed_runs(later) == [run.pk]
@@ -265,6 +281,7 @@ def test_overdue_runs_are_marked_missed_once_and_notify(run, make_user, django_c
     assert run.status == ChecklistRun.Status.MISSED
     assert len(mail.outbox) == 1
     assert "Checklist missed" in mail.outbox[0].subject and "oncall@example.com" in mail.outbox[0].to
+    assert "viewer@example.com" not in mail.outbox[0].to
     assert AuditEntry.objects.filter(action="checklists.run_missed").count() == 1
 
 

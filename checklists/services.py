@@ -251,9 +251,8 @@ def mark_missed_runs(now: datetime.datetime | None = None) -> list[int]:
             audit.record(
                 None, "checklists.run_missed", run, after={"due_at": run.due_at, "missed_at": now}
             )
+            _notify_missed(run)
             marked.append(run_id)
-    if marked:
-        transaction.on_commit(lambda: _notify_missed(marked))
     return marked
 
 

@@ -6,7 +6,9 @@ HTMX = {"HX-Request": "true"}
 
 
 def _template() -> ChecklistTemplate:
-    template = ChecklistTemplate.objects.create(name=f"Perm {ChecklistTemplate.objects.count() + 1}")
+    template = ChecklistTemplate.objects.create(
+        name=f"Perm {ChecklistTemplate.objects.count() + 1}"
+    )
     TemplateItem.objects.create(template=template, text="One", order=1)
     TemplateItem.objects.create(template=template, text="Two", order=2)
     return template
@@ -58,12 +60,27 @@ def _template_form(kwargs: dict) -> dict:
 
 
 CASES = [
-    Case("checklists:run_start", "checklist.tick", data=lambda kw: {"template": _template().pk, "due_within_hours": "2"}),
+    Case(
+        "checklists:run_start",
+        "checklist.tick",
+        data=lambda kw: {"template": _template().pk, "due_within_hours": "2"},
+    ),
     Case("checklists:item_tick", "checklist.tick", setup=_run, headers=HTMX),
     Case("checklists:item_reopen", "checklist.tick", setup=_ticked_run, headers=HTMX),
-    Case("checklists:item_na", "checklist.tick", setup=_run, data=lambda kw: {"reason": "n/a today"}, headers=HTMX),
-    Case("checklists:item_note", "checklist.tick", setup=_run, data=lambda kw: {"note": "x", "evidence": "", "version": 1},
-         headers=HTMX),
+    Case(
+        "checklists:item_na",
+        "checklist.tick",
+        setup=_run,
+        data=lambda kw: {"reason": "n/a today"},
+        headers=HTMX,
+    ),
+    Case(
+        "checklists:item_note",
+        "checklist.tick",
+        setup=_run,
+        data=lambda kw: {"note": "x", "evidence": "", "version": 1},
+        headers=HTMX,
+    ),
     Case("checklists:run_sign_off", "checklist.tick", setup=_run_only),
     Case("checklists:template_create", "config.edit", data=_template_form),
     Case("checklists:template_edit", "config.edit", setup=_template_kwargs, data=_template_form),

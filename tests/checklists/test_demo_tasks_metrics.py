@@ -18,32 +18,59 @@ pytestmark = pytest.mark.django_db
 def test_demo_builds_the_five_seed_templates_idempotently():
     call_command("seed_demo", stdout=StringIO())
     names = set(ChecklistTemplate.objects.values_list("name", flat=True))
-    assert {"Morning checklist", "Evening checklist", "Maintenance window", "Release deployment",
-            "Environment promotion"} <= names
+    assert {
+        "Morning checklist",
+        "Evening checklist",
+        "Maintenance window",
+        "Release deployment",
+        "Environment promotion",
+    } <= names
     evening = ChecklistTemplate.objects.get(name="Evening checklist")
-    assert evening.offers_handoff and evening.items.filter(text="Hand off to on-call if needed").exists()
+    assert (
+        evening.offers_handoff
+        and evening.items.filter(text="Hand off to on-call if needed").exists()
+    )
     release = ChecklistTemplate.objects.get(name="Release deployment")
     assert release.items.filter(section="Rollback Trigger").count() == 4
-    schedules = {(s.template.name, s.time_of_day) for s in Schedule.objects.select_related("template")}
-    assert schedules == {("Morning checklist", datetime.time(8)), ("Evening checklist", datetime.time(18))}
+    schedules = {
+        (s.template.name, s.time_of_day) for s in Schedule.objects.select_related("template")
+    }
+    assert schedules == {
+        ("Morning checklist", datetime.time(8)),
+        ("Evening checklist", datetime.time(18)),
+    }
     assert all(s.days_of_week == "01234" for s in Schedule.objects.all())
     statuses = sorted(ChecklistRun.objects.values_list("status", flat=True))
     assert statuses == ["completed", "open"]
-    counts = (ChecklistTemplate.objects.count(), ChecklistRun.objects.count(), RunItem.objects.count())
+    counts = (
+        ChecklistTemplate.objects.count(),
+        ChecklistRun.objects.count(),
+        RunItem.objects.count(),
+    )
     call_command("seed_demo", stdout=StringIO())
-    assert (ChecklistTemplate.objects.count(), ChecklistRun.objects.count(), RunItem.objects.count()) == counts
+    assert (
+        ChecklistTemplate.objects.count(),
+        ChecklistRun.objects.count(),
+        RunItem.objects.count(),
+    ) == counts
 
 
 def test_beat_schedule_and_routes_name_the_tasks():
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert {"checklists.tasks.create_due_runs", "checklists.tasks.mark_missed_runs",
-            "checklists.tasks.refresh_automatic_items"} <= scheduled
+    assert {
+        "checklists.tasks.create_due_runs",
+        "checklists.tasks.mark_missed_runs",
+        "checklists.tasks.refresh_automatic_items",
+    } <= scheduled
 
 
 def test_tasks_are_safe_to_run_twice(make_template, make_schedule):
     now = timezone.now()
-    make_schedule(make_template(2), at=(now - datetime.timedelta(minutes=5)).time().replace(microsecond=0),
-                  due=datetime.timedelta(hours=1))
+    make_schedule(
+        make_template(2),
+        at=(now - datetime.timedelta(minutes=5)).time().replace(microsecond=0),
+        due=datetime.timedelta(hours=1),
+    )
     assert tasks.create_due_runs.delay().get() == 1
     assert tasks.create_due_runs.delay().get() == 0
     ChecklistRun.objects.update(due_at=now - datetime.timedelta(minutes=1))
@@ -52,8 +79,9 @@ def test_tasks_are_safe_to_run_twice(make_template, make_schedule):
     assert tasks.refresh_automatic_items.delay().get() == 0
 
 
-def test_metrics_expose_runs_gauge_and_tick_counter(client, make_template, make_user,
-                                                   django_capture_on_commit_callbacks):
+def test_metrics_expose_runs_gauge_and_tick_counter(
+    client, make_template, make_user, django_capture_on_commit_callbacks
+):
     from checklists import services
 
     sre = make_user(Role.SRE)
@@ -61,8 +89,12 @@ def test_metrics_expose_runs_gauge_and_tick_counter(client, make_template, make_
 
     def ticked() -> float:
         body = client.get(reverse("metrics")).content.decode()
-        line = [l for l in body.splitlines() if l.startswith('opsconsole_checklist_items_ticked_total{by="person"}')]
-        return float(line[0].split()[-1]) if line else 0.0
+        lines = [
+            line
+            for line in body.splitlines()
+            if line.startswith('opsconsole_checklist_items_ticked_total{by="person"}')
+        ]
+        return float(lines[0].split()[-1]) if lines else 0.0
 
     before = ticked()
     client.force_login(sre)
@@ -81,10 +113,17 @@ def test_admin_pages_load_and_edits_are_audited(client, make_user, make_template
     template = make_template(2)
     for name in ("checklisttemplate", "schedule", "checklistrun"):
         assert client.get(reverse(f"admin:checklists_{name}_changelist")).status_code == 200
-    response = client.post(reverse("admin:checklists_checklisttemplate_change", args=[template.pk]), {
-        "name": "Renamed in admin", "description": "", "is_active": "on",
-        "items-TOTAL_FORMS": "0", "items-INITIAL_FORMS": "0", "schedules-TOTAL_FORMS": "0",
-        "schedules-INITIAL_FORMS": "0",
-    })
+    response = client.post(
+        reverse("admin:checklists_checklisttemplate_change", args=[template.pk]),
+        {
+            "name": "Renamed in admin",
+            "description": "",
+            "is_active": "on",
+            "items-TOTAL_FORMS": "0",
+            "items-INITIAL_FORMS": "0",
+            "schedules-TOTAL_FORMS": "0",
+            "schedules-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 302
     assert AuditEntry.objects.filter(action="checklists.checklisttemplate.admin_change").exists()

@@ -36,9 +36,14 @@ def _by_title(name):
 def test_morning_and_evening_checklists():
     found = _by_title("001")
     morning, evening = found["Morning Checklist"], found["Evening Checklist"]
-    assert [i.text for i in morning.items][:2] == ["Review overnight alerts and incidents", "Check dashboard for anomalies"]
+    assert [i.text for i in morning.items][:2] == [
+        "Review overnight alerts and incidents",
+        "Check dashboard for anomalies",
+    ]
     assert len(morning.items) == 7 and all(i.required for i in morning.items)
-    assert evening.items[-1].text == "Hand off to on-call if needed" and not evening.items[-1].required
+    assert (
+        evening.items[-1].text == "Hand off to on-call if needed" and not evening.items[-1].required
+    )
     assert len(evening.items) == 6
 
 
@@ -48,8 +53,12 @@ def test_release_deployment_has_sections_and_rollback_triggers():
     assert sections == ["Pre-Deployment", "Deployment Steps", "Post-Deployment", "Rollback Trigger"]
     assert len(release.items) == 21
     trigger = [i for i in release.items if i.section == "Rollback Trigger"]
-    assert [i.text for i in trigger] == ["Error rate > 5%", "P95 latency > 2s", "Critical features failing",
-                                         "Payment processing failures"]
+    assert [i.text for i in trigger] == [
+        "Error rate > 5%",
+        "P95 latency > 2s",
+        "Critical features failing",
+        "Payment processing failures",
+    ]
     assert "immediately rollback" in trigger[0].help
     # The inline status picker and the PIR placeholders are not items.
     assert not any("Pending" in i.text for i in release.items)
@@ -65,7 +74,10 @@ def test_environment_promotion_table():
 
 def test_maintenance_window_inside_a_shell_block():
     maintenance = _by_title("003")["Maintenance window checklist"]
-    assert len(maintenance.items) == 7 and maintenance.items[0].text == "Notify users 24 hours in advance"
+    assert (
+        len(maintenance.items) == 7
+        and maintenance.items[0].text == "Notify users 24 hours in advance"
+    )
 
 
 def test_guides_without_checklists_give_nothing():
@@ -91,7 +103,10 @@ def test_parser_edge_cases():
     assert found[1].items[0].expected_evidence == "`openssl s_client` shows > 14 days"
     assert len(found[1].items) == 1
     assert clean_title("Release Deployment: v[VERSION]") == "Release Deployment"
-    assert parse_markdown("") == [] and parse_markdown("```\n[ ] unterminated fence") [0].items[0].text == "unterminated fence"
+    assert (
+        parse_markdown("") == []
+        and parse_markdown("```\n[ ] unterminated fence")[0].items[0].text == "unterminated fence"
+    )
 
 
 @pytest.mark.django_db

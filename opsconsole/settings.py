@@ -161,6 +161,7 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "opsconsole.tasks.send_delivery": {"queue": "notifications"},
     "opsconsole.tasks.requeue_stale_deliveries": {"queue": "notifications"},
     "opsconsole.tasks.*": {"queue": "default"},
+    "checklists.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Daily, off-peak: the audit log's hash chain is verified and the result
@@ -170,6 +171,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(hour=3, minute=17),
     },
     "requeue-stale-deliveries": {"task": "opsconsole.tasks.requeue_stale_deliveries", "schedule": 60.0},
+    # Checklists: create each schedule slot's run, mark overdue runs missed,
+    # tick items whose health check now passes. All idempotent.
+    "checklists-create-due-runs": {"task": "checklists.tasks.create_due_runs", "schedule": 60.0},
+    "checklists-mark-missed-runs": {"task": "checklists.tasks.mark_missed_runs", "schedule": 60.0},
+    "checklists-refresh-automatic-items": {"task": "checklists.tasks.refresh_automatic_items", "schedule": 60.0},
 }
 
 # --- Authentication (django-allauth) --------------------------------------

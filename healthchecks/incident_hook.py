@@ -20,13 +20,18 @@ SEVERITY = {Check.State.CRITICAL: 2, Check.State.WARNING: 3, Check.State.UNKNOWN
 
 def open_or_update_incident(change_id: int) -> bool:
     """Idempotent: the incidents service de-duplicates on the key."""
-    change = CheckStateChange.objects.select_related("check_ref__service").filter(pk=change_id).first()
+    change = (
+        CheckStateChange.objects.select_related("check_ref__service").filter(pk=change_id).first()
+    )
     if change is None or change.silenced or not change.check_ref.opens_incident:
         return False
     try:
         from incidents.services import open_or_update_from_source
     except ImportError:
-        log.warning("incidents service not available: check state change not sent", extra={"change": change_id})
+        log.warning(
+            "incidents service not available: check state change not sent",
+            extra={"change": change_id},
+        )
         return False
     check = change.check_ref
     resolved = change.to_state == Check.State.OK
@@ -37,7 +42,12 @@ def open_or_update_incident(change_id: int) -> bool:
         services=(check.service,),
         text=f"{check.name}: {change.from_state} → {change.to_state}. {change.message}",
         resolved=resolved,
-        data={"check_id": check.pk, "from": change.from_state, "to": change.to_state, "message": change.message},
+        data={
+            "check_id": check.pk,
+            "from": change.from_state,
+            "to": change.to_state,
+            "message": change.message,
+        },
         source_kind="check",
     )
     return True

@@ -24,7 +24,9 @@ def dispatch_due_checks() -> int:
     return sum(len(claim.check_ids) for claim in claims)
 
 
-@shared_task(name="healthchecks.tasks.run_check_batch", time_limit=300, soft_time_limit=240, acks_late=True)
+@shared_task(
+    name="healthchecks.tasks.run_check_batch", time_limit=300, soft_time_limit=240, acks_late=True
+)
 def run_check_batch(check_ids: list[int], lease_token: str) -> int:
     """Probe a leased batch and write the results. Idempotent: only checks
     still holding this lease are written, so a redelivered batch does nothing."""
@@ -32,8 +34,14 @@ def run_check_batch(check_ids: list[int], lease_token: str) -> int:
     return len(changes)
 
 
-@shared_task(name="healthchecks.tasks.state_change_action", time_limit=60, soft_time_limit=50,
-             autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name="healthchecks.tasks.state_change_action",
+    time_limit=60,
+    soft_time_limit=50,
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def state_change_action(change_id: int) -> bool:
     """Open or update the incident of a check whose state changed (opt-in per check)."""
     from .incident_hook import open_or_update_incident
@@ -49,4 +57,10 @@ def prune_results() -> list[int]:
     return [raw, rollups]
 
 
-__all__ = ["dispatch_due_checks", "prune_results", "run_check_batch", "settings", "state_change_action"]
+__all__ = [
+    "dispatch_due_checks",
+    "prune_results",
+    "run_check_batch",
+    "settings",
+    "state_change_action",
+]

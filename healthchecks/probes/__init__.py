@@ -16,7 +16,17 @@ from .datastores import probe_postgres, probe_redis
 from .network import probe_dns, probe_http, probe_tcp, probe_tls
 from .platform import probe_heartbeat, probe_kubernetes, probe_prometheus
 
-__all__ = ["CRITICAL", "OK", "UNKNOWN", "WARNING", "PROBES", "ProbeResult", "ProbeSpec", "run_batch", "run_probe"]
+__all__ = [
+    "CRITICAL",
+    "OK",
+    "UNKNOWN",
+    "WARNING",
+    "PROBES",
+    "ProbeResult",
+    "ProbeSpec",
+    "run_batch",
+    "run_probe",
+]
 
 PROBES: dict[str, Callable[[ProbeSpec], Awaitable[ProbeResult]]] = {
     "http": probe_http,

@@ -69,7 +69,9 @@ def worse(a: str, b: str) -> str:
     return a if _SEVERITY[a] >= _SEVERITY[b] else b
 
 
-def grade(value: float, warning: float | None, critical: float | None, *, below: bool = False) -> str:
+def grade(
+    value: float, warning: float | None, critical: float | None, *, below: bool = False
+) -> str:
     """The state of a value against thresholds: above (or, with below=True,
     under) the critical threshold is critical, then warning, else ok."""
     if below:
@@ -85,8 +87,15 @@ def grade(value: float, warning: float | None, critical: float | None, *, below:
     return OK
 
 
-def describe_threshold(value: float, state: str, warning: float | None, critical: float | None,
-                       *, below: bool = False, unit: str = "") -> str:
+def describe_threshold(
+    value: float,
+    state: str,
+    warning: float | None,
+    critical: float | None,
+    *,
+    below: bool = False,
+    unit: str = "",
+) -> str:
     limit = critical if state == CRITICAL else warning
     if state == OK or limit is None:
         return f"{value:g}{unit}"

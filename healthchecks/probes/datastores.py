@@ -33,14 +33,18 @@ async def probe_postgres(spec: ProbeSpec) -> ProbeResult:
             options=f"-c statement_timeout={statement_ms} -c default_transaction_read_only=on",
         )
     except psycopg.OperationalError as exc:
-        raise ProbeError(f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0][:300]}") from exc
+        raise ProbeError(
+            f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0][:300]}"
+        ) from exc
     try:
         async with connection.cursor() as cursor:
             try:
                 await cursor.execute(query)
                 row = await cursor.fetchone()
             except psycopg.errors.QueryCanceled as exc:
-                raise ProbeError(f"query cancelled by statement_timeout ({statement_ms} ms)") from exc
+                raise ProbeError(
+                    f"query cancelled by statement_timeout ({statement_ms} ms)"
+                ) from exc
             except psycopg.errors.ReadOnlySqlTransaction as exc:
                 raise ProbeError("the query tried to write: checks run read-only") from exc
             except psycopg.Error as exc:
@@ -53,8 +57,12 @@ async def probe_postgres(spec: ProbeSpec) -> ProbeResult:
     value = _number(row[0], "the query")
     below = bool(config.get("below"))
     state = grade(value, spec.warning, spec.critical, below=below)
-    return ProbeResult(state, f"query value {describe_threshold(value, state, spec.warning, spec.critical, below=below)}",
-                       latency, {"value": value})
+    return ProbeResult(
+        state,
+        f"query value {describe_threshold(value, state, spec.warning, spec.critical, below=below)}",
+        latency,
+        {"value": value},
+    )
 
 
 async def probe_redis(spec: ProbeSpec) -> ProbeResult:
@@ -63,7 +71,9 @@ async def probe_redis(spec: ProbeSpec) -> ProbeResult:
 
     config = spec.config
     mode = config.get("mode", "ping")
-    client = aioredis.from_url(config["url"], socket_timeout=spec.timeout, socket_connect_timeout=spec.timeout)
+    client = aioredis.from_url(
+        config["url"], socket_timeout=spec.timeout, socket_connect_timeout=spec.timeout
+    )
     started = time.perf_counter()
     try:
         if mode == "memory":
@@ -87,8 +97,14 @@ async def probe_redis(spec: ProbeSpec) -> ProbeResult:
             await client.ping()
             latency = (time.perf_counter() - started) * 1000
             state = grade(latency, spec.warning, spec.critical)
-            return ProbeResult(state, f"PONG in {describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=' ms')}",
-                               latency)
+            return ProbeResult(
+                state,
+                "PONG in "
+                + describe_threshold(
+                    round(latency, 1), state, spec.warning, spec.critical, unit=" ms"
+                ),
+                latency,
+            )
     except exceptions.AuthenticationError as exc:
         raise ProbeError(f"Redis refused the credentials: {exc}") from exc
     except exceptions.ConnectionError as exc:
@@ -102,4 +118,6 @@ async def probe_redis(spec: ProbeSpec) -> ProbeResult:
     latency = (time.perf_counter() - started) * 1000
     state = grade(value, spec.warning, spec.critical)
     message = f"{what} {describe_threshold(value, state, spec.warning, spec.critical, unit=unit)}"
-    return ProbeResult(state, message if state != OK else f"{what}: {value:g}{unit}", latency, {"value": value})
+    return ProbeResult(
+        state, message if state != OK else f"{what}: {value:g}{unit}", latency, {"value": value}
+    )

@@ -78,8 +78,13 @@ async def request(
         if secure:
             ssl_object = writer.get_extra_info("ssl_object")
             peer_cert = ssl_object.getpeercert(binary_form=True) if ssl_object else None
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}", f"User-Agent: {USER_AGENT}",
-                 "Accept: */*", "Connection: close"]
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {host_header}",
+            f"User-Agent: {USER_AGENT}",
+            "Accept: */*",
+            "Connection: close",
+        ]
         given = {name.lower() for name in (headers or {})}
         for name, value in (headers or {}).items():
             if "\r" in name + value or "\n" in name + value:
@@ -102,7 +107,8 @@ async def request(
                 content = await reader.readexactly(min(length, max_body))
             except asyncio.IncompleteReadError as exc:
                 raise ProbeError(
-                    f"malformed HTTP response: body ended after {len(exc.partial)} of {length} bytes"
+                    "malformed HTTP response: body ended after "
+                    f"{len(exc.partial)} of {length} bytes"
                 ) from exc
         else:
             content = await reader.read(max_body)
@@ -114,7 +120,9 @@ async def request(
 async def _read_head(reader) -> tuple[int, dict[str, str]]:
     status_line = await reader.readline()
     if not status_line:
-        raise ProbeError("malformed HTTP response: the server closed the connection without answering")
+        raise ProbeError(
+            "malformed HTTP response: the server closed the connection without answering"
+        )
     try:
         version, code, *_ = status_line.decode("latin-1").split(" ", 2)
         if not version.startswith("HTTP/"):

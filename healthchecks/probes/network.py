@@ -9,7 +9,16 @@ import time
 from typing import Any
 
 from . import httpclient
-from .base import CRITICAL, OK, WARNING, ProbeError, ProbeResult, ProbeSpec, describe_threshold, grade
+from .base import (
+    CRITICAL,
+    OK,
+    WARNING,
+    ProbeError,
+    ProbeResult,
+    ProbeSpec,
+    describe_threshold,
+    grade,
+)
 
 MAX_EXCERPT = 80
 
@@ -45,7 +54,9 @@ def json_path_get(document: Any, path: str) -> Any:
 def _context(config: dict) -> Any:
     if config.get("verify_tls", True) and not config.get("ca_file"):
         return None  # the client's shared default context
-    return httpclient.ssl_context(verify=config.get("verify_tls", True), ca_file=config.get("ca_file"))
+    return httpclient.ssl_context(
+        verify=config.get("verify_tls", True), ca_file=config.get("ca_file")
+    )
 
 
 async def probe_http(spec: ProbeSpec) -> ProbeResult:
@@ -64,29 +75,50 @@ async def probe_http(spec: ProbeSpec) -> ProbeResult:
     if expiry:
         details["cert_expiry"] = expiry.timestamp()
     expected = config.get("expected_status") or []
-    if (expected and response.status not in expected) or (not expected and not 200 <= response.status < 400):
+    if (expected and response.status not in expected) or (
+        not expected and not 200 <= response.status < 400
+    ):
         wanted = ", ".join(map(str, expected)) if expected else "2xx/3xx"
         return ProbeResult(CRITICAL, f"HTTP {response.status}, expected {wanted}", latency, details)
     text = None
     if config.get("body_contains"):
         text = response.body.decode("utf-8", "replace")
         if config["body_contains"] not in text:
-            return ProbeResult(CRITICAL, f"HTTP {response.status}: body does not contain "
-                               f"{config['body_contains'][:MAX_EXCERPT]!r}", latency, details)
+            return ProbeResult(
+                CRITICAL,
+                f"HTTP {response.status}: body does not contain "
+                f"{config['body_contains'][:MAX_EXCERPT]!r}",
+                latency,
+                details,
+            )
     if config.get("json_path"):
         try:
             document = json.loads(response.body)
         except ValueError:
             excerpt = response.body[:MAX_EXCERPT].decode("utf-8", "replace")
-            return ProbeResult(CRITICAL, f"HTTP {response.status}: body is not JSON ({excerpt!r})", latency, details)
+            return ProbeResult(
+                CRITICAL,
+                f"HTTP {response.status}: body is not JSON ({excerpt!r})",
+                latency,
+                details,
+            )
         value = json_path_get(document, config["json_path"])
         wanted = config.get("json_equals")
         if wanted is not None and str(value) != str(wanted) and value != wanted:
-            return ProbeResult(CRITICAL, f"{config['json_path']} is {value!r}, expected {wanted!r}", latency, details)
+            return ProbeResult(
+                CRITICAL,
+                f"{config['json_path']} is {value!r}, expected {wanted!r}",
+                latency,
+                details,
+            )
     state = grade(latency, spec.warning, spec.critical)
-    return ProbeResult(state, f"HTTP {response.status} in "
-                       f"{describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=' ms')}",
-                       latency, details)
+    return ProbeResult(
+        state,
+        f"HTTP {response.status} in "
+        f"{describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=' ms')}",
+        latency,
+        details,
+    )
 
 
 async def probe_tcp(spec: ProbeSpec) -> ProbeResult:
@@ -96,9 +128,12 @@ async def probe_tcp(spec: ProbeSpec) -> ProbeResult:
     latency = (time.perf_counter() - started) * 1000
     writer.close()
     state = grade(latency, spec.warning, spec.critical)
-    return ProbeResult(state, f"connected to {host}:{port} in "
-                       f"{describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=' ms')}",
-                       latency)
+    return ProbeResult(
+        state,
+        f"connected to {host}:{port} in "
+        f"{describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=' ms')}",
+        latency,
+    )
 
 
 async def probe_dns(spec: ProbeSpec) -> ProbeResult:
@@ -130,8 +165,13 @@ async def probe_dns(spec: ProbeSpec) -> ProbeResult:
     details = {"addresses": found}
     missing = [address for address in expected if address not in found]
     if missing:
-        return ProbeResult(CRITICAL, f"{config['name']} resolved to {', '.join(found)}; "
-                           f"expected {', '.join(missing)} missing", latency, details)
+        return ProbeResult(
+            CRITICAL,
+            f"{config['name']} resolved to {', '.join(found)}; "
+            f"expected {', '.join(missing)} missing",
+            latency,
+            details,
+        )
     state = grade(latency, spec.warning, spec.critical)
     return ProbeResult(state, f"{config['name']} → {', '.join(found)}", latency, details)
 
@@ -143,9 +183,13 @@ async def probe_tls(spec: ProbeSpec) -> ProbeResult:
     config = spec.config
     host, port = config["host"], int(config.get("port") or 443)
     server_name = config.get("server_name") or host
-    context = httpclient.ssl_context(verify=config.get("verify_tls", True), ca_file=config.get("ca_file"))
+    context = httpclient.ssl_context(
+        verify=config.get("verify_tls", True), ca_file=config.get("ca_file")
+    )
     started = time.perf_counter()
-    _reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=server_name)
+    _reader, writer = await asyncio.open_connection(
+        host, port, ssl=context, server_hostname=server_name
+    )
     latency = (time.perf_counter() - started) * 1000
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
@@ -159,8 +203,14 @@ async def probe_tls(spec: ProbeSpec) -> ProbeResult:
     critical = spec.critical if spec.critical is not None else 7
     details = {"cert_expiry": expiry.timestamp(), "days_left": round(days_left, 2)}
     if days_left <= 0:
-        return ProbeResult(CRITICAL, f"certificate expired on {expiry:%Y-%m-%d %H:%M} UTC", latency, details)
+        return ProbeResult(
+            CRITICAL, f"certificate expired on {expiry:%Y-%m-%d %H:%M} UTC", latency, details
+        )
     state = grade(days_left, warning, critical, below=True)
     word = {OK: "", WARNING: " (warning: renew soon)", CRITICAL: " (critical: renew now)"}[state]
-    return ProbeResult(state, f"certificate for {server_name} expires on {expiry:%Y-%m-%d} "
-                       f"in {days_left:.1f} days{word}", latency, details)
+    return ProbeResult(
+        state,
+        f"certificate for {server_name} expires on {expiry:%Y-%m-%d} in {days_left:.1f} days{word}",
+        latency,
+        details,
+    )

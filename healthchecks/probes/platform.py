@@ -10,7 +10,18 @@ import time
 from urllib.parse import urlencode
 
 from . import httpclient
-from .base import CRITICAL, OK, UNKNOWN, WARNING, ProbeError, ProbeResult, ProbeSpec, describe_threshold, grade, worse
+from .base import (
+    CRITICAL,
+    OK,
+    UNKNOWN,
+    WARNING,
+    ProbeError,
+    ProbeResult,
+    ProbeSpec,
+    describe_threshold,
+    grade,
+    worse,
+)
 
 
 async def probe_prometheus(spec: ProbeSpec) -> ProbeResult:
@@ -23,10 +34,14 @@ async def probe_prometheus(spec: ProbeSpec) -> ProbeResult:
     try:
         document = json.loads(response.body)
     except ValueError as exc:
-        raise ProbeError(f"Prometheus answered HTTP {response.status} with a body that is not JSON") from exc
+        raise ProbeError(
+            f"Prometheus answered HTTP {response.status} with a body that is not JSON"
+        ) from exc
     if not isinstance(document, dict) or document.get("status") != "success":
         error = document.get("error") if isinstance(document, dict) else None
-        raise ProbeError(f"Prometheus query failed (HTTP {response.status}): {error or 'no error given'}")
+        raise ProbeError(
+            f"Prometheus query failed (HTTP {response.status}): {error or 'no error given'}"
+        )
     data = document.get("data") or {}
     kind, result = data.get("resultType"), data.get("result")
     if kind == "vector":
@@ -47,8 +62,14 @@ async def probe_prometheus(spec: ProbeSpec) -> ProbeResult:
     below = bool(config.get("below"))
     state = grade(value, spec.warning, spec.critical, below=below)
     series = len(result) if kind == "vector" else 1
-    return ProbeResult(state, f"value {describe_threshold(round(value, 4), state, spec.warning, spec.critical, below=below)}"
-                       + (f" (first of {series} series)" if series > 1 else ""), latency, {"value": value})
+    return ProbeResult(
+        state,
+        "value "
+        + describe_threshold(round(value, 4), state, spec.warning, spec.critical, below=below)
+        + (f" (first of {series} series)" if series > 1 else ""),
+        latency,
+        {"value": value},
+    )
 
 
 def _kubernetes_api_client(config: dict):
@@ -56,7 +77,9 @@ def _kubernetes_api_client(config: dict):
     from kubernetes import config as kube_config
 
     if config.get("kubeconfig"):
-        return kube_config.new_client_from_config(config_file=config["kubeconfig"], context=config.get("context") or None)
+        return kube_config.new_client_from_config(
+            config_file=config["kubeconfig"], context=config.get("context") or None
+        )
     configuration = client.Configuration()
     try:
         kube_config.load_incluster_config(client_configuration=configuration)
@@ -74,14 +97,17 @@ def _kubernetes_read(config: dict, timeout: float) -> dict:
     namespace, name = config.get("namespace") or "default", config["deployment"]
     api_client = _kubernetes_api_client(config)
     try:
-        deployment = client.AppsV1Api(api_client).read_namespaced_deployment(name, namespace, _request_timeout=timeout)
+        deployment = client.AppsV1Api(api_client).read_namespaced_deployment(
+            name, namespace, _request_timeout=timeout
+        )
         desired = deployment.spec.replicas if deployment.spec.replicas is not None else 1
         available = (deployment.status.available_replicas or 0) if deployment.status else 0
         selector = (deployment.spec.selector.match_labels or {}) if deployment.spec.selector else {}
         restarts = 0
         if selector:
             pods = client.CoreV1Api(api_client).list_namespaced_pod(
-                namespace, label_selector=",".join(f"{k}={v}" for k, v in sorted(selector.items())),
+                namespace,
+                label_selector=",".join(f"{k}={v}" for k, v in sorted(selector.items())),
                 _request_timeout=timeout,
             )
             for pod in pods.items:
@@ -133,17 +159,26 @@ async def probe_heartbeat(spec: ProbeSpec, now: datetime.datetime | None = None)
     """Dead man's switch: critical once period + grace pass without a ping,
     or when the job pinged its fail URL."""
     now = now or datetime.datetime.now(datetime.UTC)
-    period = datetime.timedelta(seconds=int(spec.config.get("period_seconds") or spec.interval_seconds))
+    period = datetime.timedelta(
+        seconds=int(spec.config.get("period_seconds") or spec.interval_seconds)
+    )
     grace = datetime.timedelta(seconds=int(spec.config.get("grace_seconds") or 0))
     if spec.last_ping_at is None:
         since = spec.created_at or now
         if now - since > period + grace:
-            return ProbeResult(CRITICAL, f"no ping received in the {_ago(now - since)} since the check was created", 0.0)
+            return ProbeResult(
+                CRITICAL,
+                f"no ping received in the {_ago(now - since)} since the check was created",
+                0.0,
+            )
         return ProbeResult(UNKNOWN, "waiting for the first ping", 0.0)
     age = now - spec.last_ping_at
     if spec.last_ping_failed:
         return ProbeResult(CRITICAL, f"the job reported a failure {_ago(age)} ago", 0.0)
     if age > period + grace:
-        return ProbeResult(CRITICAL, f"last ping {_ago(age)} ago; expected every {_ago(period)} "
-                           f"(+{_ago(grace)} grace)", 0.0)
+        return ProbeResult(
+            CRITICAL,
+            f"last ping {_ago(age)} ago; expected every {_ago(period)} (+{_ago(grace)} grace)",
+            0.0,
+        )
     return ProbeResult(OK, f"last ping {_ago(age)} ago", 0.0)

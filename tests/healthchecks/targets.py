@@ -55,7 +55,9 @@ class HttpTarget:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Routes)
         self.server.daemon_threads = True
         self.server.routes = routes
-        self.server.handle_error = lambda *args: None  # a probe that hung up early is not a test failure
+        self.server.handle_error = lambda *args: (
+            None
+        )  # a probe that hung up early is not a test failure
         self.server.requests = []
         if context is not None:
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
@@ -112,9 +114,13 @@ class CertificateAuthority:
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = datetime.datetime.now(datetime.UTC)
         self.cert = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=3650))
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(self.key, hashes.SHA256())
         )
@@ -127,13 +133,23 @@ class CertificateAuthority:
 
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        sans = [x509.DNSName(h) for h in hostnames] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+        sans = [x509.DNSName(h) for h in hostnames] + [
+            x509.IPAddress(ipaddress.ip_address(i)) for i in ips
+        ]
         not_after = now + datetime.timedelta(days=days)
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0] if hostnames else "x")]))
-            .issuer_name(self.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(min(now - datetime.timedelta(days=30), not_after - datetime.timedelta(days=1)))
+            .subject_name(
+                x509.Name(
+                    [x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0] if hostnames else "x")]
+                )
+            )
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(
+                min(now - datetime.timedelta(days=30), not_after - datetime.timedelta(days=1))
+            )
             .not_valid_after(not_after)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .sign(self.key, hashes.SHA256())
@@ -141,8 +157,13 @@ class CertificateAuthority:
         stem = self.folder / f"leaf-{x509.random_serial_number()}"
         cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_path, key_path)
         self.last_not_after = not_after

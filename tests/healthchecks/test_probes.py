@@ -10,31 +10,53 @@ import threading
 import pytest
 
 from healthchecks.probes import ProbeSpec, run_probe
-from tests.healthchecks.targets import CertificateAuthority, HttpTarget, RawTarget, free_port, json_route
+from tests.healthchecks.targets import (
+    CertificateAuthority,
+    HttpTarget,
+    RawTarget,
+    free_port,
+    json_route,
+)
 
-HEALTHY = {"status": "healthy", "checks": {"database": {"status": "healthy"}, "redis": {"status": "degraded"}}}
+HEALTHY = {
+    "status": "healthy",
+    "checks": {"database": {"status": "healthy"}, "redis": {"status": "degraded"}},
+}
 
 
 def probe(kind: str, config: dict, *, timeout: float = 2.0, warning=None, critical=None, **extra):
-    spec = ProbeSpec(check_id=1, kind=kind, config=config, timeout=timeout, warning=warning, critical=critical, **extra)
+    spec = ProbeSpec(
+        check_id=1,
+        kind=kind,
+        config=config,
+        timeout=timeout,
+        warning=warning,
+        critical=critical,
+        **extra,
+    )
     return asyncio.run(run_probe(spec))
 
 
 @pytest.fixture
 def http_target():
-    target = HttpTarget({
-        "/healthz": json_route(HEALTHY),
-        "/slow": json_route(HEALTHY, delay=0.3),
-        "/hang": json_route(HEALTHY, delay=3),
-        "/error": (500, "text/plain", "boom", 0),
-        "/html": (200, "text/html", "<html>hello world</html>", 0),
-    })
+    target = HttpTarget(
+        {
+            "/healthz": json_route(HEALTHY),
+            "/slow": json_route(HEALTHY, delay=0.3),
+            "/hang": json_route(HEALTHY, delay=3),
+            "/error": (500, "text/plain", "boom", 0),
+            "/html": (200, "text/html", "<html>hello world</html>", 0),
+        }
+    )
     yield target
     target.close()
 
 
 def test_http_json_path_equals_passes(http_target):
-    result = probe("http", {"url": http_target.url("/healthz"), "json_path": "status", "json_equals": "healthy"})
+    result = probe(
+        "http",
+        {"url": http_target.url("/healthz"), "json_path": "status", "json_equals": "healthy"},
+    )
     assert result.state == "ok", result.message
     assert result.details["http_status"] == 200
     assert result.message.startswith("HTTP 200 in ")
@@ -42,14 +64,23 @@ def test_http_json_path_equals_passes(http_target):
 
 
 def test_http_json_path_mismatch_is_critical(http_target):
-    result = probe("http", {"url": http_target.url("/healthz"), "json_path": "checks.redis.status",
-                            "json_equals": "healthy"})
+    result = probe(
+        "http",
+        {
+            "url": http_target.url("/healthz"),
+            "json_path": "checks.redis.status",
+            "json_equals": "healthy",
+        },
+    )
     assert result.state == "critical"
     assert result.message == "checks.redis.status is 'degraded', expected 'healthy'"
 
 
 def test_http_sends_method_and_headers(http_target):
-    probe("http", {"url": http_target.url("/healthz"), "method": "post", "headers": {"X-Probe": "yes"}})
+    probe(
+        "http",
+        {"url": http_target.url("/healthz"), "method": "post", "headers": {"X-Probe": "yes"}},
+    )
     method, path, headers = http_target.server.requests[-1]
     assert (method, path, headers["X-Probe"]) == ("POST", "/healthz", "yes")
 
@@ -67,7 +98,9 @@ def test_http_body_contains(http_target):
 
 
 def test_http_body_not_json_is_a_clear_message(http_target):
-    result = probe("http", {"url": http_target.url("/html"), "json_path": "status", "json_equals": "healthy"})
+    result = probe(
+        "http", {"url": http_target.url("/html"), "json_path": "status", "json_equals": "healthy"}
+    )
     assert result.state == "critical" and "body is not JSON" in result.message
 
 
@@ -89,12 +122,18 @@ def test_http_connection_refused():
     assert (result.state, result.message) == ("critical", "connection refused")
 
 
-@pytest.mark.parametrize("payload, expected", [
-    (b"garbage\r\n\r\n", "malformed HTTP response: status line"),
-    (b"", "malformed HTTP response: the server closed the connection without answering"),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort", "malformed HTTP response: body ended after 5 of 50 bytes"),
-    (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "malformed HTTP response: header line"),
-])
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        (b"garbage\r\n\r\n", "malformed HTTP response: status line"),
+        (b"", "malformed HTTP response: the server closed the connection without answering"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort",
+            "malformed HTTP response: body ended after 5 of 50 bytes",
+        ),
+        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "malformed HTTP response: header line"),
+    ],
+)
 def test_http_malformed_responses(payload, expected):
     target = RawTarget(payload)
     try:
@@ -109,7 +148,9 @@ def test_https_records_certificate_expiry(tmp_path):
     ca = CertificateAuthority(tmp_path)
     target = HttpTarget({"/": json_route(HEALTHY)}, context=ca.issue(days=20))
     try:
-        result = probe("http", {"url": target.url("/", host="localhost"), "ca_file": str(ca.ca_file)})
+        result = probe(
+            "http", {"url": target.url("/", host="localhost"), "ca_file": str(ca.ca_file)}
+        )
         untrusted = probe("http", {"url": target.url("/", host="localhost")})
         unverified = probe("http", {"url": target.url("/", host="localhost"), "verify_tls": False})
     finally:
@@ -117,7 +158,9 @@ def test_https_records_certificate_expiry(tmp_path):
     assert result.state == "ok", result.message
     assert abs(result.details["cert_expiry"] - ca.last_not_after.timestamp()) < 2
     assert untrusted.state == "critical"
-    assert untrusted.message.startswith("TLS certificate rejected: unable to get local issuer certificate")
+    assert untrusted.message.startswith(
+        "TLS certificate rejected: unable to get local issuer certificate"
+    )
     assert unverified.state == "ok"
 
 
@@ -129,8 +172,18 @@ def ca(tmp_path):
 def _tls(ca, days, **config):
     target = HttpTarget({"/": json_route({})}, context=ca.issue(days=days))
     try:
-        return probe("tls", {"host": "127.0.0.1", "port": target.port, "server_name": "localhost",
-                             "ca_file": str(ca.ca_file), **config}, warning=30, critical=7)
+        return probe(
+            "tls",
+            {
+                "host": "127.0.0.1",
+                "port": target.port,
+                "server_name": "localhost",
+                "ca_file": str(ca.ca_file),
+                **config,
+            },
+            warning=30,
+            critical=7,
+        )
     finally:
         target.close()
 
@@ -169,8 +222,9 @@ def test_tls_plain_tcp_server_is_a_handshake_failure():
     finally:
         target.close()
     assert result.state == "critical"
-    assert result.message.startswith(("TLS handshake failed", "connection reset", "ConnectionResetError",
-                                      "network error")), result.message
+    assert result.message.startswith(
+        ("TLS handshake failed", "connection reset", "ConnectionResetError", "network error")
+    ), result.message
 
 
 def test_tcp_connect_and_refused(http_target):
@@ -237,8 +291,12 @@ def test_dns_resolves_expected_addresses(dns_server):
 def test_dns_nxdomain_and_timeout(dns_server):
     result = probe("dns", {"name": "nope.internal", "nameserver": "127.0.0.1", "port": dns_server})
     assert result.message == "nope.internal does not exist (NXDOMAIN)"
-    result = probe("dns", {"name": "slow.internal", "nameserver": "127.0.0.1", "port": dns_server}, timeout=0.5)
-    assert result.state == "critical" and ("did not answer" in result.message or "timed out" in result.message)
+    result = probe(
+        "dns", {"name": "slow.internal", "nameserver": "127.0.0.1", "port": dns_server}, timeout=0.5
+    )
+    assert result.state == "critical" and (
+        "did not answer" in result.message or "timed out" in result.message
+    )
 
 
 # --- PostgreSQL and Redis: the real servers -----------------------------------------------
@@ -249,16 +307,30 @@ def pg_dsn(db):
     from django.db import connection
 
     s = connection.settings_dict
-    return f"postgresql://{s['USER']}:{s.get('PASSWORD') or ''}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    host, port = s["HOST"] or "127.0.0.1", s["PORT"] or 5432
+    return f"postgresql://{s['USER']}:{s.get('PASSWORD') or ''}@{host}:{port}/{s['NAME']}"
 
 
 def test_postgres_query_value_against_thresholds(pg_dsn):
-    assert probe("postgres", {"dsn": pg_dsn, "query": "SELECT 42"}, warning=50, critical=90).state == "ok"
+    assert (
+        probe("postgres", {"dsn": pg_dsn, "query": "SELECT 42"}, warning=50, critical=90).state
+        == "ok"
+    )
     result = probe("postgres", {"dsn": pg_dsn, "query": "SELECT 85.5"}, warning=80, critical=95)
-    assert result.state == "warning" and result.message == "query value 85.5 is above the warning threshold 80"
-    connections = probe("postgres", {"dsn": pg_dsn, "query":
-                        "SELECT 100.0 * count(*) / current_setting('max_connections')::int FROM pg_stat_activity"},
-                        warning=80, critical=95)
+    assert (
+        result.state == "warning"
+        and result.message == "query value 85.5 is above the warning threshold 80"
+    )
+    connections = probe(
+        "postgres",
+        {
+            "dsn": pg_dsn,
+            "query": "SELECT 100.0 * count(*) / current_setting('max_connections')::int "
+            "FROM pg_stat_activity",
+        },
+        warning=80,
+        critical=95,
+    )
     assert connections.state == "ok" and 0 < connections.details["value"] < 80
 
 
@@ -275,7 +347,9 @@ def test_postgres_is_read_only(pg_dsn):
 
 def test_postgres_failures_are_clear(pg_dsn):
     refused = probe("postgres", {"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/x"})
-    assert refused.state == "critical" and refused.message.startswith("cannot connect to PostgreSQL")
+    assert refused.state == "critical" and refused.message.startswith(
+        "cannot connect to PostgreSQL"
+    )
     missing_db = probe("postgres", {"dsn": pg_dsn.rsplit("/", 1)[0] + "/no_such_database_here"})
     assert 'database "no_such_database_here" does not exist' in missing_db.message
     not_number = probe("postgres", {"dsn": pg_dsn, "query": "SELECT 'abc'"})
@@ -297,7 +371,9 @@ def test_redis_ping_memory_and_queue_depth(redis_url, redis_client, worker_id_su
     key = f"queues:default{worker_id_suffix}"
     redis_client.delete(key)
     redis_client.rpush(key, *range(1200))
-    result = probe("redis", {"url": redis_url, "mode": "list", "key": key}, warning=1000, critical=5000)
+    result = probe(
+        "redis", {"url": redis_url, "mode": "list", "key": key}, warning=1000, critical=5000
+    )
     assert result.state == "warning"
     assert result.message == f"length of {key} 1200 is above the warning threshold 1000"
 
@@ -323,8 +399,13 @@ def test_heartbeat_states():
     now = datetime.datetime.now(datetime.UTC)
     assert _heartbeat(last_ping_at=now - datetime.timedelta(minutes=30)).state == "ok"
     late = _heartbeat(last_ping_at=now - datetime.timedelta(minutes=71))
-    assert late.state == "critical" and late.message == "last ping 71 min ago; expected every 60 min (+10 min grace)"
-    assert _heartbeat(last_ping_at=now, last_ping_failed=True).message.startswith("the job reported a failure")
+    assert (
+        late.state == "critical"
+        and late.message == "last ping 71 min ago; expected every 60 min (+10 min grace)"
+    )
+    assert _heartbeat(last_ping_at=now, last_ping_failed=True).message.startswith(
+        "the job reported a failure"
+    )
     assert _heartbeat(created_at=now).state == "unknown"
     never = _heartbeat(created_at=now - datetime.timedelta(hours=2))
     assert never.state == "critical" and "no ping received" in never.message

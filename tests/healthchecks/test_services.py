@@ -14,18 +14,30 @@ from opsconsole.models import AuditEntry
 from tests.healthchecks.factories import make_check, make_service
 
 
-@pytest.mark.parametrize("current, pending, count, observed, needed, first, expected", [
-    ("ok", "", 0, "ok", 2, False, ("ok", "", 0, False)),
-    ("ok", "", 0, "critical", 2, False, ("ok", "critical", 1, False)),
-    ("ok", "critical", 1, "critical", 2, False, ("critical", "", 0, True)),
-    ("ok", "critical", 1, "warning", 2, False, ("ok", "warning", 1, False)),
-    ("ok", "critical", 1, "ok", 2, False, ("ok", "", 0, False)),
-    ("ok", "", 0, "critical", 1, False, ("critical", "", 0, True)),
-    ("unknown", "", 0, "critical", 3, True, ("critical", "", 0, True)),
-])
+@pytest.mark.parametrize(
+    "current, pending, count, observed, needed, first, expected",
+    [
+        ("ok", "", 0, "ok", 2, False, ("ok", "", 0, False)),
+        ("ok", "", 0, "critical", 2, False, ("ok", "critical", 1, False)),
+        ("ok", "critical", 1, "critical", 2, False, ("critical", "", 0, True)),
+        ("ok", "critical", 1, "warning", 2, False, ("ok", "warning", 1, False)),
+        ("ok", "critical", 1, "ok", 2, False, ("ok", "", 0, False)),
+        ("ok", "", 0, "critical", 1, False, ("critical", "", 0, True)),
+        ("unknown", "", 0, "critical", 3, True, ("critical", "", 0, True)),
+    ],
+)
 def test_flap_suppression(current, pending, count, observed, needed, first, expected):
-    assert services.decide_state(current=current, pending=pending, count=count, observed=observed,
-                                 needed=needed, first=first) == expected
+    assert (
+        services.decide_state(
+            current=current,
+            pending=pending,
+            count=count,
+            observed=observed,
+            needed=needed,
+            first=first,
+        )
+        == expected
+    )
 
 
 def _result(state="ok", latency=12.5, message="fine"):
@@ -41,11 +53,17 @@ def test_state_changes_only_after_consecutive_agreeing_results():
     for expected_pending in (1, 2):
         services.record_results([(check.pk, _result("critical", message="refused"))])
         check.refresh_from_db()
-        assert (check.state, check.pending_state, check.pending_count) == ("ok", "critical", expected_pending)
+        assert (check.state, check.pending_state, check.pending_count) == (
+            "ok",
+            "critical",
+            expected_pending,
+        )
     services.record_results([(check.pk, _result("critical", message="refused"))])
     check.refresh_from_db()
     assert check.state == "critical" and check.last_message == "refused"
-    changes = list(CheckStateChange.objects.filter(check_ref=check).values_list("from_state", "to_state"))
+    changes = list(
+        CheckStateChange.objects.filter(check_ref=check).values_list("from_state", "to_state")
+    )
     assert changes == [("ok", "critical"), ("unknown", "ok")]
     assert CheckResult.objects.filter(check_ref=check).count() == 4
     assert check.recent_latencies == [12.5] * 4
@@ -97,8 +115,12 @@ def test_a_killed_worker_loses_no_check():
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_never_claim_the_same_check():
     service = make_service()
-    Check.objects.bulk_create([Check(service=service, name=f"c{i}", kind="tcp", next_due_at=timezone.now())
-                               for i in range(400)])
+    Check.objects.bulk_create(
+        [
+            Check(service=service, name=f"c{i}", kind="tcp", next_due_at=timezone.now())
+            for i in range(400)
+        ]
+    )
     got: list[list[int]] = [[], []]
     barrier = threading.Barrier(2)
 
@@ -118,16 +140,24 @@ def test_two_dispatchers_never_claim_the_same_check():
 
 
 @pytest.mark.django_db
-def test_maintenance_window_silences_incident_actions(django_capture_on_commit_callbacks, monkeypatch):
+def test_maintenance_window_silences_incident_actions(
+    django_capture_on_commit_callbacks, monkeypatch
+):
     sent = []
     monkeypatch.setattr("healthchecks.tasks.state_change_action.delay", lambda pk: sent.append(pk))
     quiet = make_check(opens_incident=True, consecutive_needed=1)
     loud = make_check(opens_incident=True, consecutive_needed=1)
     now = timezone.now()
-    MaintenanceWindow.objects.create(service=quiet.service, starts_at=now - datetime.timedelta(minutes=5),
-                                     ends_at=now + datetime.timedelta(hours=1), reason="DB upgrade")
+    MaintenanceWindow.objects.create(
+        service=quiet.service,
+        starts_at=now - datetime.timedelta(minutes=5),
+        ends_at=now + datetime.timedelta(hours=1),
+        reason="DB upgrade",
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        changes = services.record_results([(quiet.pk, _result("critical")), (loud.pk, _result("critical"))])
+        changes = services.record_results(
+            [(quiet.pk, _result("critical")), (loud.pk, _result("critical"))]
+        )
     silenced = {c.check_ref.pk: c.silenced for c in changes}
     assert silenced == {quiet.pk: True, loud.pk: False}
     assert sent == [c.pk for c in changes if c.check_ref.pk == loud.pk]
@@ -138,14 +168,25 @@ def test_rollups_and_pruning(settings):
     settings.HEALTHCHECK_RAW_RETENTION_DAYS = 7
     check = make_check()
     base = timezone.now().replace(minute=0, second=0, microsecond=0) - datetime.timedelta(hours=2)
-    rows = [CheckResult(check_ref=check, checked_at=base + datetime.timedelta(minutes=m), state=s, latency_ms=l)
-            for m, s, l in [(1, "ok", 10), (2, "ok", 30), (3, "critical", 50), (61, "ok", 5)]]
-    old = CheckResult(check_ref=check, checked_at=timezone.now() - datetime.timedelta(days=8), state="ok")
+    rows = [
+        CheckResult(
+            check_ref=check, checked_at=base + datetime.timedelta(minutes=m), state=s, latency_ms=ms
+        )
+        for m, s, ms in [(1, "ok", 10), (2, "ok", 30), (3, "critical", 50), (61, "ok", 5)]
+    ]
+    old = CheckResult(
+        check_ref=check, checked_at=timezone.now() - datetime.timedelta(days=8), state="ok"
+    )
     CheckResult.objects.bulk_create([*rows, old])
     assert services.rollup_results() == 2
     assert services.rollup_results() == 2  # idempotent: same rows rewritten
     first = CheckRollup.objects.get(check_ref=check, hour=base)
-    assert (first.count, first.ok_count, first.latency_min_ms, first.latency_max_ms) == (3, 2, 10, 50)
+    assert (first.count, first.ok_count, first.latency_min_ms, first.latency_max_ms) == (
+        3,
+        2,
+        10,
+        50,
+    )
     assert first.latency_avg_ms == pytest.approx(30) and first.success_ratio == pytest.approx(2 / 3)
     raw, _ = services.prune_results()
     assert raw == 1 and CheckResult.objects.count() == 4
@@ -153,7 +194,9 @@ def test_rollups_and_pruning(settings):
 
 @pytest.mark.django_db
 def test_heartbeat_ping_turns_the_check_ok_and_fail_turns_it_critical():
-    check = make_check(kind="heartbeat", config={"period_seconds": 3600, "grace_seconds": 60}, consecutive_needed=1)
+    check = make_check(
+        kind="heartbeat", config={"period_seconds": 3600, "grace_seconds": 60}, consecutive_needed=1
+    )
     assert services.heartbeat_ping(token=check.heartbeat_token) is not None
     check.refresh_from_db()
     assert check.state == "ok" and check.last_ping_at is not None

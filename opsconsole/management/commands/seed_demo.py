@@ -65,7 +65,7 @@ class Command(BaseCommand):
                 if role == Role.ADMIN:
                     user.is_staff = user.is_superuser = True
                 user.save()
-            user.groups.add(Group.objects.get(name=role.value))
+            user.groups.add(Group.objects.get_or_create(name=role.value)[0])
 
     def _services(self) -> None:
         for name, slug, description, team, tier, links in DEMO_SERVICES:

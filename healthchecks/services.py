@@ -313,18 +313,7 @@ def record_results(
         if changes:
             _silence_in_maintenance(changes, now)
             CheckStateChange.objects.bulk_create(changes)
-            for change in changes:
-                audit.record(
-                    None,
-                    "healthchecks.state_change",
-                    change.check_ref,
-                    before={"state": change.from_state},
-                    after={
-                        "state": change.to_state,
-                        "message": change.message,
-                        "silenced": change.silenced,
-                    },
-                )
+            _audit_changes(changes)
             actionable = [c.pk for c in changes if not c.silenced and c.check_ref.opens_incident]
             if actionable:
                 from . import tasks
@@ -333,6 +322,45 @@ def record_results(
                     lambda: [tasks.state_change_action.delay(pk) for pk in actionable]
                 )
     return changes
+
+
+# Above this many changes in one batch (a mass outage, or the first results
+# of many new checks) one audit row lists them all: an audit row per change
+# would serialise thousands of appends on the audit chain's lock.
+AUDIT_EACH_MAX = 20
+
+
+def _audit_changes(changes: list[CheckStateChange]) -> None:
+    if len(changes) <= AUDIT_EACH_MAX:
+        for change in changes:
+            audit.record(
+                None,
+                "healthchecks.state_change",
+                change.check_ref,
+                before={"state": change.from_state},
+                after={
+                    "state": change.to_state,
+                    "message": change.message,
+                    "silenced": change.silenced,
+                },
+            )
+        return
+    audit.record(
+        None,
+        "healthchecks.state_changes",
+        None,
+        after={
+            "changes": [
+                {
+                    "check": c.check_ref.pk,
+                    "from": c.from_state,
+                    "to": c.to_state,
+                    "silenced": c.silenced,
+                }
+                for c in changes
+            ]
+        },
+    )
 
 
 def _silence_in_maintenance(changes: list[CheckStateChange], now: datetime.datetime) -> None:

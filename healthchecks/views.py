@@ -22,7 +22,8 @@ def board(request: HttpRequest) -> HttpResponse:
     )
     maintenance_checks, maintenance_services = selectors.maintenance_targets()
     context = {
-        "checks": selectors.board_checks(filters),
+        "groups": selectors.board_groups(filters),
+        "kind_labels": dict(Check.Kind.choices),
         "filters": filters,
         "counts": selectors.state_counts(),
         "services": selectors.services_for_filter(),

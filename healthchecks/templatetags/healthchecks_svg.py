@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django import template
-from django.utils.html import format_html
+from django.urls import reverse
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 
 register = template.Library()
@@ -71,3 +72,35 @@ def latency_chart(
         first=f"{first:%Y-%m-%d %H:%M}",
         last=f"{last:%Y-%m-%d %H:%M}",
     )
+
+
+_STATE_LABELS = {"ok": "OK", "warning": "Warning", "critical": "Critical", "unknown": "Unknown"}
+
+
+@register.simple_tag
+def board_rows(
+    rows: Sequence[tuple], maintenance_checks: set[int], kind_labels: dict[str, str]
+) -> SafeString:
+    """The board's table rows, built in one pass (every value escaped).
+
+    Rendering 10,000 rows through the template engine takes seconds; this
+    keeps the board fast while the markup stays that of a plain table.
+    """
+    detail = reverse("healthchecks:detail", args=[0]).removesuffix("0/")
+    out = []
+    for check_id, name, kind, state, enabled, latency, message, recent, _sid, _sname in rows:
+        flags = "" if enabled else ' <span class="muted">(paused)</span>'
+        if check_id in maintenance_checks:
+            flags += ' <span class="badge unknown">maintenance</span>'
+        if len(message) > 90:
+            message = message[:89] + "…"
+        out.append(
+            f'<tr data-state="{escape(state)}">'
+            f'<td><a href="{detail}{check_id}/">{escape(name)}</a>{flags}</td>'
+            f'<td><span class="badge {escape(state)}">'
+            f"{_STATE_LABELS.get(state, escape(state))}</span></td>"
+            f"<td>{escape(kind_labels.get(kind, kind))}</td>"
+            f"<td>{'—' if latency is None else f'{latency:.0f} ms'}</td>"
+            f'<td>{sparkline(recent)}</td><td class="message-cell">{escape(message)}</td></tr>'
+        )
+    return SafeString("\n".join(out))

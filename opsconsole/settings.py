@@ -178,6 +178,28 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "checklists-refresh-automatic-items": {"task": "checklists.tasks.refresh_automatic_items", "schedule": 60.0},
 }
 
+# --- Health checks (docs/healthchecks.md) ----------------------------------
+HEALTHCHECK_RAW_RETENTION_DAYS = env.int("HEALTHCHECK_RAW_RETENTION_DAYS", default=7)
+HEALTHCHECK_ROLLUP_RETENTION_DAYS = env.int("HEALTHCHECK_ROLLUP_RETENTION_DAYS", default=400)
+HEALTHCHECK_DISPATCH_SECONDS = env.float("HEALTHCHECK_DISPATCH_SECONDS", default=5.0)
+HEALTHCHECK_BATCH_SIZE = env.int("HEALTHCHECK_BATCH_SIZE", default=500)
+HEALTHCHECK_DISPATCH_LIMIT = env.int("HEALTHCHECK_DISPATCH_LIMIT", default=20000)
+HEALTHCHECK_CONCURRENCY = env.int("HEALTHCHECK_CONCURRENCY", default=500)
+HEALTHCHECK_LEASE_MARGIN_SECONDS = env.int("HEALTHCHECK_LEASE_MARGIN_SECONDS", default=30)
+HEALTHCHECK_DEFAULT_QUEUE = env.str("HEALTHCHECK_DEFAULT_QUEUE", default="default")
+if HEALTHCHECK_BATCH_SIZE < 1 or HEALTHCHECK_CONCURRENCY < 1 or HEALTHCHECK_RAW_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("HEALTHCHECK_BATCH_SIZE, _CONCURRENCY and _RAW_RETENTION_DAYS must be at least 1.")
+CELERY_TASK_ROUTES["healthchecks.tasks.*"] = {"queue": "default"}
+CELERY_BEAT_SCHEDULE["healthchecks-dispatch"] = {
+    "task": "healthchecks.tasks.dispatch_due_checks",
+    "schedule": HEALTHCHECK_DISPATCH_SECONDS,
+    "options": {"expires": HEALTHCHECK_DISPATCH_SECONDS * 2},
+}
+CELERY_BEAT_SCHEDULE["healthchecks-prune"] = {
+    "task": "healthchecks.tasks.prune_results",
+    "schedule": 3600.0,
+}
+
 # --- Authentication (django-allauth) --------------------------------------
 AUTH_USER_MODEL = "opsconsole.User"
 AUTHENTICATION_BACKENDS = [

@@ -178,7 +178,8 @@ class Incident(models.Model):
             return False
         if user.pk in (self.commander_id, self.comms_lead_id):
             return True
-        return self.responders.filter(pk=user.pk).exists()
+        # Uses the prefetched responders when the selector loaded them.
+        return any(r.pk == user.pk for r in self.responders.all())
 
 
 class EventKind(models.TextChoices):

@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import BooleanField, Case, Exists, ExpressionWrapper, F, OuterRef, Q, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
@@ -206,3 +216,7 @@ def dashboard_panel_context(request: HttpRequest) -> dict:
         "breached_count": sum(1 for i in incidents if i.is_breached),
     }
 
+
+
+def timeline_event(incident: Incident, pk: int) -> TimelineEvent:
+    return _event_queryset(incident, None).get(pk=pk)

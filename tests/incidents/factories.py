@@ -1,8 +1,7 @@
 """Test helpers for incidents: build incidents through the real services."""
 
-from opsconsole.roles import Role
-
 from incidents import services
+from opsconsole.roles import Role
 
 
 def declare(actor, title: str = "Checkout errors", severity: int = 2, **kw):

@@ -12,7 +12,9 @@ PROFILE_FIELDS = ("first_name", "last_name", "email", "timezone")
 
 @transaction.atomic
 def user_update_profile(*, user: User, **changes: str) -> User:
-    before = audit.snapshot(user, PROFILE_FIELDS)
+    # Read "before" from the database: a bound ModelForm has already copied
+    # the new values onto `user`.
+    before = audit.snapshot(User.objects.get(pk=user.pk), PROFILE_FIELDS)
     for field in PROFILE_FIELDS:
         if field in changes:
             setattr(user, field, changes[field])

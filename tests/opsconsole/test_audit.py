@@ -52,7 +52,9 @@ def test_deleted_row_is_caught(chain):
 def test_inserted_row_is_caught(chain):
     # A forged row re-using a real hash as its prev_hash, pushed into the middle.
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE opsconsole_auditentry SET seq = seq + 1 WHERE seq >= 4")
+        # Two steps: the primary key is checked row by row.
+        cursor.execute("UPDATE opsconsole_auditentry SET seq = -seq WHERE seq >= 4")
+        cursor.execute("UPDATE opsconsole_auditentry SET seq = -seq + 1 WHERE seq < 0")
     forged = AuditEntry(
         seq=4, created_at=chain[2].created_at, action="forged", prev_hash=chain[2].hash, hash="f" * 64
     )

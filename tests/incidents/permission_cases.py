@@ -49,3 +49,38 @@ CASES = [
     Case("incidents:alert_mapping_set", "schedule.edit", data=lambda kw: {"label_value": "sev1", "severity": 1}),
     Case("incidents:alert_mapping_delete", "schedule.edit", setup=_mapping),
 ]
+
+
+def _note_target(user):
+    incident = services.incident_declare(actor=None, title="API note target", severity=3)
+    return {"reference": incident.reference}
+
+
+def alertmanager_payload(group_key: str = '{}:{alertname="JobQueueBacklog"}', status: str = "firing",
+                         alerts: list | None = None) -> dict:
+    """A version 4 webhook body as Alertmanager sends it."""
+    alerts = alerts or [{
+        "status": status,
+        "labels": {"alertname": "JobQueueBacklog", "severity": "medium", "service": "message-queue"},
+        "annotations": {"summary": "Job queue size > 1000"},
+        "startsAt": "2026-11-23T10:00:00Z",
+        "endsAt": "2026-11-23T10:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus/graph", "fingerprint": "a1b2c3d4e5f60718",
+    }]
+    return {
+        "version": "4", "groupKey": group_key, "truncatedAlerts": 0, "status": status, "receiver": "console",
+        "groupLabels": {"alertname": "JobQueueBacklog"}, "commonLabels": alerts[0]["labels"],
+        "commonAnnotations": alerts[0]["annotations"], "externalURL": "http://alertmanager:9093",
+        "alerts": alerts,
+    }
+
+
+JSON = {"content_type": "application/json"}
+
+CASES += [
+    Case("incidents_api:alertmanager", "incident.declare", data=lambda kw: alertmanager_payload(), headers=JSON),
+    Case("incidents_api:declare", "incident.declare", data=lambda kw: {"title": "From a bot", "severity": 2},
+         headers=JSON),
+    Case("incidents_api:note", "incident.note", setup=_note_target, data=lambda kw: {"text": "bot note"},
+         headers=JSON),
+]

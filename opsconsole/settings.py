@@ -5,6 +5,7 @@ Every variable read here is listed, with its default, in README.md
 silently replaced by a default.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -154,6 +155,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # theirs here so that one place shows which queue does what.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    # Outbound notifications have their own queue so that a slow webhook
+    # never delays probes or checklist runs (and the other way round).
+    "opsconsole.tasks.send_delivery": {"queue": "notifications"},
     "opsconsole.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
@@ -168,6 +172,7 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_ADAPTER = "opsconsole.auth.AccountAdapter"
+ACCOUNT_FORMS = {"login": "opsconsole.forms.LoginForm"}
 SOCIALACCOUNT_ADAPTER = "opsconsole.auth.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
@@ -210,6 +215,22 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Ops Console <opsconsole@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Outbound notifications (opsconsole.notifications, docs/notifications.md)
+# Slack-compatible incoming webhook used when a service has no webhook of its
+# own; empty: no webhook.
+NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", default="")
+# Attempts per delivery (first try included) before it becomes a dead letter.
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=5)
+# Backoff before retry n is NOTIFY_BACKOFF_SECONDS * 2**(n-1), capped at one hour.
+NOTIFY_BACKOFF_SECONDS = env.float("NOTIFY_BACKOFF_SECONDS", default=30.0)
+NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=10.0)
+if NOTIFY_MAX_ATTEMPTS < 1 or NOTIFY_BACKOFF_SECONDS < 0 or NOTIFY_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "NOTIFY_MAX_ATTEMPTS must be >= 1, NOTIFY_BACKOFF_SECONDS >= 0, NOTIFY_TIMEOUT_SECONDS > 0."
+    )
+# Absolute links in notifications start with this.
+CONSOLE_BASE_URL = env.str("CONSOLE_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -263,6 +284,10 @@ CONTENT_SECURITY_POLICY = {
 # --- Observability --------------------------------------------------------
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if not PROMETHEUS_MULTIPROC_DIR:
+    # prometheus-client switches to multiprocess mode when the variable merely
+    # exists: an empty value would scatter counter_<pid>.db files in the cwd.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,

@@ -48,7 +48,7 @@ class IncidentAdmin(AuditedModelAdmin):
     date_hierarchy = "declared_at"
     readonly_fields = ("reference", "status", "declared_at", "acknowledged_at", "mitigated_at", "resolved_at",
                        "closed_at", "ack_due_at", "resolve_due_at", "dedup_key", "source_kind", "reopen_count",
-                       "last_activity_at", "last_nudged_at", "unassigned_nudged_at", "created_by")
+                       "last_activity_at", "nudged_activity_at", "unassigned_nudged_at", "created_by")
     filter_horizontal = ("responders", "services")
 
     def has_add_permission(self, request):

@@ -115,9 +115,10 @@ class Incident(models.Model):
     ack_due_at = models.DateTimeField()
     resolve_due_at = models.DateTimeField()
     reopen_count = models.PositiveIntegerField(default=0)
-    # Last human/alert timeline activity (nudges do not count) and the last nudge sent for it.
+    # Last human/alert timeline activity (nudges do not count), and the
+    # activity time the commander was last nudged about: one nudge per quiet period.
     last_activity_at = models.DateTimeField(default=timezone.now)
-    last_nudged_at = models.DateTimeField(null=True, blank=True)
+    nudged_activity_at = models.DateTimeField(null=True, blank=True)
     unassigned_nudged_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -15,11 +15,11 @@ import nh3
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from opsconsole import audit
+from opsconsole import audit, notifications
 from opsconsole.models import Service
 from opsconsole.roles import check_capability, has_capability
 
@@ -140,7 +140,7 @@ def check_can_manage(user, incident: Incident) -> None:
 
 
 def incident_url(incident: Incident) -> str:
-    return settings.SITE_URL.rstrip("/") + reverse("incidents:detail", args=[incident.reference])
+    return settings.CONSOLE_BASE_URL + reverse("incidents:detail", args=[incident.reference])
 
 
 def _next_reference(when: datetime) -> str:
@@ -168,15 +168,23 @@ def _snapshot(incident: Incident) -> dict:
     return audit.snapshot(incident, INCIDENT_FIELDS)
 
 
-def _announce(event: str, incident: Incident, title: str, text: str) -> None:
-    """Hand the message to the notifications app (Slack webhook + email, retried there)."""
-    try:
-        from opsconsole.notifications import notify
-    except ImportError:  # notifications not installed in this build
-        logger.info("incident notification skipped (no notifications app)", extra={"event": event})
-        return
+def _participant_emails(incident: Incident) -> list[str]:
+    people = [incident.commander, incident.comms_lead, *incident.responders.all()]
+    return sorted({p.email for p in people if p is not None and p.email})
+
+
+def _announce(event: str, incident: Incident, title: str, text: str, *, on_call: bool = False) -> None:
+    """Slack-compatible webhook (the service's or the global one) and email,
+    queued by the notifications app in the caller's transaction and sent by
+    Celery after commit with retries; dead letters are listed in the UI.
+    `on_call`: email whoever is on call for the first service (declares)."""
     service = incident.services.first()
-    notify(event=event, title=title, text=text, url=incident_url(incident), service=service)
+    url = reverse("incidents:detail", args=[incident.reference])
+    if on_call:
+        notifications.notify_on_call(event=event, title=title, text=text, url=url, service=service)
+    else:
+        notifications.notify(event=event, title=title, text=text, url=url, service=service,
+                             emails=_participant_emails(incident))
 
 
 def _resolve_services(services: Iterable) -> tuple[list[Service], list[str]]:
@@ -321,9 +329,9 @@ def incident_declare(
         timeline_add_event(incident=incident, kind=EventKind.DECLARED, text=text, actor=actor,
                            author_label=author_label, data={"severity": level.level, "source": source_kind})
         audit.record(actor, "incident.declare", incident, after=_snapshot(incident))
-        transaction.on_commit(lambda: _announce(
-            "incident.declared", incident, f"{incident.reference} declared: {level.name} {incident.title}",
-            summary or f"{level.name} ({level.definition}) declared."))
+        _announce("incident.declared", incident, f"{incident.reference} declared: {level.name} {incident.title}",
+                  summary or f"{level.name} ({level.definition}) declared by {actor or source_kind}.",
+                  on_call=True)
     return incident
 
 
@@ -373,9 +381,8 @@ def incident_transition(*, incident: Incident, actor, to: str, note: str = "", c
         if to == Status.RESOLVED:
             seconds = (now - current.declared_at).total_seconds()
             transaction.on_commit(lambda: metrics.observe_resolve(level.name, seconds))
-            transaction.on_commit(lambda: _announce(
-                "incident.resolved", current, f"{current.reference} resolved: {current.title}",
-                f"{level.name} resolved after {_duration(seconds)}."))
+            _announce("incident.resolved", current, f"{current.reference} resolved: {current.title}",
+                      f"{level.name} resolved after {_duration(seconds)} by {actor}.")
     return current
 
 
@@ -423,8 +430,8 @@ def incident_set_severity(*, incident: Incident, actor, severity: int, reason: s
     timeline_add_event(incident=current, kind=EventKind.SEVERITY, text=text, actor=actor,
                        data={"from": old.level, "to": level.level})
     audit.record(actor, "incident.severity", current, before=before, after=_snapshot(current))
-    transaction.on_commit(lambda: _announce(
-        "incident.severity_changed", current, f"{current.reference} is now {level.name}: {current.title}", text))
+    _announce("incident.severity_changed", current, f"{current.reference} is now {level.name}: {current.title}",
+              f"SEV {old.name} → {level.name} by {actor}" + (f": {reason}" if reason else "."))
     return current
 
 
@@ -539,7 +546,7 @@ def open_or_update_from_source(
                 with transaction.atomic():
                     incident = incident_declare(actor=None, title=title, severity=severity, services=services,
                                                 dedup_key=dedup_key, source_kind=source_kind, author_label=label)
-                    _add_on_call_responder(incident)
+                    _add_on_call_responders(incident)
             except IntegrityError:
                 incident = Incident.objects.select_for_update().open().get(dedup_key=dedup_key)
         prefix = "Resolved" if resolved else "Firing"
@@ -554,20 +561,14 @@ def open_or_update_from_source(
     return incident
 
 
-def _add_on_call_responder(incident: Incident) -> None:
-    """The on-call SRE for the incident's first service becomes a responder
-    (so that they may acknowledge it), when the on-call app is installed."""
-    try:
-        from oncall.selectors import on_call_now
-    except ImportError:
-        return
-    try:
-        user = on_call_now(service=incident.services.first())
-    except Exception:  # never let paging lookups block opening an incident
-        logger.exception("on-call lookup failed")
-        return
-    if user is not None:
-        incident.responders.add(user)
+def _add_on_call_responders(incident: Incident) -> None:
+    """Whoever is on call for the incident's first service becomes a responder,
+    so that an SRE paged by an alert may acknowledge the incident it opened."""
+    from oncall.selectors import on_call_now
+
+    users = on_call_now(service=incident.services.first())
+    if users:
+        incident.responders.add(*users)
 
 
 def alert_severity(label_value: str | None) -> int:
@@ -635,3 +636,68 @@ def alert_mapping_delete(*, actor, mapping: AlertSeverityMapping) -> None:
 
 def open_statuses() -> tuple[str, ...]:
     return tuple(OPEN_STATUSES)
+
+
+# --- nudges (Celery beat) ------------------------------------------------------------
+
+
+def send_nudges(*, now: datetime | None = None) -> dict[str, int]:
+    """Remind people about incidents that need them.
+
+    - an acknowledged incident with no timeline activity for
+      INCIDENT_NUDGE_MINUTES reminds its commander, once per quiet period
+      (new activity starts a new period);
+    - an open incident without a commander for that long reminds whoever is
+      on call, then again every INCIDENT_NUDGE_MINUTES until someone commands it.
+    Idempotent: each reminder is claimed with a conditional UPDATE, so two
+    beat ticks or two workers running this at once send it once.
+    """
+    now = now or timezone.now()
+    quiet_before = now - timedelta(minutes=settings.INCIDENT_NUDGE_MINUTES)
+    not_nudged = Q(nudged_activity_at__isnull=True) | ~Q(nudged_activity_at=F("last_activity_at"))
+    sent = {"commander": 0, "on_call": 0}
+    quiet = (Incident.objects.filter(status=Status.ACKNOWLEDGED, commander__isnull=False,
+                                     last_activity_at__lt=quiet_before)
+             .filter(not_nudged).select_related("commander", "severity")[:200])
+    for incident in quiet:
+        with transaction.atomic():
+            claimed = Incident.objects.filter(not_nudged, pk=incident.pk,
+                                              last_activity_at=incident.last_activity_at).update(
+                nudged_activity_at=F("last_activity_at"))
+            if not claimed:
+                continue
+            minutes = int((now - incident.last_activity_at).total_seconds() // 60)
+            commander = incident.commander
+            notifications.notify(
+                event="incident.nudge", title=f"{incident.reference} has been quiet for {minutes} min",
+                text=f"{incident.severity.name} {incident.title}: no timeline activity for {minutes} minutes. "
+                     "Post an update, or mark it mitigated or resolved.",
+                url=reverse("incidents:detail", args=[incident.reference]), service=incident.services.first(),
+                emails=[commander.email] if commander.email else [], webhook=False,
+            )
+            timeline_add_event(incident=incident, kind=EventKind.NUDGE, author_label="console",
+                               text=f"Reminded {commander}: no activity for {minutes} min.",
+                               data={"to": commander.get_username(), "reason": "quiet"})
+            audit.record(None, "incident.nudge_commander", incident, after={"commander": commander.get_username()})
+            sent["commander"] += 1
+    reminded_lately = Q(unassigned_nudged_at__gte=quiet_before)
+    unassigned = (Incident.objects.open().filter(commander__isnull=True, declared_at__lt=quiet_before)
+                  .exclude(reminded_lately).select_related("severity")[:200])
+    for incident in unassigned:
+        with transaction.atomic():
+            claimed = (Incident.objects.filter(pk=incident.pk, commander__isnull=True).exclude(reminded_lately)
+                       .update(unassigned_nudged_at=now))
+            if not claimed:
+                continue
+            notifications.notify_on_call(
+                event="incident.nudge", title=f"{incident.reference} has no incident commander",
+                text=f"{incident.severity.name} {incident.title} is {incident.get_status_display().lower()} "
+                     "and nobody commands it. Take command or assign someone.",
+                url=reverse("incidents:detail", args=[incident.reference]), service=incident.services.first(),
+            )
+            timeline_add_event(incident=incident, kind=EventKind.NUDGE, author_label="console",
+                               text="Reminded the on-call engineer: no incident commander yet.",
+                               data={"reason": "no_commander"})
+            audit.record(None, "incident.nudge_on_call", incident)
+            sent["on_call"] += 1
+    return sent

@@ -313,8 +313,6 @@ LOGGING = {
 }
 
 # --- Incidents --------------------------------------------------------------
-# Absolute base URL used in links that leave the console (notifications).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # SEV for alerts whose `severity` label has no mapping (Incidents → Alert mappings).
 ALERT_DEFAULT_SEVERITY = env.int("ALERT_DEFAULT_SEVERITY", default=3)
 if ALERT_DEFAULT_SEVERITY not in (1, 2, 3, 4):

@@ -357,5 +357,17 @@ LOGGING = {
     },
 }
 
+# --- Incidents --------------------------------------------------------------
+# SEV for alerts whose `severity` label has no mapping (Incidents → Alert mappings).
+ALERT_DEFAULT_SEVERITY = env.int("ALERT_DEFAULT_SEVERITY", default=3)
+if ALERT_DEFAULT_SEVERITY not in (1, 2, 3, 4):
+    raise ImproperlyConfigured("ALERT_DEFAULT_SEVERITY must be 1, 2, 3 or 4.")
+# An acknowledged incident quiet for this long reminds its commander.
+INCIDENT_NUDGE_MINUTES = env.int("INCIDENT_NUDGE_MINUTES", default=30)
+if INCIDENT_NUDGE_MINUTES < 1:
+    raise ImproperlyConfigured("INCIDENT_NUDGE_MINUTES must be at least 1.")
+CELERY_TASK_ROUTES["incidents.tasks.*"] = {"queue": "default"}
+CELERY_BEAT_SCHEDULE["incidents-nudges"] = {"task": "incidents.tasks.send_nudges", "schedule": 60.0}
+
 # Demo data (manage.py seed_demo) gives every demo user this password.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="opsconsole-demo")

@@ -136,3 +136,13 @@ def _forget_login_rate_limits():
     finally:
         client.close()
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """Anything that drives Chromium is a browser test, wherever it lives:
+    `make test` runs those in worker processes of their own (see Makefile)."""
+    for item in items:
+        path = str(item.path)
+        uses_browser = {"browser", "playwright_instance"} & set(getattr(item, "fixturenames", ()))
+        if "/tests/browser/" in path or uses_browser:
+            item.add_marker(pytest.mark.browser)

@@ -156,7 +156,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # theirs here so that one place shows which queue does what.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    # Outbound notifications have their own queue so that a slow webhook
+    # never delays probes or checklist runs (and the other way round).
+    "opsconsole.tasks.send_delivery": {"queue": "notifications"},
+    "opsconsole.tasks.requeue_stale_deliveries": {"queue": "notifications"},
     "opsconsole.tasks.*": {"queue": "default"},
+    "checklists.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Daily, off-peak: the audit log's hash chain is verified and the result
@@ -165,6 +170,34 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "opsconsole.tasks.verify_audit_chain",
         "schedule": crontab(hour=3, minute=17),
     },
+    "requeue-stale-deliveries": {"task": "opsconsole.tasks.requeue_stale_deliveries", "schedule": 60.0},
+    # Checklists: create each schedule slot's run, mark overdue runs missed,
+    # tick items whose health check now passes. All idempotent.
+    "checklists-create-due-runs": {"task": "checklists.tasks.create_due_runs", "schedule": 60.0},
+    "checklists-mark-missed-runs": {"task": "checklists.tasks.mark_missed_runs", "schedule": 60.0},
+    "checklists-refresh-automatic-items": {"task": "checklists.tasks.refresh_automatic_items", "schedule": 60.0},
+}
+
+# --- Health checks (docs/healthchecks.md) ----------------------------------
+HEALTHCHECK_RAW_RETENTION_DAYS = env.int("HEALTHCHECK_RAW_RETENTION_DAYS", default=7)
+HEALTHCHECK_ROLLUP_RETENTION_DAYS = env.int("HEALTHCHECK_ROLLUP_RETENTION_DAYS", default=400)
+HEALTHCHECK_DISPATCH_SECONDS = env.float("HEALTHCHECK_DISPATCH_SECONDS", default=5.0)
+HEALTHCHECK_BATCH_SIZE = env.int("HEALTHCHECK_BATCH_SIZE", default=500)
+HEALTHCHECK_DISPATCH_LIMIT = env.int("HEALTHCHECK_DISPATCH_LIMIT", default=20000)
+HEALTHCHECK_CONCURRENCY = env.int("HEALTHCHECK_CONCURRENCY", default=500)
+HEALTHCHECK_LEASE_MARGIN_SECONDS = env.int("HEALTHCHECK_LEASE_MARGIN_SECONDS", default=30)
+HEALTHCHECK_DEFAULT_QUEUE = env.str("HEALTHCHECK_DEFAULT_QUEUE", default="default")
+if HEALTHCHECK_BATCH_SIZE < 1 or HEALTHCHECK_CONCURRENCY < 1 or HEALTHCHECK_RAW_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("HEALTHCHECK_BATCH_SIZE, _CONCURRENCY and _RAW_RETENTION_DAYS must be at least 1.")
+CELERY_TASK_ROUTES["healthchecks.tasks.*"] = {"queue": "default"}
+CELERY_BEAT_SCHEDULE["healthchecks-dispatch"] = {
+    "task": "healthchecks.tasks.dispatch_due_checks",
+    "schedule": HEALTHCHECK_DISPATCH_SECONDS,
+    "options": {"expires": HEALTHCHECK_DISPATCH_SECONDS * 2},
+}
+CELERY_BEAT_SCHEDULE["healthchecks-prune"] = {
+    "task": "healthchecks.tasks.prune_results",
+    "schedule": 3600.0,
 }
 
 # --- Authentication (django-allauth) --------------------------------------
@@ -220,6 +253,22 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Ops Console <opsconsole@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Outbound notifications (opsconsole.notifications, docs/notifications.md)
+# Slack-compatible incoming webhook used when a service has no webhook of its
+# own; empty: no webhook.
+NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", default="")
+# Attempts per delivery (first try included) before it becomes a dead letter.
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=5)
+# Backoff before retry n is NOTIFY_BACKOFF_SECONDS * 2**(n-1), capped at one hour.
+NOTIFY_BACKOFF_SECONDS = env.float("NOTIFY_BACKOFF_SECONDS", default=30.0)
+NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=10.0)
+if NOTIFY_MAX_ATTEMPTS < 1 or NOTIFY_BACKOFF_SECONDS < 0 or NOTIFY_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "NOTIFY_MAX_ATTEMPTS must be >= 1, NOTIFY_BACKOFF_SECONDS >= 0, NOTIFY_TIMEOUT_SECONDS > 0."
+    )
+# Absolute links in notifications start with this.
+CONSOLE_BASE_URL = env.str("CONSOLE_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -309,6 +358,18 @@ LOGGING = {
         "celery": {"level": LOG_LEVEL},
     },
 }
+
+# --- Incidents --------------------------------------------------------------
+# SEV for alerts whose `severity` label has no mapping (Incidents → Alert mappings).
+ALERT_DEFAULT_SEVERITY = env.int("ALERT_DEFAULT_SEVERITY", default=3)
+if ALERT_DEFAULT_SEVERITY not in (1, 2, 3, 4):
+    raise ImproperlyConfigured("ALERT_DEFAULT_SEVERITY must be 1, 2, 3 or 4.")
+# An acknowledged incident quiet for this long reminds its commander.
+INCIDENT_NUDGE_MINUTES = env.int("INCIDENT_NUDGE_MINUTES", default=30)
+if INCIDENT_NUDGE_MINUTES < 1:
+    raise ImproperlyConfigured("INCIDENT_NUDGE_MINUTES must be at least 1.")
+CELERY_TASK_ROUTES["incidents.tasks.*"] = {"queue": "default"}
+CELERY_BEAT_SCHEDULE["incidents-nudges"] = {"task": "incidents.tasks.send_nudges", "schedule": 60.0}
 
 # Demo data (manage.py seed_demo) gives every demo user this password.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="opsconsole-demo")

@@ -19,8 +19,10 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("incidents/", include("incidents.urls")),
+    path("api/", include("incidents.api_urls")),
     path("checklists/", include("checklists.urls")),
     path("runbooks/", include("runbooks.urls")),
     path("health/", include("healthchecks.urls")),
     path("oncall/", include("oncall.urls")),
+    path("notifications/", include("opsconsole.notification_urls")),
 ]

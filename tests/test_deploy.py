@@ -224,3 +224,20 @@ def test_dockerfile_builds_from_python_slim_installs_and_collects_static():
     assert "manage.py collectstatic --noinput" in text
     assert re.search(r"^USER \w+", text, re.M), "the image must not run as root"
     assert '"gunicorn", "-c", "gunicorn.conf.py"' in text
+
+
+def _queues_in(command: str) -> set[str]:
+    match = re.search(r"--queues[ =](\S+)", command)
+    return set(match.group(1).split(",")) if match else set()
+
+
+def test_workers_consume_every_routed_queue():
+    """A queue nobody consumes silently holds its tasks forever."""
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    routed.add(settings.CELERY_TASK_DEFAULT_QUEUE)
+    compose_worker = _compose()["services"]["worker"]["command"][-1]
+    procfile_worker = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("worker:")
+    )
+    assert routed <= _queues_in(compose_worker), compose_worker
+    assert routed <= _queues_in(procfile_worker), procfile_worker

@@ -1,0 +1,50 @@
+import pytest
+
+from opsconsole.roles import CAPABILITIES, Role, has_capability, primary_role, user_roles
+
+# PRODUCT.md's matrix, restated independently of roles.py so that a change to
+# either one is caught.
+MATRIX = {
+    "checklist.tick": "- y y y y",
+    "incident.declare": "- y y y y",
+    "incident.note": "- y y y y",
+    "incident.manage": "- - y y y",
+    "review.write": "- y y y y",
+    "review.approve": "- - - y y",
+    "runbook.run": "- y y y y",
+    "remediation.request": "- y y y y",
+    "remediation.approve": "- y y y y",
+    "config.edit": "- y y y y",
+    "schedule.edit": "- - - y y",
+    "users.manage": "- - - - y",
+}
+ORDER = [Role.VIEWER, Role.SRE, Role.INCIDENT_COMMANDER, Role.MANAGER, Role.ADMIN]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("capability", sorted(MATRIX))
+def test_capabilities_follow_the_product_matrix(make_user, capability):
+    for role, cell in zip(ORDER, MATRIX[capability].split(), strict=True):
+        assert has_capability(make_user(role), capability) is (cell == "y"), (capability, role)
+
+
+def test_every_capability_is_in_the_matrix_or_read():
+    assert set(CAPABILITIES) - set(MATRIX) <= {"read", "incident.manage_assigned", "incident.view_restricted"}
+
+
+@pytest.mark.django_db
+def test_superuser_is_admin_and_roles_are_cached(make_user, django_assert_num_queries):
+    user = make_user(None, is_superuser=True)
+    assert user_roles(user) == {Role.ADMIN}
+    sre = make_user(Role.SRE)
+    with django_assert_num_queries(1):
+        user_roles(sre)
+        user_roles(sre)
+        has_capability(sre, "checklist.tick")
+    assert primary_role(sre) == Role.SRE
+
+
+@pytest.mark.django_db
+def test_user_without_role_can_do_nothing(make_user):
+    nobody = make_user(None)
+    assert not any(has_capability(nobody, cap) for cap in CAPABILITIES)

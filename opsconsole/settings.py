@@ -140,6 +140,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_CELERY_DIR),
         "processed_folder": str(_CELERY_DIR / "processed"),
         "store_processed": False,
+        # kombu's default is ./control relative to the working directory.
+        "control_folder": str(_CELERY_DIR / "control"),
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

@@ -102,7 +102,7 @@ def test_htmx_add_returns_only_the_rotation_block(
     assert html.lstrip().startswith(
         f'<section class="card stack rotation" id="rotation-{rotation.pk}"'
     )
-    assert "<html" not in html and "Added sam&#x27;s shift." in html
+    assert "<html" not in html and "Added sam&#x27;s shift from " in html and "(4 h)" in html
     assert html.count('data-testid="shift"') == 1
 
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("incidents/", include("incidents.urls")),
+    path("api/", include("incidents.api_urls")),
     path("checklists/", include("checklists.urls")),
     path("runbooks/", include("runbooks.urls")),
     path("health/", include("healthchecks.urls")),

@@ -4,8 +4,10 @@ The suite runs on real PostgreSQL and Redis (see Makefile: `make test`). If
 either does not answer, the run stops at once, saying which and how to start it.
 """
 
+import copy
 import os
 import socket
+import uuid
 from urllib.parse import urlparse
 
 import pytest
@@ -57,6 +59,16 @@ def _eager_celery():
     app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_namespace(settings):
+    """Each test gets its own cache key prefix in the shared Redis: rate-limit
+    counters (allauth counts failed sign-ins per address and account) must not
+    leak between tests, parallel workers, or runs a few minutes apart."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = caches
 
 
 @pytest.fixture

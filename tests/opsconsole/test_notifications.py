@@ -518,3 +518,43 @@ class RefusingBackend:
 
     def send_messages(self, messages) -> int:
         raise self.error
+
+
+@pytest.mark.django_db
+def test_admin_lists_deliveries_and_links_the_dead_letter_page(
+    notify_settings, receiver, admin_client
+):
+    receiver.default_status = 400
+    (delivery,) = notifications.notify(event="incident.declared", title="t", text="x")
+    send_delivery.delay(delivery.pk)
+
+    page = admin_client.get(
+        reverse("admin:opsconsole_delivery_changelist"), {"status__exact": "dead"}
+    )
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert reverse("notifications:dead_letters") in html and "incident.declared" in html
+
+
+@pytest.mark.django_db
+def test_admin_replay_action_requeues_dead_letters(
+    notify_settings, receiver, django_capture_on_commit_callbacks, make_user, client
+):
+    receiver.default_status = 400
+    (delivery,) = _notify(django_capture_on_commit_callbacks)
+    receiver.default_status = 200
+    admin = make_user(Role.ADMIN, is_staff=True, is_superuser=True)
+    client.force_login(admin)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:opsconsole_delivery_changelist"),
+            {"action": "replay_dead_letters", "_selected_action": [delivery.pk]},
+            follow=True,
+        )
+
+    assert "1 dead letter(s) queued" in response.content.decode()
+    delivery.refresh_from_db()
+    assert delivery.status == "sent"
+    assert AuditEntry.objects.filter(action="notification.replay", actor_id=admin.pk).exists()

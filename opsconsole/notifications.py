@@ -299,7 +299,7 @@ def _dead(delivery: Delivery, lease_until, error: str) -> AttemptResult:
             after={
                 "attempts": delivery.attempts,
                 "error": delivery.last_error,
-                "target": delivery.target,
+                "target": delivery.target_display,
             },
         )
         NOTIFICATIONS.labels(channel=delivery.channel, outcome="dead").inc()

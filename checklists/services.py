@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -48,6 +48,15 @@ class ItemResult:
     item: RunItem
     changed: bool
     message: str = ""
+
+    @property
+    def progress(self) -> dict:
+        """The run's counts as of this action (annotated by _load_item)."""
+        return {
+            "total": self.item.progress_total or 0,
+            "done": self.item.progress_done or 0,
+            "required_open": self.item.progress_required_open or 0,
+        }
 
 
 class NoteConflict(Exception):
@@ -297,10 +306,25 @@ def _writable(run_id: int):
     return ChecklistRun.objects.filter(pk=run_id, status__in=WRITABLE).values("pk")
 
 
+def _count_siblings(condition: Q | None = None) -> Subquery:
+    siblings = RunItem.objects.filter(run_id=OuterRef("run_id"))
+    if condition is not None:
+        siblings = siblings.filter(condition)
+    return Subquery(siblings.order_by().values("run_id").annotate(n=Count("id")).values("n")[:1])
+
+
 def _load_item(run_id: int, item_id: int) -> RunItem:
-    return RunItem.objects.select_related(
-        "ticked_by", "note_updated_by", "health_check", "run"
-    ).get(pk=item_id, run_id=run_id)
+    """The item with its people, check and run, and the run's progress counts
+    (scalar subqueries), in ONE query: this is the tick path."""
+    return (
+        RunItem.objects.select_related("ticked_by", "note_updated_by", "health_check", "run")
+        .annotate(
+            progress_total=_count_siblings(),
+            progress_done=_count_siblings(~Q(state=State.OPEN)),
+            progress_required_open=_count_siblings(Q(required=True, state=State.OPEN)),
+        )
+        .get(pk=item_id, run_id=run_id)
+    )
 
 
 def _refusal(item: RunItem, action: str) -> str:

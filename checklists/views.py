@@ -119,7 +119,7 @@ def _item_response(request: HttpRequest, result: services.ItemResult, partial: s
         "run": run,
         "message": result.message,
         "with_progress": True,
-        "progress": services.run_progress(run.pk),
+        "progress": result.progress,
         "can_tick": has_capability(request.user, "checklist.tick") and run.is_writable,
     }
     return render(request, f"{RUN_PAGE}#{partial}", context)

@@ -106,7 +106,7 @@ def test_htmx_tick_returns_only_the_item_and_progress(
     client = client_as(Role.SRE)
     run = data["run"]
     item = run.items.filter(state=RunItem.State.OPEN).first()
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(12):
         response = client.post(
             reverse("checklists:item_tick", args=[run.pk, item.pk]), headers=HTMX
         )

@@ -65,11 +65,19 @@ def test_run_page_constant_queries(client_as, data, django_assert_max_num_querie
     assert "style=" not in body  # CSP: no inline styles
 
 
-def test_dashboard_panel_constant_queries(client_as, data, django_assert_max_num_queries):
+def test_dashboard_panel_constant_queries(client_as, rf, data, django_assert_max_num_queries):
+    from django.template.loader import render_to_string
+
+    from checklists.selectors import dashboard_panel_context
+
     client = client_as(Role.VIEWER)
-    with django_assert_max_num_queries(8):
-        response = client.get(reverse("dashboard"))
-    assert "Checklists today" in response.content.decode()
+    assert "Checklists today" in client.get(reverse("dashboard")).content.decode()
+    ChecklistRun.objects.filter(pk=data["run"].pk).update(status=ChecklistRun.Status.MISSED)
+    request = rf.get("/")
+    request.user = client.user
+    with django_assert_max_num_queries(1):  # this panel's share of the dashboard
+        html = render_to_string("checklists/_dashboard_panel.html", {"ctx": dashboard_panel_context(request)})
+    assert 'data-testid="missed-runs"' in html and data["template"].name in html
 
 
 def test_history_page_constant_queries(client_as, data, django_assert_max_num_queries):

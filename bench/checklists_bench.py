@@ -212,6 +212,21 @@ def verify(plan: list) -> tuple[bool, str]:
     )
 
 
+def workers_cpu_seconds(master_pid: int) -> float:
+    """User+system CPU used so far by gunicorn's workers (children of the master)."""
+    children = subprocess.run(
+        ["ps", "--ppid", str(master_pid), "-o", "pid="], capture_output=True, text=True
+    )
+    total = 0
+    for pid in children.stdout.split():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -242,9 +257,11 @@ def main() -> None:
     multiproc = tempfile.mkdtemp(prefix="bench-prom-")
     server = start_server(args.workers, port, multiproc)
     try:
+        cpu_before = workers_cpu_seconds(server.pid)
         latencies, failures, elapsed = asyncio.run(
             load(f"http://127.0.0.1:{port}", plan, args.think_ms / 1000)
         )
+        cpu_used = workers_cpu_seconds(server.pid) - cpu_before
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -261,6 +278,11 @@ def main() -> None:
         print(
             f"latency ms: p50={statistics.median(ms):.1f} p95={percentile(ms, 95):.1f} "
             f"p99={percentile(ms, 99):.1f} max={max(ms):.1f} mean={statistics.fmean(ms):.1f}"
+        )
+    if ms:
+        print(
+            f"server CPU: {cpu_used * 1000 / len(ms):.1f} ms per tick in gunicorn workers "
+            f"(PostgreSQL and the load generator not included)"
         )
     print(f"database: {detail} -> {'OK' if ok and not failures else 'FAILED'}")
     if failures:

@@ -66,6 +66,8 @@ def test_run_page_constant_queries(client_as, data, django_assert_max_num_querie
 
 
 def test_dashboard_panel_constant_queries(client_as, rf, data, django_assert_max_num_queries):
+    # The panel alone: the whole dashboard (every area's panel) has its own
+    # budget in tests/opsconsole/test_demo_and_pages.py.
     from django.template.loader import render_to_string
 
     from checklists.selectors import dashboard_panel_context
@@ -77,7 +79,7 @@ def test_dashboard_panel_constant_queries(client_as, rf, data, django_assert_max
     request.user = client.user
     with django_assert_max_num_queries(1):  # this panel's share of the dashboard
         html = render_to_string(
-            "checklists/_dashboard_panel.html", {"ctx": dashboard_panel_context(request)}
+            "checklists/_dashboard_panel.html", {"ctx": dashboard_panel_context(request)}, request=request
         )
     assert 'data-testid="missed-runs"' in html and data["template"].name in html
 

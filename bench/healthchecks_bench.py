@@ -219,7 +219,13 @@ def setup_django(database_url: str) -> None:
 
 
 def bench_sustained(
-    ports: list[int], checks: int, interval: int, duration: float, tick: float
+    ports: list[int],
+    checks: int,
+    interval: int,
+    duration: float,
+    tick: float,
+    batch_size: int,
+    concurrency: int,
 ) -> dict:
     import datetime
 
@@ -230,8 +236,8 @@ def bench_sustained(
     from healthchecks.models import Check, CheckResult, CheckStateChange
     from opsconsole.models import Service
 
-    settings.HEALTHCHECK_BATCH_SIZE = 500
-    settings.HEALTHCHECK_CONCURRENCY = 500
+    settings.HEALTHCHECK_BATCH_SIZE = batch_size
+    settings.HEALTHCHECK_CONCURRENCY = concurrency
     Check.objects.filter(service__slug__startswith="bench-").delete()
     service_objs = [
         Service.objects.get_or_create(slug=f"bench-{i:02}", defaults={"name": f"Bench {i:02}"})[0]
@@ -359,6 +365,7 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=30)
     parser.add_argument("--duration", type=float, default=90)
     parser.add_argument("--tick", type=float, default=2.0)
+    parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument(
         "--database-url", default="postgres://postgres@127.0.0.1:5432/opsconsole_healthbench"
     )
@@ -389,9 +396,18 @@ def main() -> None:
         print(
             f"sustained: {args.checks} checks every {args.interval}s = "
             f"{need:,.0f} results/s needed, "
-            f"{args.duration:.0f}s run, dispatch every {args.tick}s, one process ..."
+            f"{args.duration:.0f}s run, dispatch every {args.tick}s, batches of {args.batch_size}, "
+            f"concurrency {args.concurrency}, one process ..."
         )
-        report = bench_sustained(ports, args.checks, args.interval, args.duration, args.tick)
+        report = bench_sustained(
+            ports,
+            args.checks,
+            args.interval,
+            args.duration,
+            args.tick,
+            args.batch_size,
+            args.concurrency,
+        )
         print(
             f"  written: {report['written']:,} results in {report['elapsed']:.1f}s = "
             f"{report['per_second']:,.0f} results/s ({report['batches']} batches, "

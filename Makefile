@@ -33,7 +33,7 @@ run: install
 test: install
 	DEBUG=false SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef \
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= \
-	METRICS_TOKEN= PROMETHEUS_MULTIPROC_DIR= \
+	METRICS_TOKEN= env -u PROMETHEUS_MULTIPROC_DIR \
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install

@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class IncidentsConfig(AppConfig):
     name = "incidents"
     verbose_name = "Incidents"
+
+    def ready(self) -> None:
+        from opsconsole import dashboard
+        from opsconsole.metrics import register_db_collector
+
+        from . import metrics, selectors
+
+        register_db_collector(metrics.COLLECTOR)
+        dashboard.register_panel(
+            name="incidents",
+            template="incidents/_dashboard_panel.html",
+            context=selectors.dashboard_panel_context,
+            order=10,
+        )

@@ -8,7 +8,15 @@ class OpsConsoleConfig(AppConfig):
     verbose_name = "Ops Console"
 
     def ready(self) -> None:
-        from . import celery_signals, dashboard  # noqa: F401  (connect signal handlers)
+        from . import celery_signals, dashboard, metrics, notifications  # noqa: F401  (connect signal handlers)
+
+        metrics.register_db_collector(notifications.DeadLetterCollector())
+        dashboard.register_panel(
+            name="notifications",
+            template="opsconsole/_notifications_panel.html",
+            context=notifications.dashboard_panel_context,
+            order=80,
+        )
 
         dashboard.register_panel(
             name="services",

@@ -8,6 +8,7 @@ so an edited, inserted or deleted row breaks the chain and
 import datetime
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from django.utils import timezone
 
 from .context import current_request_id
 from .models import AuditEntry
+
+logger = logging.getLogger("opsconsole.audit")
 
 GENESIS_HASH = "0" * 64
 # Any constant: it names the PostgreSQL advisory lock that serialises appends.
@@ -87,6 +90,13 @@ def record(
         )
         entry.hash = compute_hash(entry)
         entry.save(force_insert=True)
+    # The log stream sees every audited action too, with the request's id.
+    logger.info(
+        "%s by %s",
+        action,
+        entry.actor_label,
+        extra={"audit_seq": seq, "action": action, "target": f"{entry.target_type}:{entry.target_id}"},
+    )
     return entry
 
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.http import HttpRequest
 
 from .navigation import navigation
@@ -11,4 +12,5 @@ def console(request: HttpRequest) -> dict:
     return {
         "nav_items": navigation(request) if signed_in else [],
         "user_role": primary_role(user) if signed_in else None,
+        "open_signup": settings.OPEN_SIGNUP,
     }

@@ -1,3 +1,4 @@
+from allauth.account import forms as allauth_forms
 from django import forms
 
 from .models import User
@@ -12,3 +13,13 @@ class ProfileForm(forms.ModelForm):
 class ApiTokenForm(forms.Form):
     owner = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"))
     name = forms.CharField(max_length=100, help_text="What will use it, e.g. 'chatops bot'.")
+
+
+class LoginForm(allauth_forms.LoginForm):
+    """allauth's sign-in form with labels that say what is accepted."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Username or email"
+        self.fields["login"].widget.attrs.update({"autocomplete": "username", "autofocus": True})
+        self.fields["remember"].label = "Keep me signed in"

@@ -40,6 +40,12 @@ class Service(models.Model):
     description = models.TextField(blank=True)
     owner_team = models.CharField(max_length=100, blank=True)
     tier = models.PositiveSmallIntegerField(choices=Tier.choices, default=Tier.IMPORTANT)
+    webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Slack-compatible incoming webhook for this service's notifications. "
+        "Blank: the global NOTIFY_WEBHOOK_URL.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -151,3 +157,53 @@ class ApiToken(models.Model):
         if self.last_used_at is None or (now - self.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
             self.last_used_at = now
+
+
+class Delivery(models.Model):
+    """One outbound notification to one target (a webhook URL or an email address).
+
+    Created by opsconsole.notifications.notify in the caller's transaction and
+    sent by the Celery task opsconsole.tasks.send_delivery after commit. A
+    delivery that keeps failing ends `dead` and waits in the dead-letter list
+    for a human to replay it.
+    """
+
+    class Channel(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        EMAIL = "email", "Email"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (will retry)"
+        DEAD = "dead", "Dead letter"
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    target = models.CharField(max_length=500, help_text="Webhook URL or email address.")
+    event = models.CharField(
+        max_length=100, db_index=True, help_text="What happened, e.g. incident.declared."
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
+    payload = models.JSONField(
+        help_text="Webhook: the JSON body sent. Email: subject and body."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A lease, not a status: the worker that sets it (conditional UPDATE) is
+    # the only one that may send until it expires, and a worker that died
+    # mid-send frees the delivery once the lease runs out.
+    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["status", "-created_at"], name="delivery_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.target} ({self.status})"

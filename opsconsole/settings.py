@@ -5,9 +5,11 @@ Every variable read here is listed, with its default, in README.md
 silently replaced by a default.
 """
 
+import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -154,9 +156,27 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # theirs here so that one place shows which queue does what.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    # Outbound notifications have their own queue so that a slow webhook
+    # never delays probes or checklist runs (and the other way round).
+    "opsconsole.tasks.send_delivery": {"queue": "notifications"},
+    "opsconsole.tasks.requeue_stale_deliveries": {"queue": "notifications"},
     "opsconsole.tasks.*": {"queue": "default"},
+    "checklists.tasks.*": {"queue": "default"},
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Daily, off-peak: the audit log's hash chain is verified and the result
+    # logged and exported (audit_chain_intact) so that an alert can fire.
+    "verify-audit-chain": {
+        "task": "opsconsole.tasks.verify_audit_chain",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "requeue-stale-deliveries": {"task": "opsconsole.tasks.requeue_stale_deliveries", "schedule": 60.0},
+    # Checklists: create each schedule slot's run, mark overdue runs missed,
+    # tick items whose health check now passes. All idempotent.
+    "checklists-create-due-runs": {"task": "checklists.tasks.create_due_runs", "schedule": 60.0},
+    "checklists-mark-missed-runs": {"task": "checklists.tasks.mark_missed_runs", "schedule": 60.0},
+    "checklists-refresh-automatic-items": {"task": "checklists.tasks.refresh_automatic_items", "schedule": 60.0},
+}
 
 # --- Health checks (docs/healthchecks.md) ----------------------------------
 HEALTHCHECK_RAW_RETENTION_DAYS = env.int("HEALTHCHECK_RAW_RETENTION_DAYS", default=7)
@@ -190,6 +210,7 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_ADAPTER = "opsconsole.auth.AccountAdapter"
+ACCOUNT_FORMS = {"login": "opsconsole.forms.LoginForm"}
 SOCIALACCOUNT_ADAPTER = "opsconsole.auth.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
@@ -232,6 +253,22 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Ops Console <opsconsole@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Outbound notifications (opsconsole.notifications, docs/notifications.md)
+# Slack-compatible incoming webhook used when a service has no webhook of its
+# own; empty: no webhook.
+NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", default="")
+# Attempts per delivery (first try included) before it becomes a dead letter.
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=5)
+# Backoff before retry n is NOTIFY_BACKOFF_SECONDS * 2**(n-1), capped at one hour.
+NOTIFY_BACKOFF_SECONDS = env.float("NOTIFY_BACKOFF_SECONDS", default=30.0)
+NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=10.0)
+if NOTIFY_MAX_ATTEMPTS < 1 or NOTIFY_BACKOFF_SECONDS < 0 or NOTIFY_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "NOTIFY_MAX_ATTEMPTS must be >= 1, NOTIFY_BACKOFF_SECONDS >= 0, NOTIFY_TIMEOUT_SECONDS > 0."
+    )
+# Absolute links in notifications start with this.
+CONSOLE_BASE_URL = env.str("CONSOLE_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -285,6 +322,12 @@ CONTENT_SECURITY_POLICY = {
 # --- Observability --------------------------------------------------------
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# Other processes' sample directories to merge into /metrics (comma-separated).
+PROMETHEUS_MERGE_DIRS = env.list("PROMETHEUS_MERGE_DIRS", default=[])
+if not PROMETHEUS_MULTIPROC_DIR:
+    # prometheus-client switches to multiprocess mode when the variable merely
+    # exists: an empty value would scatter counter_<pid>.db files in the cwd.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
@@ -298,6 +341,7 @@ LOGGING = {
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
             "formatter": "json",
             "filters": ["context"],
         }
@@ -306,8 +350,24 @@ LOGGING = {
     "loggers": {
         # Request logs would double the access log without adding context.
         "django.server": {"level": "WARNING"},
+        # Django's default config also prints its events as plain text to the
+        # console in DEBUG: one JSON line per event, through the root handler.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "celery": {"level": LOG_LEVEL},
     },
 }
+
+# --- Incidents --------------------------------------------------------------
+# SEV for alerts whose `severity` label has no mapping (Incidents → Alert mappings).
+ALERT_DEFAULT_SEVERITY = env.int("ALERT_DEFAULT_SEVERITY", default=3)
+if ALERT_DEFAULT_SEVERITY not in (1, 2, 3, 4):
+    raise ImproperlyConfigured("ALERT_DEFAULT_SEVERITY must be 1, 2, 3 or 4.")
+# An acknowledged incident quiet for this long reminds its commander.
+INCIDENT_NUDGE_MINUTES = env.int("INCIDENT_NUDGE_MINUTES", default=30)
+if INCIDENT_NUDGE_MINUTES < 1:
+    raise ImproperlyConfigured("INCIDENT_NUDGE_MINUTES must be at least 1.")
+CELERY_TASK_ROUTES["incidents.tasks.*"] = {"queue": "default"}
+CELERY_BEAT_SCHEDULE["incidents-nudges"] = {"task": "incidents.tasks.send_nudges", "schedule": 60.0}
 
 # Demo data (manage.py seed_demo) gives every demo user this password.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="opsconsole-demo")

@@ -4,8 +4,10 @@ The suite runs on real PostgreSQL and Redis (see Makefile: `make test`). If
 either does not answer, the run stops at once, saying which and how to start it.
 """
 
+import copy
 import os
 import socket
+import uuid
 from urllib.parse import urlparse
 
 import pytest
@@ -59,6 +61,16 @@ def _eager_celery():
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_namespace(settings):
+    """Each test gets its own cache key prefix in the shared Redis: rate-limit
+    counters (allauth counts failed sign-ins per address and account) must not
+    leak between tests, parallel workers, or runs a few minutes apart."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = caches
+
+
 @pytest.fixture
 def make_user(db, django_user_model):
     """make_user(Role.SRE) → a user holding that role (or none with role=None)."""
@@ -105,3 +117,20 @@ def redis_client():
 
 
 os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")
+
+
+@pytest.fixture(autouse=True)
+def _forget_login_rate_limits():
+    """allauth counts failed sign-ins in the (Redis) cache for minutes: without
+    this, failures from earlier tests or runs would lock later sign-ins out."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match="*allauth:rl:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+    yield

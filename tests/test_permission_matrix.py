@@ -7,9 +7,10 @@ import pkgutil
 from pathlib import Path
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 import tests
+from opsconsole.models import ApiToken
 from opsconsole.roles import CAPABILITIES, Role
 from tests.permissions import Case
 
@@ -58,14 +59,20 @@ def test_cases_name_the_capability_their_view_enforces():
     assert not wrong, f"case capability differs from the view's: {wrong}"
 
 
-def _request(client, case: Case, user):
+def _request(client, case: Case, user, as_user: bool = False):
     kwargs = case.setup(user)
     url = reverse(case.url_name, kwargs=kwargs)
     send = getattr(client, case.method)
     data = case.data(kwargs)
+    headers = {k: v for k, v in case.headers.items() if k != "content_type"}
+    if as_user and getattr(resolve(url).func, "api_view", False):
+        # API views authenticate with the user's bearer token, not the session.
+        raw, prefix, token_hash = ApiToken.generate()
+        ApiToken.objects.create(user=user, name="matrix", prefix=prefix, token_hash=token_hash)
+        headers["Authorization"] = f"Bearer {raw}"
     if case.headers.get("content_type") == "application/json":
-        return send(url, data, content_type="application/json")
-    return send(url, data, headers=case.headers)
+        return send(url, data, content_type="application/json", headers=headers)
+    return send(url, data, headers=headers)
 
 
 @pytest.mark.django_db
@@ -88,7 +95,7 @@ def test_anonymous_is_sent_to_sign_in(client, make_user, case):
 def test_role_matrix(client, make_user, case, role):
     user = make_user(role)
     client.force_login(user)
-    response = _request(client, case, user)
+    response = _request(client, case, user, as_user=True)
     if role in CAPABILITIES[case.capability]:
         assert response.status_code in case.ok_statuses, (
             f"{role} should be allowed {case.url_name}: got {response.status_code}"

@@ -65,6 +65,8 @@ class Command(BaseCommand):
                 if role == Role.ADMIN:
                     user.is_staff = user.is_superuser = True
                 user.save()
+            # get_or_create: a flushed test database (TransactionTestCase) has lost
+            # the groups that migration 0002 made.
             user.groups.add(Group.objects.get_or_create(name=role.value)[0])
 
     def _services(self) -> None:

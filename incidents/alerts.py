@@ -1,0 +1,178 @@
+"""Prometheus Alertmanager webhook (payload version 4) → incidents.
+
+Alerts are grouped by Alertmanager's `groupKey`: one group, one incident
+(open_or_update_from_source with dedup key "alertmanager:<sha256(groupKey)>").
+A retried delivery is never counted twice: every alert notification is
+identified by (groupKey, fingerprint, status, startsAt, endsAt) and stored in
+AlertReceipt under a unique key; a notification seen before is skipped.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+
+from opsconsole import audit
+
+from . import services
+from .models import AlertReceipt, Incident
+
+
+class PayloadError(ValueError):
+    """The body is not an Alertmanager v4 webhook payload; the message says why."""
+
+
+@dataclass
+class Alert:
+    status: str
+    labels: dict
+    annotations: dict
+    starts_at: str
+    ends_at: str
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return str(self.labels.get("alertname", "alert"))
+
+    @property
+    def summary(self) -> str:
+        return str(self.annotations.get("summary") or self.annotations.get("description") or "")
+
+
+@dataclass
+class Notification:
+    group_key: str
+    status: str
+    alerts: list[Alert]
+    group_labels: dict = field(default_factory=dict)
+    common_labels: dict = field(default_factory=dict)
+    common_annotations: dict = field(default_factory=dict)
+    external_url: str = ""
+    receiver: str = ""
+
+
+def _dict(value, name: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(f"`{name}` must be an object")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def parse(data) -> Notification:
+    """Validate a webhook body; raise PayloadError naming the first problem."""
+    if not isinstance(data, dict):
+        raise PayloadError("the body must be a JSON object (Alertmanager webhook payload)")
+    if str(data.get("version")) != "4":
+        raise PayloadError(f"unsupported payload version {data.get('version')!r}: expected \"4\"")
+    group_key = data.get("groupKey")
+    if not isinstance(group_key, str) or not group_key:
+        raise PayloadError("`groupKey` is missing or empty")
+    if data.get("status") not in ("firing", "resolved"):
+        raise PayloadError("`status` must be \"firing\" or \"resolved\"")
+    raw_alerts = data.get("alerts")
+    if not isinstance(raw_alerts, list) or not raw_alerts:
+        raise PayloadError("`alerts` must be a non-empty list")
+    alerts = []
+    for i, raw in enumerate(raw_alerts):
+        if not isinstance(raw, dict):
+            raise PayloadError(f"alerts[{i}] must be an object")
+        if raw.get("status") not in ("firing", "resolved"):
+            raise PayloadError(f"alerts[{i}].status must be \"firing\" or \"resolved\"")
+        labels = _dict(raw.get("labels"), f"alerts[{i}].labels")
+        if not labels:
+            raise PayloadError(f"alerts[{i}].labels is missing or empty")
+        starts_at = raw.get("startsAt")
+        if not isinstance(starts_at, str) or not starts_at:
+            raise PayloadError(f"alerts[{i}].startsAt is missing")
+        fingerprint = raw.get("fingerprint") or hashlib.sha256(
+            repr(sorted(labels.items())).encode()).hexdigest()[:16]
+        alerts.append(Alert(
+            status=raw["status"], labels=labels, annotations=_dict(raw.get("annotations"), f"alerts[{i}].annotations"),
+            starts_at=starts_at, ends_at=str(raw.get("endsAt") or ""), fingerprint=str(fingerprint)[:100],
+        ))
+    return Notification(
+        group_key=group_key, status=data["status"], alerts=alerts,
+        group_labels=_dict(data.get("groupLabels"), "groupLabels"),
+        common_labels=_dict(data.get("commonLabels"), "commonLabels"),
+        common_annotations=_dict(data.get("commonAnnotations"), "commonAnnotations"),
+        external_url=str(data.get("externalURL") or ""), receiver=str(data.get("receiver") or ""),
+    )
+
+
+def dedup_key(group_key: str) -> str:
+    return "alertmanager:" + hashlib.sha256(group_key.encode()).hexdigest()
+
+
+def _receipt_key(group_key: str, alert: Alert) -> str:
+    # endsAt only identifies resolved notifications: for a firing alert it is
+    # a moving "valid until" that Alertmanager refreshes on every re-send.
+    ends_at = alert.ends_at if alert.status == "resolved" else ""
+    raw = "\x1f".join([group_key, alert.fingerprint, alert.status, alert.starts_at, ends_at])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _title(note: Notification) -> str:
+    return (note.common_annotations.get("summary") or note.common_labels.get("alertname")
+            or note.group_labels.get("alertname") or note.alerts[0].name)[:200]
+
+
+def _lines(alerts: list[Alert]) -> str:
+    return "\n".join(
+        f"- `{a.name}`" + (f" ({a.labels['severity']})" if "severity" in a.labels else "")
+        + (f" — {a.summary}" if a.summary else "") + (f" [{a.labels['instance']}]" if "instance" in a.labels else "")
+        for a in alerts
+    )
+
+
+def ingest(note: Notification, *, actor=None) -> dict:
+    """Apply one delivery. Idempotent: a repeated delivery changes nothing and
+    returns duplicates == number of alerts. All or nothing (one transaction)."""
+    key = dedup_key(note.group_key)
+    with transaction.atomic():
+        fresh, receipts = [], []
+        for alert in note.alerts:
+            try:
+                # The savepoint keeps the outer transaction usable after a
+                # unique violation: a concurrent or retried delivery got here first.
+                with transaction.atomic():
+                    receipts.append(AlertReceipt.objects.create(
+                        key=_receipt_key(note.group_key, alert), group_key=note.group_key[:300],
+                        fingerprint=alert.fingerprint, status=alert.status))
+                fresh.append(alert)
+            except IntegrityError:
+                continue
+        incident: Incident | None = None
+        firing = [a for a in fresh if a.status == "firing"]
+        resolved = [a for a in fresh if a.status == "resolved"]
+        service_names = sorted({a.labels["service"] for a in note.alerts if a.labels.get("service")}
+                               | ({note.common_labels["service"]} if note.common_labels.get("service") else set()))
+        common = {"group_key": note.group_key, "receiver": note.receiver, "external_url": note.external_url,
+                  "group_labels": note.group_labels}
+        if firing:
+            severity = min(services.alert_severity(a.labels.get("severity")) for a in firing)
+            incident = services.open_or_update_from_source(
+                dedup_key=key, title=_title(note), severity=severity, services=service_names,
+                text=f"{len(firing)} alert(s) firing:\n\n{_lines(firing)}",
+                data={**common, "alerts": [a.fingerprint for a in firing],
+                      "signals": [{"key": a.fingerprint, "label": a.name, "firing": True} for a in firing]},
+            )
+        if resolved:
+            incident = services.open_or_update_from_source(
+                dedup_key=key, title=_title(note), severity=services.alert_severity(None), services=service_names,
+                text=f"{len(resolved)} alert(s) resolved:\n\n{_lines(resolved)}", resolved=True,
+                data={**common, "alerts": [a.fingerprint for a in resolved],
+                      "signals": [{"key": a.fingerprint, "label": a.name, "firing": False} for a in resolved]},
+            ) or incident
+        if receipts and incident is not None:
+            AlertReceipt.objects.filter(pk__in=[r.pk for r in receipts]).update(incident=incident)
+        if fresh:
+            audit.record(actor, "incident.alertmanager_delivery", incident,
+                         after={"group_key": note.group_key, "new": len(fresh),
+                                "duplicates": len(note.alerts) - len(fresh)})
+    return {
+        "incident": incident.reference if incident else None,
+        "new_alerts": len(fresh),
+        "duplicates": len(note.alerts) - len(fresh),
+    }

@@ -1,0 +1,117 @@
+"""JSON API: the Alertmanager webhook and a small API for scripts and chat bots.
+
+Every call sends `Authorization: Bearer <API token>` (Settings → API tokens);
+the token acts with its owner's role. Errors are 4xx {"error": "..."}.
+"""
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from opsconsole.api import api_token_required, json_error, parse_json_body
+
+from . import alerts, selectors, services
+from .models import Incident, TimelineEvent
+
+
+def _incident_json(incident: Incident) -> dict:
+    return {
+        "reference": incident.reference,
+        "title": incident.title,
+        "severity": incident.severity_id,
+        "status": incident.status,
+        "commander": incident.commander.get_username() if incident.commander else None,
+        "declared_at": incident.declared_at.isoformat(),
+        "ack_due_at": incident.ack_due_at.isoformat(),
+        "resolve_due_at": incident.resolve_due_at.isoformat(),
+        "url": services.incident_url(incident),
+    }
+
+
+def _error(exc: Exception):
+    if isinstance(exc, PermissionDenied):
+        return json_error(str(exc) or "not allowed", 403)
+    message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    return json_error(message, 400)
+
+
+@api_token_required("incident.declare")
+@require_POST
+def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
+    """Alertmanager `webhook_configs` receiver (payload version 4)."""
+    data, error = parse_json_body(request)
+    if error:
+        return error
+    try:
+        notification = alerts.parse(data)
+    except alerts.PayloadError as exc:
+        return json_error(f"not an Alertmanager v4 webhook payload: {exc}", 422)
+    return JsonResponse(alerts.ingest(notification, actor=request.user))
+
+
+@api_token_required("incident.declare")
+@require_POST
+def declare(request: HttpRequest) -> JsonResponse:
+    """{"title": str, "severity": 1-4, "summary"?: str, "services"?: [slug], "commander"?: username}"""
+    data, error = parse_json_body(request)
+    if error:
+        return error
+    if not isinstance(data, dict):
+        return json_error("send a JSON object")
+    commander = None
+    if data.get("commander"):
+        commander = selectors.assignable_users().filter(username=data["commander"]).first()
+        if commander is None:
+            return json_error(f"no user {data['commander']!r} who can command an incident")
+    try:
+        incident = services.incident_declare(
+            actor=request.user, title=str(data.get("title") or ""), severity=data.get("severity"),
+            summary=str(data.get("summary") or ""), services=data.get("services") or [],
+            commander=commander, restricted=bool(data.get("restricted", False)),
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        return _error(exc)
+    return JsonResponse(_incident_json(incident), status=201)
+
+
+@api_token_required("read")
+@require_GET
+def incident_detail(request: HttpRequest, reference: str) -> JsonResponse:
+    try:
+        incident = selectors.get_incident(request.user, reference)
+    except Http404:
+        return json_error(f"no incident {reference}", 404)
+    return JsonResponse(_incident_json(incident))
+
+
+@api_token_required("incident.note")
+@require_POST
+def add_note(request: HttpRequest, reference: str) -> JsonResponse:
+    """{"text": markdown, "occurred_at"?: ISO-8601 with offset (back-dating)}"""
+    data, error = parse_json_body(request)
+    if error:
+        return error
+    if not isinstance(data, dict):
+        return json_error("send a JSON object")
+    try:
+        incident = selectors.get_incident(request.user, reference)
+    except Http404:
+        return json_error(f"no incident {reference}", 404)
+    occurred_at = None
+    if data.get("occurred_at"):
+        try:
+            occurred_at = datetime.fromisoformat(str(data["occurred_at"]))
+        except ValueError:
+            return json_error("`occurred_at` must be an ISO-8601 date-time")
+        if occurred_at.tzinfo is None:
+            return json_error("`occurred_at` needs a timezone offset, e.g. 2026-01-15T10:30:00+00:00")
+    try:
+        event: TimelineEvent = services.incident_add_note(
+            incident=incident, actor=request.user, text=str(data.get("text") or ""), occurred_at=occurred_at)
+    except (ValidationError, PermissionDenied) as exc:
+        return _error(exc)
+    return JsonResponse({"event_id": event.pk, "incident": incident.reference, "kind": event.kind,
+                         "occurred_at": event.occurred_at.isoformat(),
+                         "recorded_at": event.recorded_at.isoformat()}, status=201)

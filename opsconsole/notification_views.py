@@ -1,0 +1,38 @@
+"""The dead-letter list: notifications that gave up, and their Replay button."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import notifications
+from .models import Delivery
+from .roles import has_capability, requires
+
+
+@requires("read")
+def dead_letters(request: HttpRequest) -> HttpResponse:
+    context = {
+        "deliveries": notifications.dead_letters(),
+        "can_replay": has_capability(request.user, "config.edit"),
+    }
+    return render(request, "opsconsole/dead_letters.html", context)
+
+
+@require_POST
+@requires("config.edit")
+def replay(request: HttpRequest, pk: int) -> HttpResponse:
+    delivery = get_object_or_404(Delivery, pk=pk)
+    try:
+        notifications.delivery_replay(actor=request.user, delivery=delivery)
+        message, ok = (
+            f"Replaying {delivery.event} to {delivery.target}: queued for a fresh attempt.",
+            True,
+        )
+    except notifications.ReplayRefused as exc:
+        message, ok = str(exc), False
+    if request.htmx:
+        context = {"delivery": delivery, "replay_message": message, "replay_ok": ok}
+        return render(request, "opsconsole/dead_letters.html#replayed", context)
+    (messages.success if ok else messages.warning)(request, message)
+    return redirect("notifications:dead_letters")

@@ -31,7 +31,7 @@ def sparkline(values: Sequence[float | None] | None) -> SafeString:
     """A 80×20 latency trend from the check's stored recent latencies."""
     points = _points(values or [], 80, 20)
     if not points:
-        return format_html('<span class="muted">—</span>')
+        return SafeString('<span class="muted">—</span>')
     return format_html(
         '<svg class="sparkline" width="80" height="20" viewBox="0 0 80 20" role="img" '
         'aria-label="Latency trend, last {} results">'
@@ -49,7 +49,7 @@ def latency_chart(
     values = [ms for _at, ms in series or []]
     points = _points(values, width, height - 20, pad=4)
     if not points:
-        return format_html('<p class="empty">Not enough results yet to draw a chart.</p>')
+        return SafeString('<p class="empty">Not enough results yet to draw a chart.</p>')
     numbers = [v for v in values if v is not None]
     first, last = series[0][0], series[-1][0]
     return format_html(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Avg, Count, F, Max, Min, Q
+from django.db.models import Avg, Count, Max, Min, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -531,27 +531,3 @@ def prune_results(*, now: datetime.datetime | None = None) -> tuple[int, int]:
     raw, _ = CheckResult.objects.filter(checked_at__lt=raw_cutoff).delete()
     old, _ = CheckRollup.objects.filter(hour__lt=rollup_cutoff).delete()
     return raw, old
-
-
-def release_expired_leases(*, now: datetime.datetime | None = None) -> int:
-    """Not needed for correctness (claims ignore expired leases); keeps the board honest."""
-    now = now or timezone.now()
-    return Check.objects.filter(lease_until__lte=now).update(lease_until=None, lease_token=None)
-
-
-__all__ = [
-    "Claim",
-    "F",
-    "check_create",
-    "check_update",
-    "claim_due_checks",
-    "decide_state",
-    "heartbeat_ping",
-    "maintenance_window_create",
-    "maintenance_window_end",
-    "prune_results",
-    "record_results",
-    "rollup_results",
-    "run_check_now",
-    "run_checks",
-]

@@ -50,11 +50,21 @@ CHECK_AUDIT_FIELDS = (
 _SECRET_KEYS = ("dsn", "password", "headers")
 
 
+def _mask(key: str, value: object) -> object:
+    if key in _SECRET_KEYS:
+        return "***"
+    if key == "url" and isinstance(value, str):
+        # redis://:password@host/0 or https://user:password@host/: keep the host only.
+        scheme, sep, rest = value.partition("://")
+        netloc, slash, path = rest.partition("/")
+        if sep and "@" in netloc:
+            return f"{scheme}://***@{netloc.rsplit('@', 1)[1]}{slash}{path}"
+    return value
+
+
 def _audit_snapshot(check: Check) -> dict:
     data = audit.snapshot(check, CHECK_AUDIT_FIELDS)
-    data["config"] = {
-        k: ("***" if k in _SECRET_KEYS else v) for k, v in (data.get("config") or {}).items()
-    }
+    data["config"] = {k: _mask(k, v) for k, v in (data.get("config") or {}).items()}
     return data
 
 

@@ -209,6 +209,9 @@ def test_heartbeat_ping_turns_the_check_ok_and_fail_turns_it_critical():
 
 def test_audit_snapshots_hide_credentials():
     assert services._mask("url", "redis://:s3cret@redis:6379/0") == "redis://***@redis:6379/0"
-    assert services._mask("url", "https://api.example.com/healthz") == "https://api.example.com/healthz"
+    assert (
+        services._mask("url", "https://api.example.com/healthz")
+        == "https://api.example.com/healthz"
+    )
     assert services._mask("dsn", "postgresql://app:pw@db/app") == "***"
     assert services._mask("headers", {"Authorization": "Bearer x"}) == "***"

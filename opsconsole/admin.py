@@ -74,9 +74,7 @@ class ApiTokenAdmin(AuditedModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             raw, obj.prefix, obj.token_hash = ApiToken.generate()
-            messages.warning(
-                request, f"New token for {obj.user}: {raw} — copy it now, it is not shown again."
-            )
+            messages.warning(request, f"New token for {obj.user}: {raw} — copy it now, it is not shown again.")
         super().save_model(request, obj, form, change)
 
 

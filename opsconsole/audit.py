@@ -120,9 +120,7 @@ def verify_chain(entries: Iterable[AuditEntry] | None = None) -> Iterator[ChainP
                 else f"row {entry.seq} is out of sequence (inserted)",
             )
         if entry.prev_hash != prev_hash:
-            yield ChainProblem(
-                entry.seq, f"row {entry.seq} does not follow the row before it (inserted or deleted)"
-            )
+            yield ChainProblem(entry.seq, f"row {entry.seq} does not follow the row before it (inserted or deleted)")
         if compute_hash(entry) != entry.hash:
             yield ChainProblem(entry.seq, f"row {entry.seq} was edited: its content no longer matches its hash")
         expected_seq, prev_hash = entry.seq + 1, entry.hash

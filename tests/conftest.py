@@ -38,7 +38,9 @@ def pytest_sessionstart(session):
     if db["ENGINE"] != "django.db.backends.postgresql":
         problems.append("DATABASE_URL does not point at PostgreSQL (run the suite with `make test`).")
     elif not _answers(f"postgres://{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}", 5432):
-        problems.append(f"PostgreSQL does not answer at {db.get('HOST')}:{db.get('PORT')}. Start it: {START_HINTS['PostgreSQL']}")
+        problems.append(
+            f"PostgreSQL does not answer at {db.get('HOST')}:{db.get('PORT')}. Start it: {START_HINTS['PostgreSQL']}"
+        )
     redis_url = settings.REDIS_URL
     if not redis_url:
         problems.append("REDIS_URL is not set (run the suite with `make test`).")
@@ -134,3 +136,13 @@ def _forget_login_rate_limits():
     finally:
         client.close()
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """Anything that drives Chromium is a browser test, wherever it lives:
+    `make test` runs those in worker processes of their own (see Makefile)."""
+    for item in items:
+        path = str(item.path)
+        uses_browser = {"browser", "playwright_instance"} & set(getattr(item, "fixturenames", ()))
+        if "/tests/browser/" in path or uses_browser:
+            item.add_marker(pytest.mark.browser)

@@ -10,7 +10,8 @@ AlertReceipt under a unique key; a notification seen before is skipped.
 import hashlib
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from opsconsole import audit
 
@@ -126,23 +127,36 @@ def _lines(alerts: list[Alert]) -> str:
     )
 
 
+def _claim_receipts(note: Notification) -> set[str]:
+    """Insert one receipt per alert notification; return the keys that were new.
+
+    One INSERT … ON CONFLICT DO NOTHING RETURNING: a notification already
+    stored (a retried delivery, or a concurrent one that committed first, or
+    is committing: the unique index makes us wait for it) returns nothing.
+    """
+    now = timezone.now()
+    rows = {}
+    for alert in note.alerts:
+        rows[_receipt_key(note.group_key, alert)] = (note.group_key[:300], alert.fingerprint, alert.status)
+    table = AlertReceipt._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+    params = [v for key, (group, fp, status) in rows.items() for v in (key, group, fp, status, now)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, group_key, fingerprint, status, received_at) VALUES {values} "
+            "ON CONFLICT (key) DO NOTHING RETURNING key",
+            params,
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def ingest(note: Notification, *, actor=None) -> dict:
     """Apply one delivery. Idempotent: a repeated delivery changes nothing and
     returns duplicates == number of alerts. All or nothing (one transaction)."""
     key = dedup_key(note.group_key)
     with transaction.atomic():
-        fresh, receipts = [], []
-        for alert in note.alerts:
-            try:
-                # The savepoint keeps the outer transaction usable after a
-                # unique violation: a concurrent or retried delivery got here first.
-                with transaction.atomic():
-                    receipts.append(AlertReceipt.objects.create(
-                        key=_receipt_key(note.group_key, alert), group_key=note.group_key[:300],
-                        fingerprint=alert.fingerprint, status=alert.status))
-                fresh.append(alert)
-            except IntegrityError:
-                continue
+        fresh_keys = _claim_receipts(note)
+        fresh = [a for a in note.alerts if _receipt_key(note.group_key, a) in fresh_keys]
         incident: Incident | None = None
         firing = [a for a in fresh if a.status == "firing"]
         resolved = [a for a in fresh if a.status == "resolved"]
@@ -165,8 +179,8 @@ def ingest(note: Notification, *, actor=None) -> dict:
                 data={**common, "alerts": [a.fingerprint for a in resolved],
                       "signals": [{"key": a.fingerprint, "label": a.name, "firing": False} for a in resolved]},
             ) or incident
-        if receipts and incident is not None:
-            AlertReceipt.objects.filter(pk__in=[r.pk for r in receipts]).update(incident=incident)
+        if fresh_keys and incident is not None:
+            AlertReceipt.objects.filter(key__in=fresh_keys).update(incident=incident)
         if fresh:
             audit.record(actor, "incident.alertmanager_delivery", incident,
                          after={"group_key": note.group_key, "new": len(fresh),

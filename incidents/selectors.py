@@ -124,17 +124,24 @@ def get_incident(user, reference: str) -> Incident:
 
 
 def _event_queryset(incident: Incident, kinds: list[str] | None):
-    qs = (
-        TimelineEvent.objects.filter(incident=incident)
-        .select_related("author", "corrects")
-        .annotate(
-            starred=Exists(EventStar.objects.filter(event_id=OuterRef("pk"))),
-            corrected=Exists(TimelineEvent.objects.filter(corrects_id=OuterRef("pk"))),
-        )
-    )
+    qs = TimelineEvent.objects.filter(incident=incident).select_related("author", "corrects")
     if kinds:
         qs = qs.filter(kind__in=kinds)
     return qs
+
+
+def _decorate(events: list[TimelineEvent]) -> list[TimelineEvent]:
+    """Set `starred` and `corrected` on a page of events: two indexed lookups
+    by id (a correlated EXISTS let the planner hash the whole table instead)."""
+    ids = [e.pk for e in events]
+    if not ids:
+        return events
+    starred = set(EventStar.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
+    corrected = set(TimelineEvent.objects.filter(corrects_id__in=ids).values_list("corrects_id", flat=True))
+    for event in events:
+        event.starred = event.pk in starred
+        event.corrected = event.pk in corrected
+    return events
 
 
 def encode_cursor(event: TimelineEvent) -> str:
@@ -162,14 +169,14 @@ def timeline_page(incident: Incident, *, kinds: list[str] | None = None, before:
         qs = qs.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=pk))
     events = list(qs[: size + 1])
     more = len(events) > size
-    events = events[:size]
+    events = _decorate(events[:size])
     return events, (encode_cursor(events[-1]) if more and events else "")
 
 
 def timeline_since(incident: Incident, *, after: int, kinds: list[str] | None = None) -> list[TimelineEvent]:
     """Events recorded after event id `after` (what other people added), newest first."""
     events = list(_event_queryset(incident, kinds).filter(id__gt=after).order_by("id")[:SINCE_LIMIT])
-    return events[::-1]
+    return _decorate(events[::-1])
 
 
 def latest_event_id(incident: Incident) -> int:
@@ -219,4 +226,4 @@ def dashboard_panel_context(request: HttpRequest) -> dict:
 
 
 def timeline_event(incident: Incident, pk: int) -> TimelineEvent:
-    return _event_queryset(incident, None).get(pk=pk)
+    return _decorate([_event_queryset(incident, None).get(pk=pk)])[0]

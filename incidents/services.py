@@ -497,13 +497,14 @@ def _duration(seconds: float) -> str:
 
 
 def _update_signals(incident: Incident, signals: list[dict]) -> None:
+    """Upsert the latest state of each alert/check in one statement."""
     now = timezone.now()
-    for signal in signals:
-        IncidentSignal.objects.update_or_create(
-            incident=incident, key=str(signal["key"])[:300],
-            defaults={"firing": bool(signal["firing"]), "label": str(signal.get("label", ""))[:300],
-                      "updated_at": now},
-        )
+    latest = {str(sig["key"])[:300]: sig for sig in signals}  # one row per key, last state wins
+    IncidentSignal.objects.bulk_create(
+        [IncidentSignal(incident=incident, key=key, firing=bool(sig["firing"]),
+                        label=str(sig.get("label", ""))[:300], updated_at=now) for key, sig in latest.items()],
+        update_conflicts=True, unique_fields=["incident", "key"], update_fields=["firing", "label", "updated_at"],
+    )
 
 
 def open_or_update_from_source(

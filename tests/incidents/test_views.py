@@ -68,7 +68,7 @@ def test_older_pages_walk_the_whole_timeline(client_as, django_assert_max_num_qu
     seen += _ids(body)
     while 'data-testid="load-older"' in body:
         before = body.split("?before=")[1].split('"')[0].split("&")[0]
-        with django_assert_max_num_queries(8):
+        with django_assert_max_num_queries(9):
             body = client.get(reverse("incidents:timeline_older", args=[incident.reference]),
                               {"before": before}, headers={"HX-Request": "true"}).content.decode()
         seen += _ids(body)
@@ -126,7 +126,7 @@ def test_since_poll(client_as, django_assert_max_num_queries):
     assert client.get(url, {"after": cursor}).status_code == 204
     for i in range(30):
         services.timeline_add_event(incident=incident, kind="note", text=f"n{i}")
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(9):
         response = client.get(url, {"after": cursor}, headers={"HX-Request": "true"})
     ids = _ids(response.content.decode())
     assert len(ids) == 30 and ids == sorted(ids, reverse=True)

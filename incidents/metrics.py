@@ -45,12 +45,16 @@ class OpenIncidentsCollector:
         from .models import Incident, SeverityLevel
 
         gauge = GaugeMetricFamily(
-            "opsconsole_incidents_open", "Open incidents (triggered, acknowledged or mitigated), by SEV.",
+            "opsconsole_incidents_open",
+            "Open incidents (triggered, acknowledged or mitigated), by SEV.",
             labels=["severity"],
         )
         counts = {
             row["severity__name"]: row["n"]
-            for row in Incident.objects.open().values("severity__name").annotate(n=Count("id")).order_by()
+            for row in Incident.objects.open()
+            .values("severity__name")
+            .annotate(n=Count("id"))
+            .order_by()
         }
         for name in SeverityLevel.objects.values_list("name", flat=True):
             gauge.add_metric([name], counts.pop(name, 0))

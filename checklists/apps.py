@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class ChecklistsConfig(AppConfig):
     name = "checklists"
     verbose_name = "Checklists"
+
+    def ready(self) -> None:
+        from opsconsole import dashboard
+        from opsconsole.metrics import register_db_collector
+
+        from . import metrics, selectors
+
+        dashboard.register_panel(
+            name="checklists",
+            template="checklists/_dashboard_panel.html",
+            context=selectors.dashboard_panel_context,
+            order=20,
+        )
+        register_db_collector(metrics.ChecklistRunsCollector())

@@ -5,6 +5,7 @@ import datetime
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
 
 from opsconsole.models import Service, User
 
@@ -49,15 +50,24 @@ def upcoming_shifts(rotation: Rotation, limit: int = 10) -> list[Shift]:
 
 
 def rotations_overview(
-    *, limit: int = 6, at: datetime.datetime | None = None, horizon_days: int = 14
+    *,
+    limit: int = 6,
+    at: datetime.datetime | None = None,
+    horizon_days: int = 14,
+    rotation_ids: list[int] | None = None,
 ) -> list[Rotation]:
     """Every rotation with its services and its current and next shifts
     (`rotation.current_shifts` / `rotation.next_shifts`, within `horizon_days`),
     in a constant number of queries."""
     at = at or timezone.now()
     horizon = at + datetime.timedelta(days=horizon_days)
+    queryset = (
+        Rotation.objects.all()
+        if rotation_ids is None
+        else Rotation.objects.filter(pk__in=rotation_ids)
+    )
     rotations = list(
-        Rotation.objects.prefetch_related(
+        queryset.prefetch_related(
             "services",
             Prefetch(
                 "shifts",
@@ -71,6 +81,7 @@ def rotations_overview(
     for rotation in rotations:
         rotation.current_shifts = [s for s in rotation.open_shifts if s.starts_at <= at]
         rotation.next_shifts = [s for s in rotation.open_shifts if s.starts_at > at][:limit]
+        rotation.listed_shifts = rotation.current_shifts + rotation.next_shifts
     return rotations
 
 
@@ -79,3 +90,31 @@ def uncovered_rotation_count(at: datetime.datetime | None = None) -> int:
     at = at or timezone.now()
     covered = Shift.objects.filter(starts_at__lte=at, ends_at__gt=at).values("rotation_id")
     return Rotation.objects.exclude(pk__in=covered).count()
+
+
+def dashboard_panel_context(request) -> dict:
+    """Dashboard "On call now": each rotation and who holds it (2 queries)."""
+    now = timezone.now()
+    current = (
+        Shift.objects.filter(starts_at__lte=now, ends_at__gt=now)
+        .select_related("user")
+        .order_by("starts_at")
+    )
+    by_rotation: dict[int, list[Shift]] = {}
+    for shift in current:
+        by_rotation.setdefault(shift.rotation_id, []).append(shift)
+    rows = [
+        (rotation, by_rotation.get(rotation.pk, [])) for rotation in Rotation.objects.all()[:20]
+    ]
+    return {"rows": rows, "uncovered": sum(1 for _rotation, shifts in rows if not shifts)}
+
+
+class UncoveredRotationsCollector:
+    """/metrics: rotations with nobody on call right now (read at scrape time)."""
+
+    def collect(self):
+        gauge = GaugeMetricFamily(
+            "opsconsole_oncall_uncovered_rotations", "Rotations with nobody on call right now."
+        )
+        gauge.add_metric([], uncovered_rotation_count())
+        yield gauge

@@ -1,9 +1,11 @@
 from django.urls import path
 
-from opsconsole.placeholders import not_yet_page
+from . import views
 
 app_name = "oncall"
 
 urlpatterns = [
-    path("", not_yet_page("On-call", "Rotations, escalation policies and shift handoffs"), name="index"),
+    path("", views.index, name="index"),
+    path("rotations/<int:pk>/shifts/", views.shift_add, name="shift_add"),
+    path("shifts/<int:pk>/delete/", views.shift_delete, name="shift_delete"),
 ]

@@ -11,6 +11,12 @@ class OpsConsoleConfig(AppConfig):
         from . import celery_signals, dashboard, metrics, notifications  # noqa: F401  (connect signal handlers)
 
         metrics.register_db_collector(notifications.DeadLetterCollector())
+        dashboard.register_panel(
+            name="notifications",
+            template="opsconsole/_notifications_panel.html",
+            context=notifications.dashboard_panel_context,
+            order=80,
+        )
 
         dashboard.register_panel(
             name="services",

@@ -8,6 +8,7 @@ so an edited, inserted or deleted row breaks the chain and
 import datetime
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from django.utils import timezone
 
 from .context import current_request_id
 from .models import AuditEntry
+
+logger = logging.getLogger("opsconsole.audit")
 
 GENESIS_HASH = "0" * 64
 # Any constant: it names the PostgreSQL advisory lock that serialises appends.
@@ -87,6 +90,13 @@ def record(
         )
         entry.hash = compute_hash(entry)
         entry.save(force_insert=True)
+    # The log stream sees every audited action too, with the request's id.
+    logger.info(
+        "%s by %s",
+        action,
+        entry.actor_label,
+        extra={"audit_seq": seq, "action": action, "target": f"{entry.target_type}:{entry.target_id}"},
+    )
     return entry
 
 
@@ -110,9 +120,7 @@ def verify_chain(entries: Iterable[AuditEntry] | None = None) -> Iterator[ChainP
                 else f"row {entry.seq} is out of sequence (inserted)",
             )
         if entry.prev_hash != prev_hash:
-            yield ChainProblem(
-                entry.seq, f"row {entry.seq} does not follow the row before it (inserted or deleted)"
-            )
+            yield ChainProblem(entry.seq, f"row {entry.seq} does not follow the row before it (inserted or deleted)")
         if compute_hash(entry) != entry.hash:
             yield ChainProblem(entry.seq, f"row {entry.seq} was edited: its content no longer matches its hash")
         expected_seq, prev_hash = entry.seq + 1, entry.hash

@@ -8,14 +8,23 @@ database (open incidents, check states) are read at scrape time by the
 collectors that apps register with register_db_collector.
 """
 
+import glob
 import hmac
 import os
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.metrics_core import Metric
 
 HTTP_REQUESTS = Counter(
@@ -35,6 +44,20 @@ CELERY_TASK_DURATION = Histogram(
     "Time a Celery task ran, by task name.",
     ["task"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0),
+)
+
+
+# Written by opsconsole.tasks.verify_audit_chain (in the Celery worker); in
+# multiprocess mode the most recent value of any process is exported.
+AUDIT_CHAIN_INTACT = Gauge(
+    "audit_chain_intact",
+    "1 if the last audit-log verification found the hash chain intact, else 0.",
+    multiprocess_mode="mostrecent",
+)
+AUDIT_CHAIN_VERIFIED_AT = Gauge(
+    "audit_chain_last_verified_timestamp_seconds",
+    "Unix time of the last audit-log verification.",
+    multiprocess_mode="mostrecent",
 )
 
 
@@ -64,10 +87,25 @@ class _ThisProcess:
         return REGISTRY.collect()
 
 
+class _MultiprocessFiles:
+    """Merge the sample files of every process: this host's
+    (PROMETHEUS_MULTIPROC_DIR) and those of processes elsewhere that share
+    theirs through a volume (PROMETHEUS_MERGE_DIRS, e.g. the Celery worker's
+    container). Each directory has its own writers, so pids never collide."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+
+    def collect(self) -> Iterable[Metric]:
+        files = [f for path in self.paths for f in sorted(glob.glob(os.path.join(path, "*.db")))]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
+
+
 def build_registry() -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)
+        paths = [os.environ["PROMETHEUS_MULTIPROC_DIR"], *settings.PROMETHEUS_MERGE_DIRS]
+        registry.register(_MultiprocessFiles(paths))
     else:
         registry.register(_ThisProcess())
     for collector in _db_collectors:

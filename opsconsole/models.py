@@ -180,15 +180,9 @@ class Delivery(models.Model):
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     target = models.CharField(max_length=500, help_text="Webhook URL or email address.")
-    event = models.CharField(
-        max_length=100, db_index=True, help_text="What happened, e.g. incident.declared."
-    )
-    service = models.ForeignKey(
-        Service, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
-    )
-    payload = models.JSONField(
-        help_text="Webhook: the JSON body sent. Email: subject and body."
-    )
+    event = models.CharField(max_length=100, db_index=True, help_text="What happened, e.g. incident.declared.")
+    service = models.ForeignKey(Service, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries")
+    payload = models.JSONField(help_text="Webhook: the JSON body sent. Email: subject and body.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)

@@ -22,7 +22,7 @@ import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
@@ -306,6 +306,34 @@ def _dead(delivery: Delivery, lease_until, error: str) -> AttemptResult:
     return AttemptResult("dead")
 
 
+# Deliveries due this long ago whose task never ran (broker down when they were
+# queued, a lost message) are queued again by the sweeper.
+STALE_AFTER = timedelta(minutes=5)
+
+
+def requeue_stale_deliveries(*, limit: int = 500) -> int:
+    """Queue again pending/failed deliveries that are overdue by STALE_AFTER and
+    not leased by a worker; returns how many. Safe to run twice and beside the
+    normal retries: sending claims the delivery (delivery_attempt), so a
+    duplicate message never sends twice."""
+    now = timezone.now()
+    stale = (
+        Delivery.objects.filter(
+            status__in=[Delivery.Status.PENDING, Delivery.Status.FAILED],
+            next_attempt_at__lt=now - STALE_AFTER,
+        )
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    ids = list(stale)
+    # Moving next_attempt_at keeps the next sweep from queueing them again
+    # while these messages wait in the queue.
+    Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
+    enqueue(ids)
+    return len(ids)
+
+
 # --- Dead letters -----------------------------------------------------------
 
 
@@ -345,6 +373,21 @@ def delivery_replay(*, actor: "User", delivery: Delivery) -> Delivery:
 def dead_letters(limit: int = 200):
     """Dead deliveries, newest first, with their service (one query)."""
     return Delivery.objects.filter(status=Delivery.Status.DEAD).select_related("service")[:limit]
+
+
+def dashboard_panel_context(request) -> dict:
+    """Dashboard "Notifications": dead letters, retries, recent failures (2 queries)."""
+    failing = [Delivery.Status.FAILED, Delivery.Status.DEAD]
+    counts = Delivery.objects.filter(status__in=failing).aggregate(
+        dead=Count("pk", filter=Q(status=Delivery.Status.DEAD)),
+        retrying=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
+    )
+    return {
+        "dead_count": counts["dead"],
+        "retrying_count": counts["retrying"],
+        "recent_failures": list(Delivery.objects.filter(status__in=failing)[:5]),
+        "show_admin": request.user.is_staff,
+    }
 
 
 class DeadLetterCollector:

@@ -12,9 +12,9 @@ PROFILE_FIELDS = ("first_name", "last_name", "email", "timezone")
 
 @transaction.atomic
 def user_update_profile(*, user: User, **changes: str) -> User:
-    # Read "before" from the database: a bound ModelForm has already copied
-    # the new values onto `user`.
-    before = audit.snapshot(User.objects.get(pk=user.pk), PROFILE_FIELDS)
+    # "before" comes from the database, not `user`: a ModelForm bound to the
+    # same instance has already copied the new values onto it.
+    before = audit.snapshot(User.objects.select_for_update().get(pk=user.pk), PROFILE_FIELDS)
     for field in PROFILE_FIELDS:
         if field in changes:
             setattr(user, field, changes[field])

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -158,9 +159,46 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     # Outbound notifications have their own queue so that a slow webhook
     # never delays probes or checklist runs (and the other way round).
     "opsconsole.tasks.send_delivery": {"queue": "notifications"},
+    "opsconsole.tasks.requeue_stale_deliveries": {"queue": "notifications"},
     "opsconsole.tasks.*": {"queue": "default"},
+    "checklists.tasks.*": {"queue": "default"},
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Daily, off-peak: the audit log's hash chain is verified and the result
+    # logged and exported (audit_chain_intact) so that an alert can fire.
+    "verify-audit-chain": {
+        "task": "opsconsole.tasks.verify_audit_chain",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "requeue-stale-deliveries": {"task": "opsconsole.tasks.requeue_stale_deliveries", "schedule": 60.0},
+    # Checklists: create each schedule slot's run, mark overdue runs missed,
+    # tick items whose health check now passes. All idempotent.
+    "checklists-create-due-runs": {"task": "checklists.tasks.create_due_runs", "schedule": 60.0},
+    "checklists-mark-missed-runs": {"task": "checklists.tasks.mark_missed_runs", "schedule": 60.0},
+    "checklists-refresh-automatic-items": {"task": "checklists.tasks.refresh_automatic_items", "schedule": 60.0},
+}
+
+# --- Health checks (docs/healthchecks.md) ----------------------------------
+HEALTHCHECK_RAW_RETENTION_DAYS = env.int("HEALTHCHECK_RAW_RETENTION_DAYS", default=7)
+HEALTHCHECK_ROLLUP_RETENTION_DAYS = env.int("HEALTHCHECK_ROLLUP_RETENTION_DAYS", default=400)
+HEALTHCHECK_DISPATCH_SECONDS = env.float("HEALTHCHECK_DISPATCH_SECONDS", default=5.0)
+HEALTHCHECK_BATCH_SIZE = env.int("HEALTHCHECK_BATCH_SIZE", default=500)
+HEALTHCHECK_DISPATCH_LIMIT = env.int("HEALTHCHECK_DISPATCH_LIMIT", default=20000)
+HEALTHCHECK_CONCURRENCY = env.int("HEALTHCHECK_CONCURRENCY", default=500)
+HEALTHCHECK_LEASE_MARGIN_SECONDS = env.int("HEALTHCHECK_LEASE_MARGIN_SECONDS", default=30)
+HEALTHCHECK_DEFAULT_QUEUE = env.str("HEALTHCHECK_DEFAULT_QUEUE", default="default")
+if HEALTHCHECK_BATCH_SIZE < 1 or HEALTHCHECK_CONCURRENCY < 1 or HEALTHCHECK_RAW_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("HEALTHCHECK_BATCH_SIZE, _CONCURRENCY and _RAW_RETENTION_DAYS must be at least 1.")
+CELERY_TASK_ROUTES["healthchecks.tasks.*"] = {"queue": "default"}
+CELERY_BEAT_SCHEDULE["healthchecks-dispatch"] = {
+    "task": "healthchecks.tasks.dispatch_due_checks",
+    "schedule": HEALTHCHECK_DISPATCH_SECONDS,
+    "options": {"expires": HEALTHCHECK_DISPATCH_SECONDS * 2},
+}
+CELERY_BEAT_SCHEDULE["healthchecks-prune"] = {
+    "task": "healthchecks.tasks.prune_results",
+    "schedule": 3600.0,
+}
 
 # --- Authentication (django-allauth) --------------------------------------
 AUTH_USER_MODEL = "opsconsole.User"
@@ -284,6 +322,8 @@ CONTENT_SECURITY_POLICY = {
 # --- Observability --------------------------------------------------------
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# Other processes' sample directories to merge into /metrics (comma-separated).
+PROMETHEUS_MERGE_DIRS = env.list("PROMETHEUS_MERGE_DIRS", default=[])
 if not PROMETHEUS_MULTIPROC_DIR:
     # prometheus-client switches to multiprocess mode when the variable merely
     # exists: an empty value would scatter counter_<pid>.db files in the cwd.
@@ -301,6 +341,7 @@ LOGGING = {
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
             "formatter": "json",
             "filters": ["context"],
         }
@@ -309,6 +350,10 @@ LOGGING = {
     "loggers": {
         # Request logs would double the access log without adding context.
         "django.server": {"level": "WARNING"},
+        # Django's default config also prints its events as plain text to the
+        # console in DEBUG: one JSON line per event, through the root handler.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "celery": {"level": LOG_LEVEL},
     },
 }
 

@@ -1,9 +1,39 @@
 """Celery tasks of the core app. Thin: load by id, call one function."""
 
+import logging
+import time
+
 from celery import shared_task
 
-from . import notifications
+from . import metrics, notifications
+from .audit import verify_chain
+from .models import AuditEntry
 
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="opsconsole.tasks.verify_audit_chain", time_limit=1800, soft_time_limit=1700)
+def verify_audit_chain() -> dict:
+    """Verify the audit log's hash chain (as `manage.py verify_audit` does),
+    log the outcome and export it as audit_chain_intact.
+
+    Read-only, so safe to run twice or concurrently; no retries (a failure is
+    a finding, not a transient error).
+    """
+    problem = next(verify_chain(), None)
+    rows = AuditEntry.objects.count()
+    metrics.AUDIT_CHAIN_INTACT.set(0 if problem else 1)
+    metrics.AUDIT_CHAIN_VERIFIED_AT.set(time.time())
+    if problem is not None:
+        logger.error(
+            "Audit log chain is broken at row %s: %s",
+            problem.seq,
+            problem.message,
+            extra={"audit_seq": problem.seq, "audit_rows": rows},
+        )
+        return {"intact": False, "rows": rows, "first_problem_seq": problem.seq}
+    logger.info("Audit log intact: %s rows verified", rows, extra={"audit_rows": rows})
+    return {"intact": True, "rows": rows, "first_problem_seq": None}
 
 @shared_task(
     bind=True,
@@ -29,3 +59,14 @@ def send_delivery(self, delivery_id: int) -> str:
     if result.outcome == "retry":
         raise self.retry(countdown=result.countdown)
     return result.outcome
+
+
+@shared_task(
+    name="opsconsole.tasks.requeue_stale_deliveries",
+    ignore_result=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def requeue_stale_deliveries() -> int:
+    """Beat, every minute: queue again deliveries whose message was lost. Safe to run twice."""
+    return notifications.requeue_stale_deliveries()

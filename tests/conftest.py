@@ -4,8 +4,10 @@ The suite runs on real PostgreSQL and Redis (see Makefile: `make test`). If
 either does not answer, the run stops at once, saying which and how to start it.
 """
 
+import copy
 import os
 import socket
+import uuid
 from urllib.parse import urlparse
 
 import pytest
@@ -36,7 +38,9 @@ def pytest_sessionstart(session):
     if db["ENGINE"] != "django.db.backends.postgresql":
         problems.append("DATABASE_URL does not point at PostgreSQL (run the suite with `make test`).")
     elif not _answers(f"postgres://{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}", 5432):
-        problems.append(f"PostgreSQL does not answer at {db.get('HOST')}:{db.get('PORT')}. Start it: {START_HINTS['PostgreSQL']}")
+        problems.append(
+            f"PostgreSQL does not answer at {db.get('HOST')}:{db.get('PORT')}. Start it: {START_HINTS['PostgreSQL']}"
+        )
     redis_url = settings.REDIS_URL
     if not redis_url:
         problems.append("REDIS_URL is not set (run the suite with `make test`).")
@@ -57,6 +61,16 @@ def _eager_celery():
     app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_namespace(settings):
+    """Each test gets its own cache key prefix in the shared Redis: rate-limit
+    counters (allauth counts failed sign-ins per address and account) must not
+    leak between tests, parallel workers, or runs a few minutes apart."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = caches
 
 
 @pytest.fixture

@@ -45,17 +45,15 @@ def _protected_views(resolver=None, namespace=""):
 
 def test_every_state_changing_url_has_a_matrix_case():
     covered = {case.url_name for case in CASES}
-    missing = [
-        name
-        for name, capability, pattern in _protected_views()
-        if capability != "read" and name not in covered
-    ]
+    missing = [name for name, capability, pattern in _protected_views() if capability != "read" and name not in covered]
     assert not missing, f"protected URLs without a permission-matrix case: {missing}"
 
 
 def test_cases_name_the_capability_their_view_enforces():
     enforced = {name: capability for name, capability, _ in _protected_views()}
-    wrong = [(c.url_name, c.capability, enforced.get(c.url_name)) for c in CASES if enforced.get(c.url_name) != c.capability]
+    wrong = [
+        (c.url_name, c.capability, enforced.get(c.url_name)) for c in CASES if enforced.get(c.url_name) != c.capability
+    ]
     assert not wrong, f"case capability differs from the view's: {wrong}"
 
 

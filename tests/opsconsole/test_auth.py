@@ -228,7 +228,12 @@ def test_oidc_settings_come_from_the_environment():
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60, check=True,
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     providers = json.loads(result.stdout.strip().splitlines()[-1])
     assert providers == OIDC_APP

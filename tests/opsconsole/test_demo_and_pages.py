@@ -31,8 +31,9 @@ def test_dashboard_shows_navigation_role_and_panels(client_as, django_assert_max
 @pytest.mark.django_db
 def test_every_nav_page_answers(client_as):
     client = client_as(Role.VIEWER)
-    from opsconsole.navigation import NAV_ITEMS
     from django.urls import reverse
+
+    from opsconsole.navigation import NAV_ITEMS
 
     for item in NAV_ITEMS:
         assert client.get(reverse(item.url_name)).status_code == 200, item.url_name

@@ -457,3 +457,61 @@ def test_metrics_export_counts_and_dead_letters(notify_settings, receiver, clien
 
     assert "opsconsole_notification_dead_letters 2.0" in text
     assert 'opsconsole_notifications_total{channel="webhook",outcome="dead"}' in text
+
+
+@pytest.mark.django_db
+def test_sweeper_requeues_deliveries_whose_message_was_lost(notify_settings, receiver):
+    # Created but never queued (the broker was down at commit time).
+    (lost,) = notifications.notify(event="e", title="t", text="x")
+    (recent,) = notifications.notify(event="e", title="t", text="x")
+    (leased,) = notifications.notify(event="e", title="t", text="x")
+    long_ago = timezone.now() - datetime.timedelta(minutes=10)
+    Delivery.objects.filter(pk__in=[lost.pk, leased.pk]).update(next_attempt_at=long_ago)
+    Delivery.objects.filter(pk=leased.pk).update(
+        locked_until=timezone.now() + datetime.timedelta(minutes=1)
+    )
+
+    from opsconsole.tasks import requeue_stale_deliveries
+
+    requeue_stale_deliveries.delay()
+    requeue_stale_deliveries.delay()  # a second beat tick sends nothing more
+
+    assert len(receiver.received) == 1
+    assert Delivery.objects.get(pk=lost.pk).status == "sent"
+    assert (
+        Delivery.objects.get(pk=recent.pk).status == "pending"
+    )  # not overdue: its own task will run
+    assert Delivery.objects.get(pk=leased.pk).status == "pending"  # a worker is sending it
+
+
+@pytest.mark.django_db
+def test_email_smtp_errors_are_classified(settings):
+    import smtplib
+
+    from opsconsole.notifications import PermanentError, TransientError, _send_email
+
+    delivery = Delivery(
+        channel="email", target="a@example.com", payload={"subject": "s", "body": "b"}
+    )
+    settings.EMAIL_BACKEND = "tests.opsconsole.test_notifications.RefusingBackend"
+    RefusingBackend.error = smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no such user")})
+    with pytest.raises(PermanentError):
+        _send_email(delivery)
+    RefusingBackend.error = smtplib.SMTPResponseException(451, b"try again later")
+    with pytest.raises(TransientError):
+        _send_email(delivery)
+    RefusingBackend.error = smtplib.SMTPServerDisconnected("gone")
+    with pytest.raises(TransientError):
+        _send_email(delivery)
+
+
+class RefusingBackend:
+    """An email backend that fails the way smtplib does (for classification only)."""
+
+    error: Exception = OSError()
+
+    def __init__(self, **kwargs) -> None:
+        pass
+
+    def send_messages(self, messages) -> int:
+        raise self.error

@@ -25,7 +25,11 @@ def real_worker(settings, redis_client):
     app.conf.task_always_eager = False
     redis_client.delete("notifications")  # nothing left over from an earlier run
     with start_worker(
-        app, perform_ping_check=False, queues=["notifications"], shutdown_timeout=30, loglevel="WARNING"
+        app,
+        perform_ping_check=False,
+        queues=["notifications"],
+        shutdown_timeout=30,
+        loglevel="WARNING",
     ) as worker:
         yield worker
 
@@ -41,7 +45,9 @@ def _wait_for(predicate, timeout: float = 30.0) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_real_worker_retries_with_backoff_until_the_endpoint_recovers(settings, receiver, real_worker):
+def test_real_worker_retries_with_backoff_until_the_endpoint_recovers(
+    settings, receiver, real_worker
+):
     settings.NOTIFY_WEBHOOK_URL = receiver.url
     settings.NOTIFY_MAX_ATTEMPTS = 5
     settings.NOTIFY_BACKOFF_SECONDS = 0.5

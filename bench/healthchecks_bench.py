@@ -1,0 +1,338 @@
+"""Health-check throughput, against the real prometheus-blackbox-exporter.
+
+    .venv/bin/python bench/healthchecks_bench.py [--targets 50] [--probes 20000]
+        [--checks 10000] [--interval 30] [--duration 90] [--database-url postgres://...]
+
+1. Starts N local HTTP targets (asyncio, in two helper processes).
+2. Probes them with the console's batch runner (healthchecks.probes.run_batch)
+   in this one process: probes/s.
+3. Starts /usr/bin/prometheus-blackbox-exporter with an http_2xx module and
+   drives it with concurrent /probe?target=...&module=http_2xx requests
+   (from two helper processes, so that the driver is not the bottleneck):
+   probes/s, and the ratio console / exporter.
+4. Sustained run: --checks HTTP checks at --interval seconds, scheduled and
+   written exactly as in production (services.claim_due_checks →
+   services.run_checks, i.e. what the beat task and the worker task call),
+   by this one process, with results persisted to PostgreSQL, for --duration
+   seconds: results written per second, and how late checks ran.
+5. Board server time with those checks (one GET of /health/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BODY = b'{"status":"healthy"}'
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(BODY)).encode()
+    + b"\r\nConnection: close\r\n\r\n"
+    + BODY
+)
+
+
+# --- targets -----------------------------------------------------------------------
+
+
+class _Target(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data):
+        self.buffer += data
+        if b"\r\n\r\n" in self.buffer:
+            self.transport.write(RESPONSE)
+            self.transport.close()
+
+
+def _serve_targets(count: int, ports: multiprocessing.Queue) -> None:
+    async def main():
+        loop = asyncio.get_running_loop()
+        servers = [await loop.create_server(_Target, "127.0.0.1", 0, backlog=4096) for _ in range(count)]
+        for server in servers:
+            ports.put(server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def start_targets(n: int, processes: int = 2) -> tuple[list[int], list[multiprocessing.Process]]:
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    procs = []
+    for i in range(processes):
+        count = n // processes + (1 if i < n % processes else 0)
+        proc = multiprocessing.Process(target=_serve_targets, args=(count, queue), daemon=True)
+        proc.start()
+        procs.append(proc)
+    return [queue.get(timeout=30) for _ in range(n)], procs
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- console runner ------------------------------------------------------------
+
+
+def bench_console(ports: list[int], probes: int, concurrency: int) -> tuple[float, int]:
+    from healthchecks.probes import ProbeSpec, run_batch
+
+    specs = [
+        ProbeSpec(
+            check_id=i,
+            kind="http",
+            timeout=5.0,
+            config={"url": f"http://127.0.0.1:{ports[i % len(ports)]}/healthz", "json_path": "status",
+                    "json_equals": "healthy"},
+        )
+        for i in range(probes)
+    ]
+
+    async def run():
+        await run_batch(specs[:500], concurrency=concurrency)  # warm-up
+        started = time.perf_counter()
+        results = await run_batch(specs, concurrency=concurrency)
+        return time.perf_counter() - started, results
+
+    elapsed, results = asyncio.run(run())
+    ok = sum(result.state == "ok" for result in results)
+    return probes / elapsed, ok
+
+
+# --- blackbox exporter -----------------------------------------------------------
+
+
+def _drive_exporter(url_base: str, targets: list[str], count: int, concurrency: int, out) -> None:
+    from healthchecks.probes import httpclient
+
+    async def main():
+        gate = asyncio.Semaphore(concurrency)
+        ok = 0
+
+        async def one(i):
+            nonlocal ok
+            async with gate:
+                response = await httpclient.request(
+                    f"{url_base}/probe?module=http_2xx&target={targets[i % len(targets)]}"
+                )
+                if b"\nprobe_success 1" in response.body:
+                    ok += 1
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        return ok
+
+    out.put(asyncio.run(main()))
+
+
+def bench_exporter(ports: list[int], probes: int, concurrency: int, drivers: int = 2) -> tuple[float, int]:
+    folder = Path(tempfile.mkdtemp(prefix="blackbox-"))
+    (folder / "blackbox.yml").write_text(
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n"
+        "      preferred_ip_protocol: ip4\n      valid_status_codes: []\n"
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        ["/usr/bin/prometheus-blackbox-exporter", f"--config.file={folder / 'blackbox.yml'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    targets = [f"http://127.0.0.1:{p}/healthz" for p in ports]
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("blackbox exporter did not start") from None
+                time.sleep(0.1)
+        warm: multiprocessing.Queue = multiprocessing.Queue()
+        _drive_exporter(base, targets, 300, 50, warm)
+        out: multiprocessing.Queue = multiprocessing.Queue()
+        procs = [
+            multiprocessing.Process(target=_drive_exporter,
+                                    args=(base, targets, probes // drivers, concurrency // drivers, out))
+            for _ in range(drivers)
+        ]
+        started = time.perf_counter()
+        for proc in procs:
+            proc.start()
+        ok = sum(out.get(timeout=600) for _ in procs)
+        elapsed = time.perf_counter() - started
+        for proc in procs:
+            proc.join()
+        return (probes // drivers * drivers) / elapsed, ok
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+# --- sustained run with results persisted ------------------------------------------
+
+
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
+    name = database_url.rsplit("/", 1)[1]
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def bench_sustained(ports: list[int], checks: int, interval: int, duration: float, tick: float) -> dict:
+    import datetime
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from healthchecks import services
+    from healthchecks.models import Check, CheckResult, CheckStateChange
+    from opsconsole.models import Service
+
+    settings.HEALTHCHECK_BATCH_SIZE = 500
+    settings.HEALTHCHECK_CONCURRENCY = 500
+    Check.objects.filter(service__slug__startswith="bench-").delete()
+    service_objs = [Service.objects.get_or_create(slug=f"bench-{i:02}", defaults={"name": f"Bench {i:02}"})[0]
+                    for i in range(20)]
+    now = timezone.now()
+    # Spread the first due times over one interval, as a steady state would.
+    Check.objects.bulk_create(
+        [
+            Check(service=service_objs[i % len(service_objs)], name=f"bench http {i:05}", kind="http",
+                  interval_seconds=interval, timeout_seconds=5, consecutive_needed=2,
+                  warning_threshold=500, critical_threshold=2000,
+                  config={"url": f"http://127.0.0.1:{ports[i % len(ports)]}/healthz", "json_path": "status",
+                          "json_equals": "healthy"},
+                  next_due_at=now + datetime.timedelta(seconds=interval * i / checks))
+            for i in range(checks)
+        ],
+        batch_size=2000,
+    )
+    start = timezone.now()
+    started = time.perf_counter()
+    batches, lateness, probe_seconds, write_seconds = 0, [], 0.0, 0.0
+    while time.perf_counter() - started < duration:
+        tick_started = time.perf_counter()
+        for claim in services.claim_due_checks():
+            due = list(Check.objects.filter(id__in=claim.check_ids).values_list("next_due_at", flat=True))
+            claimed_at = timezone.now()
+            lateness.extend((claimed_at - d).total_seconds() for d in due if d)
+            t0 = time.perf_counter()
+            services.run_checks(claim.check_ids, lease_token=claim.token)
+            write_seconds += time.perf_counter() - t0
+            batches += 1
+        time.sleep(max(0.0, tick - (time.perf_counter() - tick_started)))
+    elapsed = time.perf_counter() - started
+    written = CheckResult.objects.filter(checked_at__gte=start, check_ref__service__in=service_objs).count()
+    overdue = Check.objects.filter(service__in=service_objs,
+                                   next_due_at__lt=timezone.now() - datetime.timedelta(seconds=10)).count()
+    states = dict(
+        Check.objects.filter(service__in=service_objs).values_list("state").annotate(n=__import__(
+            "django.db.models", fromlist=["Count"]).Count("id")).order_by()
+    )
+    changes = CheckStateChange.objects.filter(check_ref__service__in=service_objs).count()
+    del probe_seconds
+    return {
+        "elapsed": elapsed, "written": written, "per_second": written / elapsed, "batches": batches,
+        "batch_seconds": write_seconds, "overdue": overdue, "states": states, "state_changes": changes,
+        "lateness_p50": statistics.median(lateness) if lateness else 0.0,
+        "lateness_max": max(lateness) if lateness else 0.0,
+    }
+
+
+def bench_board() -> tuple[float, int, int]:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from healthchecks.models import Check
+    from opsconsole.models import User
+
+    user, _ = User.objects.get_or_create(username="bench-viewer")
+    user.is_superuser = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    client.get("/health/")
+    timings = []
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as queries:
+            t0 = time.perf_counter()
+            response = client.get("/health/")
+            timings.append(time.perf_counter() - t0)
+        assert response.status_code == 200
+    return min(timings), len(queries), Check.objects.count()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--targets", type=int, default=50)
+    parser.add_argument("--probes", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=500)
+    parser.add_argument("--checks", type=int, default=10000)
+    parser.add_argument("--interval", type=int, default=30)
+    parser.add_argument("--duration", type=float, default=90)
+    parser.add_argument("--tick", type=float, default=2.0)
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/opsconsole_healthbench")
+    parser.add_argument("--skip-sustained", action="store_true")
+    args = parser.parse_args()
+
+    ports, procs = start_targets(args.targets)
+    print(f"targets: {len(ports)} HTTP servers in {len(procs)} processes")
+    try:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
+        console_rate, console_ok = bench_console(ports, args.probes, args.concurrency)
+        print(f"console batch runner (1 process, concurrency {args.concurrency}): "
+              f"{console_rate:,.0f} probes/s ({console_ok}/{args.probes} ok)")
+        exporter_rate, exporter_ok = bench_exporter(ports, args.probes, args.concurrency)
+        print(f"blackbox_exporter 0.23 (driven by 2 processes): {exporter_rate:,.0f} probes/s "
+              f"({exporter_ok} ok)")
+        print(f"ratio console / exporter: {console_rate / exporter_rate:.2f}")
+        if args.skip_sustained:
+            return
+        setup_django(args.database_url)
+        need = args.checks / args.interval
+        print(f"sustained: {args.checks} checks every {args.interval}s = {need:,.0f} results/s needed, "
+              f"{args.duration:.0f}s run, dispatch every {args.tick}s, one process ...")
+        report = bench_sustained(ports, args.checks, args.interval, args.duration, args.tick)
+        print(f"  written: {report['written']:,} results in {report['elapsed']:.1f}s = "
+              f"{report['per_second']:,.0f} results/s ({report['batches']} batches, "
+              f"{report['batch_seconds']:.1f}s busy = {100 * report['batch_seconds'] / report['elapsed']:.0f}% "
+              f"of the process)")
+        print(f"  lateness (claim time − due time): median {report['lateness_p50']:.2f}s, "
+              f"max {report['lateness_max']:.2f}s; overdue >10s at the end: {report['overdue']}")
+        print(f"  states: {report['states']}, state changes: {report['state_changes']}")
+        seconds, queries, total = bench_board()
+        print(f"board /health/ with {total:,} checks: {seconds * 1000:.0f} ms server time, {queries} queries")
+    finally:
+        for proc in procs:
+            proc.terminate()
+
+
+if __name__ == "__main__":
+    main()

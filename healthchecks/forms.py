@@ -1,0 +1,291 @@
+"""Check and maintenance-window forms. The check form shows the settings of
+every kind; clean() keeps those of the chosen kind, validates them and
+builds `config`, so a bad value is a clear field error, never a 500."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from opsconsole.models import Service
+
+from .models import Check, MaintenanceWindow
+
+# Which settings each kind uses (shown/hidden by static/healthchecks/check_form.js).
+KIND_FIELDS: dict[str, list[str]] = {
+    "http": [
+        "url",
+        "method",
+        "headers",
+        "expected_status",
+        "body_contains",
+        "json_path",
+        "json_equals",
+        "verify_tls",
+        "ca_file",
+    ],
+    "tcp": ["host", "port"],
+    "dns": ["dns_name", "record_type", "nameserver", "port", "expected_addresses"],
+    "tls": ["host", "port", "server_name", "verify_tls", "ca_file"],
+    "postgres": ["dsn", "query", "below"],
+    "redis": ["url", "redis_mode", "redis_key"],
+    "prometheus": ["url", "query", "below", "empty_is_critical"],
+    "kubernetes": ["kubeconfig", "kube_context", "namespace", "deployment"],
+    "heartbeat": ["period_seconds", "grace_seconds"],
+}
+REQUIRED: dict[str, list[str]] = {
+    "http": ["url"],
+    "tcp": ["host", "port"],
+    "dns": ["dns_name"],
+    "tls": ["host"],
+    "postgres": ["dsn", "query"],
+    "redis": ["url"],
+    "prometheus": ["url", "query"],
+    "kubernetes": ["namespace", "deployment"],
+    "heartbeat": ["period_seconds"],
+}
+# Form field → key in Check.config.
+CONFIG_KEYS = {
+    "dns_name": "name",
+    "expected_addresses": "expected",
+    "redis_mode": "mode",
+    "redis_key": "key",
+    "kube_context": "context",
+}
+THRESHOLD_HELP = (
+    "HTTP/TCP/Redis ping: latency in ms. TLS: days left (warning above critical). PostgreSQL, "
+    "Prometheus: the value. Redis memory: % used; list: length. Kubernetes: restarts."
+)
+
+
+class CheckForm(forms.ModelForm):
+    url = forms.CharField(
+        required=False,
+        max_length=500,
+        label="URL",
+        help_text="HTTP(S) target, Prometheus base URL, or redis:// URL.",
+    )
+    method = forms.ChoiceField(
+        required=False,
+        choices=[(m, m) for m in ("GET", "HEAD", "POST", "PUT", "OPTIONS")],
+        initial="GET",
+    )
+    headers = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One “Name: value” per line.",
+    )
+    expected_status = forms.CharField(
+        required=False, help_text="Comma-separated codes; empty: any 2xx/3xx."
+    )
+    body_contains = forms.CharField(required=False, max_length=200)
+    json_path = forms.CharField(
+        required=False, max_length=200, help_text="e.g. status or checks.database.status"
+    )
+    json_equals = forms.CharField(required=False, max_length=200, help_text="e.g. healthy")
+    verify_tls = forms.BooleanField(required=False, initial=True, label="Verify the certificate")
+    ca_file = forms.CharField(required=False, max_length=300, label="CA bundle path")
+    host = forms.CharField(required=False, max_length=253)
+    port = forms.IntegerField(required=False, min_value=1, max_value=65535)
+    server_name = forms.CharField(
+        required=False, max_length=253, help_text="Name the certificate must match."
+    )
+    dns_name = forms.CharField(required=False, max_length=253, label="Name to resolve")
+    record_type = forms.ChoiceField(
+        required=False, choices=[(t, t) for t in ("A", "AAAA", "CNAME", "MX", "TXT")]
+    )
+    nameserver = forms.GenericIPAddressField(
+        required=False, help_text="Empty: the system resolver."
+    )
+    expected_addresses = forms.CharField(required=False, help_text="Comma-separated.")
+    dsn = forms.CharField(
+        required=False,
+        max_length=500,
+        label="PostgreSQL DSN",
+        help_text="postgresql://user:password@host:5432/db",
+    )
+    query = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="SQL (read-only, first column of first row) or PromQL.",
+    )
+    below = forms.BooleanField(required=False, label="Alert when the value is below the thresholds")
+    empty_is_critical = forms.BooleanField(
+        required=False, label="No series is critical (else unknown)"
+    )
+    redis_mode = forms.ChoiceField(
+        required=False,
+        label="Redis measure",
+        choices=[("ping", "Ping"), ("memory", "Memory used %"), ("list", "List length")],
+    )
+    redis_key = forms.CharField(
+        required=False, max_length=200, label="List key", help_text="e.g. queues:default"
+    )
+    kubeconfig = forms.CharField(
+        required=False, max_length=300, help_text="Path; empty: in-cluster service account."
+    )
+    kube_context = forms.CharField(required=False, max_length=200, label="Kubeconfig context")
+    namespace = forms.CharField(required=False, max_length=63)
+    deployment = forms.CharField(required=False, max_length=253)
+    period_seconds = forms.IntegerField(
+        required=False, min_value=60, help_text="How often the job pings."
+    )
+    grace_seconds = forms.IntegerField(required=False, min_value=0, initial=600)
+
+    class Meta:
+        model = Check
+        fields = [
+            "name",
+            "service",
+            "kind",
+            "interval_seconds",
+            "timeout_seconds",
+            "enabled",
+            "warning_threshold",
+            "critical_threshold",
+            "consecutive_needed",
+            "queue",
+            "opens_incident",
+        ]
+        help_texts = {
+            "warning_threshold": THRESHOLD_HELP,
+            "consecutive_needed": "Consecutive agreeing results before the state changes.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["service"].queryset = Service.objects.order_by("name")
+        config = self.instance.config or {}
+        for field in {f for names in KIND_FIELDS.values() for f in names}:
+            value = config.get(CONFIG_KEYS.get(field, field))
+            if value is None:
+                continue
+            if field == "headers":
+                value = "\n".join(f"{k}: {v}" for k, v in value.items())
+            elif field in ("expected_status", "expected_addresses"):
+                value = ", ".join(map(str, value))
+            self.initial[field] = value
+
+    def config_fields(self) -> list[tuple[forms.BoundField, str]]:
+        kinds: dict[str, list[str]] = {}
+        for kind, names in KIND_FIELDS.items():
+            for name in names:
+                kinds.setdefault(name, []).append(kind)
+        return [(self[name], " ".join(kind_list)) for name, kind_list in kinds.items()]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        kind = data.get("kind")
+        if kind not in KIND_FIELDS:
+            return data
+        for name in REQUIRED[kind]:
+            if data.get(name) in (None, ""):
+                self.add_error(name, f"Required for a {Check.Kind(kind).label} check.")
+        config = {}
+        for name in KIND_FIELDS[kind]:
+            value = data.get(name)
+            if value in (None, "") or (
+                isinstance(value, bool) and not value and name != "verify_tls"
+            ):
+                continue
+            try:
+                config[CONFIG_KEYS.get(name, name)] = self._convert(kind, name, value)
+            except ValidationError as error:
+                self.add_error(name, error)
+        if kind == "redis" and config.get("mode") == "list" and not config.get("key"):
+            self.add_error("redis_key", "Required to measure a list's length.")
+        self._check_thresholds(kind, data)
+        interval, timeout = data.get("interval_seconds"), data.get("timeout_seconds")
+        if interval and timeout and timeout >= interval:
+            self.add_error("timeout_seconds", "The timeout must be shorter than the interval.")
+        if interval is not None and interval < 5:
+            self.add_error("interval_seconds", "At least 5 seconds.")
+        if timeout is not None and timeout <= 0:
+            self.add_error("timeout_seconds", "Must be more than 0.")
+        data["config"] = config
+        return data
+
+    def _convert(self, kind: str, name: str, value):
+        if name == "url":
+            schemes = ("redis", "rediss", "unix") if kind == "redis" else ("http", "https")
+            parts = urlsplit(value)
+            if parts.scheme not in schemes or not (parts.hostname or parts.scheme == "unix"):
+                raise ValidationError(
+                    f"Enter a URL starting with {' or '.join(s + '://' for s in schemes)}."
+                )
+            return value
+        if name == "headers":
+            headers = {}
+            for line in value.splitlines():
+                if not line.strip():
+                    continue
+                key, sep, val = line.partition(":")
+                if not sep or not key.strip():
+                    raise ValidationError(f"“{line[:40]}” is not a “Name: value” line.")
+                headers[key.strip()] = val.strip()
+            return headers
+        if name == "expected_status":
+            try:
+                codes = [int(code) for code in value.replace(" ", "").split(",") if code]
+            except ValueError as exc:
+                raise ValidationError("Enter status codes such as 200, 204.") from exc
+            if any(not 100 <= code <= 599 for code in codes):
+                raise ValidationError("Status codes are between 100 and 599.")
+            return codes
+        if name == "expected_addresses":
+            return [address.strip() for address in value.split(",") if address.strip()]
+        if name == "dsn" and not value.startswith(
+            ("postgresql://", "postgres://", "host=", "dbname=")
+        ):
+            raise ValidationError("Enter a postgresql:// URL or a key=value DSN.")
+        if (
+            name == "query"
+            and kind == "postgres"
+            and not value.lstrip().lower().startswith(("select", "with"))
+        ):
+            raise ValidationError("Only a SELECT (or WITH … SELECT) query: checks run read-only.")
+        return value
+
+    def _check_thresholds(self, kind: str, data: dict) -> None:
+        warning, critical = data.get("warning_threshold"), data.get("critical_threshold")
+        if warning is None or critical is None:
+            return
+        below = kind == "tls" or data.get("below")
+        if below and warning < critical:
+            self.add_error(
+                "warning_threshold",
+                "Alerting below a value: the warning threshold must be above the critical one.",
+            )
+        if not below and warning > critical:
+            self.add_error(
+                "warning_threshold", "The warning threshold must not be above the critical one."
+            )
+
+
+class MaintenanceWindowForm(forms.ModelForm):
+    class Meta:
+        model = MaintenanceWindow
+        fields = ["service", "check_ref", "starts_at", "ends_at", "reason"]
+        labels = {"check_ref": "Check"}
+        widgets = {
+            "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["check_ref"].queryset = Check.objects.select_related("service").order_by(
+            "service__name", "name"
+        )
+        self.fields["service"].queryset = Service.objects.order_by("name")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not data.get("service") and not data.get("check_ref"):
+            raise ValidationError("Choose a service or a check.")
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        if starts and ends and ends <= starts:
+            self.add_error("ends_at", "The window must end after it starts.")
+        return data

@@ -1,0 +1,53 @@
+"""The link to the incidents app: a check's state change opens, updates or
+resolves the incident with dedup key `check:<id>`.
+
+The incidents app provides incidents.services.open_or_update_from_source;
+until it is installed this hook logs and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .models import Check, CheckStateChange
+
+log = logging.getLogger(__name__)
+
+# Critical checks open SEV-2 incidents, warnings SEV-3: a failing check is a
+# degradation until a person says it is an outage.
+SEVERITY = {Check.State.CRITICAL: 2, Check.State.WARNING: 3, Check.State.UNKNOWN: 3}
+
+
+def open_or_update_incident(change_id: int) -> bool:
+    """Idempotent: the incidents service de-duplicates on the key."""
+    change = (
+        CheckStateChange.objects.select_related("check_ref__service").filter(pk=change_id).first()
+    )
+    if change is None or change.silenced or not change.check_ref.opens_incident:
+        return False
+    try:
+        from incidents.services import open_or_update_from_source
+    except ImportError:
+        log.warning(
+            "incidents service not available: check state change not sent",
+            extra={"change": change_id},
+        )
+        return False
+    check = change.check_ref
+    resolved = change.to_state == Check.State.OK
+    open_or_update_from_source(
+        dedup_key=f"check:{check.pk}",
+        title=f"Check failing: {check.service.name} / {check.name}",
+        severity=SEVERITY.get(change.to_state, 3),
+        services=(check.service,),
+        text=f"{check.name}: {change.from_state} → {change.to_state}. {change.message}",
+        resolved=resolved,
+        data={
+            "check_id": check.pk,
+            "from": change.from_state,
+            "to": change.to_state,
+            "message": change.message,
+        },
+        source_kind="check",
+    )
+    return True

@@ -1,0 +1,123 @@
+"""What every probe takes and returns.
+
+A probe is an async function `probe(spec) -> ProbeResult`. It never touches
+the ORM (it runs inside the worker's event loop, many at once) and never
+raises: run_probe() cuts it at the check's timeout and turns any error into
+a critical result with a clear message.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+OK, WARNING, CRITICAL, UNKNOWN = "ok", "warning", "critical", "unknown"
+_SEVERITY = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """Everything a probe needs, copied from the Check row."""
+
+    check_id: int
+    kind: str
+    config: dict[str, Any]
+    timeout: float
+    warning: float | None = None
+    critical: float | None = None
+    interval_seconds: int = 60
+    last_ping_at: datetime.datetime | None = None
+    last_ping_failed: bool = False
+    created_at: datetime.datetime | None = None
+
+    @classmethod
+    def from_check(cls, check: Any) -> ProbeSpec:
+        return cls(
+            check_id=check.pk,
+            kind=check.kind,
+            config=dict(check.config or {}),
+            timeout=float(check.timeout_seconds),
+            warning=check.warning_threshold,
+            critical=check.critical_threshold,
+            interval_seconds=check.interval_seconds,
+            last_ping_at=check.last_ping_at,
+            last_ping_failed=check.last_ping_failed,
+            created_at=check.created_at,
+        )
+
+
+@dataclass
+class ProbeResult:
+    state: str
+    message: str
+    latency_ms: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def worst(self, state: str, message: str) -> None:
+        """Raise the state to `state` if that is worse, prefixing the message."""
+        if _SEVERITY[state] > _SEVERITY[self.state]:
+            self.state = state
+            self.message = message if not self.message else f"{message}; {self.message}"
+
+
+class ProbeError(Exception):
+    """A failure with a message meant for the operator (shown as is)."""
+
+
+def worse(a: str, b: str) -> str:
+    return a if _SEVERITY[a] >= _SEVERITY[b] else b
+
+
+def grade(
+    value: float, warning: float | None, critical: float | None, *, below: bool = False
+) -> str:
+    """The state of a value against thresholds: above (or, with below=True,
+    under) the critical threshold is critical, then warning, else ok."""
+    if below:
+        if critical is not None and value < critical:
+            return CRITICAL
+        if warning is not None and value < warning:
+            return WARNING
+        return OK
+    if critical is not None and value > critical:
+        return CRITICAL
+    if warning is not None and value > warning:
+        return WARNING
+    return OK
+
+
+def describe_threshold(
+    value: float,
+    state: str,
+    warning: float | None,
+    critical: float | None,
+    *,
+    below: bool = False,
+    unit: str = "",
+) -> str:
+    limit = critical if state == CRITICAL else warning
+    if state == OK or limit is None:
+        return f"{value:g}{unit}"
+    word = "below" if below else "above"
+    return f"{value:g}{unit} is {word} the {state} threshold {limit:g}{unit}"
+
+
+def error_message(exc: BaseException) -> str:
+    """One line naming what failed, for any exception a probe may meet."""
+    import ssl
+
+    if isinstance(exc, ProbeError):
+        return str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate rejected: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by peer"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"network error: {exc.strerror}"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:480]

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from opsconsole.roles import has_capability, requires
+
+from . import selectors, services
+from .forms import CheckForm, MaintenanceWindowForm
+from .models import Check, MaintenanceWindow
+
+
+@requires("read")
+def board(request: HttpRequest) -> HttpResponse:
+    filters = selectors.BoardFilters(
+        **{k: request.GET.get(k, "").strip() for k in ("service", "state", "kind", "q")}
+    )
+    maintenance_checks, maintenance_services = selectors.maintenance_targets()
+    context = {
+        "groups": selectors.board_groups(filters),
+        "kind_labels": dict(Check.Kind.choices),
+        "filters": filters,
+        "counts": selectors.state_counts(),
+        "services": selectors.services_for_filter(),
+        "states": Check.State.choices,
+        "kinds": Check.Kind.choices,
+        "maintenance_checks": maintenance_checks,
+        "maintenance_services": maintenance_services,
+        "can_edit": has_capability(request.user, "config.edit"),
+    }
+    template = "healthchecks/board.html#board" if request.htmx else "healthchecks/board.html"
+    return render(request, template, context)
+
+
+@requires("read")
+def check_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    check = _get_check(pk)
+    return render(
+        request,
+        "healthchecks/check_detail.html",
+        {
+            "check": check,
+            "results": selectors.recent_results(check),
+            "history": selectors.state_history(check),
+            "series": selectors.latency_series(check),
+            "windows": selectors.maintenance_for_check(check),
+            "can_edit": has_capability(request.user, "config.edit"),
+            "ping_url": request.build_absolute_uri(f"/health/ping/{check.heartbeat_token}"),
+        },
+    )
+
+
+@requires("config.edit")
+def check_create(request: HttpRequest) -> HttpResponse:
+    form = CheckForm(request.POST or None, initial={"service": request.GET.get("service")})
+    if request.method == "POST" and form.is_valid():
+        check = services.check_create(
+            actor=request.user,
+            config=form.cleaned_data["config"],
+            **{f: form.cleaned_data[f] for f in CheckForm.Meta.fields},
+        )
+        messages.success(request, f"Check “{check.name}” created; it runs within seconds.")
+        return redirect("healthchecks:detail", pk=check.pk)
+    return render(request, "healthchecks/check_form.html", {"form": form, "check": None})
+
+
+@requires("config.edit")
+def check_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    check = _get_check(pk)
+    form = CheckForm(request.POST or None, instance=check)
+    if request.method == "POST" and form.is_valid():
+        fields = {f: form.cleaned_data[f] for f in CheckForm.Meta.fields}
+        services.check_update(
+            actor=request.user,
+            check=Check.objects.get(pk=pk),
+            config=form.cleaned_data["config"],
+            **fields,
+        )
+        messages.success(request, "Check saved.")
+        return redirect("healthchecks:detail", pk=pk)
+    return render(request, "healthchecks/check_form.html", {"form": form, "check": check})
+
+
+@require_POST
+@requires("config.edit")
+def check_run_now(request: HttpRequest, pk: int) -> HttpResponse:
+    check = _get_check(pk)
+    result = services.run_check_now(actor=request.user, check=check)
+    if not request.htmx:
+        messages.info(request, f"Run now: {result.state} — {result.message}")
+        return redirect("healthchecks:detail", pk=pk)
+    return render(
+        request, "healthchecks/check_detail.html#run-result", {"check": check, "result": result}
+    )
+
+
+@requires("read")
+def maintenance_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "healthchecks/maintenance.html",
+        {
+            "windows": selectors.maintenance_windows(),
+            "can_edit": has_capability(request.user, "config.edit"),
+        },
+    )
+
+
+@requires("config.edit")
+def maintenance_create(request: HttpRequest) -> HttpResponse:
+    form = MaintenanceWindowForm(
+        request.POST or None,
+        initial={"check_ref": request.GET.get("check"), "service": request.GET.get("service")},
+    )
+    if request.method == "POST" and form.is_valid():
+        services.maintenance_window_create(
+            actor=request.user,
+            service=form.cleaned_data["service"],
+            check=form.cleaned_data["check_ref"],
+            starts_at=form.cleaned_data["starts_at"],
+            ends_at=form.cleaned_data["ends_at"],
+            reason=form.cleaned_data["reason"],
+        )
+        messages.success(request, "Maintenance window saved: state changes in it open no incident.")
+        return redirect("healthchecks:maintenance")
+    return render(request, "healthchecks/maintenance_form.html", {"form": form})
+
+
+@require_POST
+@requires("config.edit")
+def maintenance_end(request: HttpRequest, pk: int) -> HttpResponse:
+    window = get_object_or_404(MaintenanceWindow, pk=pk)
+    services.maintenance_window_end(actor=request.user, window=window)
+    messages.success(request, "Maintenance window ended.")
+    return redirect("healthchecks:maintenance")
+
+
+@csrf_exempt  # called by cron jobs and scripts: the unguessable token is the credential
+@require_http_methods(["GET", "POST", "HEAD"])
+def ping(request: HttpRequest, token: uuid.UUID, failed: bool = False) -> HttpResponse:
+    if services.heartbeat_ping(token=token, failed=failed) is None:
+        return HttpResponse("unknown heartbeat\n", status=404, content_type="text/plain")
+    return HttpResponse("fail noted\n" if failed else "ok\n", content_type="text/plain")
+
+
+def _get_check(pk: int) -> Check:
+    try:
+        return selectors.check_for_page(pk)
+    except Check.DoesNotExist as exc:
+        raise Http404("No such check.") from exc

@@ -1,0 +1,84 @@
+"""Two SREs tick the morning checklist at the same time in real Chromium."""
+
+import os
+
+import pytest
+from playwright.sync_api import expect
+
+from checklists import demo, services
+from checklists.models import ChecklistRun, RunItem
+from opsconsole.roles import Role
+from tests.checklists.browser_fixtures import ck_browser, ck_signed_in_page  # noqa: F401  (fixtures)
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _status(page, item):
+    return page.locator(f"#item-{item.pk}-status")
+
+
+def test_two_sres_tick_one_run_and_sign_it_off(live_server, make_user, ck_signed_in_page):  # noqa: F811
+    templates = demo.seed_templates()
+    alice = make_user(Role.SRE, first_name="Alice", last_name="A")
+    bob = make_user(Role.SRE, first_name="Bob", last_name="B")
+    run = services.run_start(actor=alice, template=templates["Morning checklist"])
+    items = list(run.items.order_by("order"))
+    assert len(items) == 7
+    url = f"{live_server.url}/checklists/runs/{run.pk}/"
+
+    first = ck_signed_in_page(alice)
+    second = ck_signed_in_page(bob)
+    first.goto(url)
+    second.goto(url)
+
+    # Both tick at the same time, interleaved: Alice items 1-3, Bob items 4-6.
+    for mine, theirs in zip(items[0:3], items[3:6], strict=True):
+        first.locator(f"#item-{mine.pk}-status [data-testid=tick]").click()
+        second.locator(f"#item-{theirs.pk}-status [data-testid=tick]").click()
+    for item in items[0:3]:
+        expect(_status(first, item)).to_have_attribute("data-state", "ticked")
+    # Each sees the other's ticks within 5 s, without a reload (htmx polling).
+    for item in items[3:6]:
+        expect(_status(first, item)).to_have_attribute("data-state", "ticked", timeout=5_000)
+        expect(_status(first, item)).to_contain_text("Bob B")
+    for item in items[0:3]:
+        expect(_status(second, item)).to_have_attribute("data-state", "ticked", timeout=5_000)
+        expect(_status(second, item)).to_contain_text("Alice A")
+    expect(first.locator("[data-testid=progress-text]")).to_contain_text(
+        "6 of 7 done", timeout=5_000
+    )
+
+    # Alice adds a note to item 1 and marks item 7 N/A.
+    item1 = first.locator(f"#item-{items[0].pk}")
+    item1.locator("summary").click()
+    item1.get_by_label("Note").fill("Two overnight warnings, both self-resolved.")
+    item1.get_by_label("Evidence (text or link)").fill("https://grafana.example.com/d/overnight")
+    item1.get_by_role("button", name="Save note").click()
+    expect(first.locator(f"#item-{items[0].pk} [data-testid=note]")).to_contain_text(
+        "Two overnight warnings"
+    )
+    item7 = first.locator(f"#item-{items[6].pk}")
+    item7.locator("summary").click()
+    item7.get_by_label("Not applicable because").fill("Security tooling is down for maintenance")
+    item7.get_by_role("button", name="Mark N/A").click()
+    expect(_status(first, items[6])).to_have_attribute("data-state", "na")
+    expect(first.locator("[data-testid=progress-text]")).to_contain_text("7 of 7 done")
+    # Bob sees the note and the N/A arrive too.
+    expect(_status(second, items[6])).to_have_attribute("data-state", "na", timeout=5_000)
+    expect(_status(second, items[0])).to_contain_text("Two overnight warnings", timeout=5_000)
+
+    first.locator("[data-testid=sign-off]").click()
+    expect(first.locator("[data-testid=run-status]")).to_have_text("Completed")
+    assert first.errors == [] and second.errors == []  # no CSP violation, no script error
+
+    run.refresh_from_db()
+    assert run.status == ChecklistRun.Status.COMPLETED and run.signed_off_by == alice
+    states = {item.pk: item for item in RunItem.objects.filter(run=run)}
+    assert [states[i.pk].ticked_by for i in items[0:3]] == [alice] * 3
+    assert [states[i.pk].ticked_by for i in items[3:6]] == [bob] * 3
+    assert states[items[0].pk].note == "Two overnight warnings, both self-resolved."
+    assert states[items[0].pk].evidence == "https://grafana.example.com/d/overnight"
+    assert states[items[6].pk].state == RunItem.State.NA
+    assert states[items[6].pk].na_reason == "Security tooling is down for maintenance"

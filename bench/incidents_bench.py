@@ -31,9 +31,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DB_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_incidents"
-)
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_incidents")
 os.environ.update(
     {
         "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
@@ -87,9 +85,7 @@ def report(label: str, times: list[float], queries: list[int]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--service-events", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=30)
@@ -121,12 +117,8 @@ def main() -> None:
     raw, prefix, token_hash = ApiToken.generate()
     ApiToken.objects.create(user=bot, name="bench", prefix=prefix, token_hash=token_hash)
 
-    print(
-        f"Incident page with {args.events} timeline events (PostgreSQL {DB_URL.rsplit('/', 1)[-1]})"
-    )
-    incident = services.incident_declare(
-        actor=commander, title="Bench: queue backlog", severity=2, commander=commander
-    )
+    print(f"Incident page with {args.events} timeline events (PostgreSQL {DB_URL.rsplit('/', 1)[-1]})")
+    incident = services.incident_declare(actor=commander, title="Bench: queue backlog", severity=2, commander=commander)
     bulk = max(0, args.events - args.service_events - 1)
     start = timezone.now() - timedelta(hours=6)
     started = time.perf_counter()
@@ -173,15 +165,9 @@ def main() -> None:
     times, queries, response = timed(lambda: client.get(url), args.repeat)
     assert response.status_code == 200 and response.content.count(b'class="event kind-') == 50
     report("incident page (first 50 events)", times, queries)
-    latest = (
-        TimelineEvent.objects.filter(incident=incident)
-        .order_by("-id")
-        .values_list("id", flat=True)[0]
-    )
+    latest = TimelineEvent.objects.filter(incident=incident).order_by("-id").values_list("id", flat=True)[0]
     times, queries, response = timed(
-        lambda: client.get(
-            f"{url}timeline/since/", {"after": latest}, headers={"HX-Request": "true"}
-        ),
+        lambda: client.get(f"{url}timeline/since/", {"after": latest}, headers={"HX-Request": "true"}),
         args.repeat,
     )
     assert response.status_code == 204
@@ -190,22 +176,15 @@ def main() -> None:
     from incidents.selectors import encode_cursor
 
     times, queries, response = timed(
-        lambda: client.get(
-            f"{url}timeline/older/", {"before": encode_cursor(deep)}, headers={"HX-Request": "true"}
-        ),
+        lambda: client.get(f"{url}timeline/older/", {"before": encode_cursor(deep)}, headers={"HX-Request": "true"}),
         args.repeat,
     )
     assert response.status_code == 200
     report("older page near the end", times, queries)
-    times, queries, response = timed(
-        lambda: client.get("/incidents/", {"q": "backlog"}), max(5, args.repeat // 3)
-    )
+    times, queries, response = timed(lambda: client.get("/incidents/", {"q": "backlog"}), max(5, args.repeat // 3))
     report("incident list, full-text search", times, queries)
 
-    print(
-        f"\nAlert ingestion: {args.groups} groups x {args.alerts_per_group} alerts, "
-        "every delivery sent twice"
-    )
+    print(f"\nAlert ingestion: {args.groups} groups x {args.alerts_per_group} alerts, every delivery sent twice")
     headers = {"Authorization": f"Bearer {raw}"}
     now = timezone.now().isoformat()
 

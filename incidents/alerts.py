@@ -87,10 +87,7 @@ def parse(data) -> Notification:
         starts_at = raw.get("startsAt")
         if not isinstance(starts_at, str) or not starts_at:
             raise PayloadError(f"alerts[{i}].startsAt is missing")
-        fingerprint = (
-            raw.get("fingerprint")
-            or hashlib.sha256(repr(sorted(labels.items())).encode()).hexdigest()[:16]
-        )
+        fingerprint = raw.get("fingerprint") or hashlib.sha256(repr(sorted(labels.items())).encode()).hexdigest()[:16]
         alerts.append(
             Alert(
                 status=raw["status"],
@@ -203,9 +200,7 @@ def ingest(note: Notification, *, actor=None) -> dict:
                 data={
                     **common,
                     "alerts": [a.fingerprint for a in firing],
-                    "signals": [
-                        {"key": a.fingerprint, "label": a.name, "firing": True} for a in firing
-                    ],
+                    "signals": [{"key": a.fingerprint, "label": a.name, "firing": True} for a in firing],
                 },
             )
         if resolved:
@@ -220,10 +215,7 @@ def ingest(note: Notification, *, actor=None) -> dict:
                     data={
                         **common,
                         "alerts": [a.fingerprint for a in resolved],
-                        "signals": [
-                            {"key": a.fingerprint, "label": a.name, "firing": False}
-                            for a in resolved
-                        ],
+                        "signals": [{"key": a.fingerprint, "label": a.name, "firing": False} for a in resolved],
                     },
                 )
                 or incident

@@ -113,9 +113,7 @@ def add_note(request: HttpRequest, reference: str) -> JsonResponse:
         except ValueError:
             return json_error("`occurred_at` must be an ISO-8601 date-time")
         if occurred_at.tzinfo is None:
-            return json_error(
-                "`occurred_at` needs a timezone offset, e.g. 2026-01-15T10:30:00+00:00"
-            )
+            return json_error("`occurred_at` needs a timezone offset, e.g. 2026-01-15T10:30:00+00:00")
     try:
         event: TimelineEvent = services.incident_add_note(
             incident=incident,

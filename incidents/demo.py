@@ -24,8 +24,7 @@ SCENARIOS = [
         "notes": [
             (
                 "sre",
-                "`SHOW STATUS LIKE 'Threads_connected'` → 498/500. "
-                "Idle connections from the worker pool.",
+                "`SHOW STATUS LIKE 'Threads_connected'` → 498/500. Idle connections from the worker pool.",
             ),
             ("sre", "Killed idle connections older than 300 s; pool max lowered from 100 to 60."),
             (
@@ -62,8 +61,7 @@ SCENARIOS = [
             ),
             (
                 "sre",
-                "cert-manager `Certificate` not ready: ACME challenge failing. "
-                "Deleted the secret to force renewal.",
+                "cert-manager `Certificate` not ready: ACME challenge failing. Deleted the secret to force renewal.",
             ),
             ("commander", "New certificate issued; restarted the ingress controller. Errors gone."),
         ],
@@ -74,9 +72,7 @@ SCENARIOS = [
 
 def seed(stdout) -> None:
     services.ensure_defaults()
-    users = {
-        u.username: u for u in User.objects.filter(username__in=["sre", "commander", "manager"])
-    }
+    users = {u.username: u for u in User.objects.filter(username__in=["sre", "commander", "manager"])}
     system = users.get("commander")
     for scenario in SCENARIOS:
         if Incident.objects.filter(title=scenario["title"]).exists():
@@ -125,9 +121,7 @@ def seed(stdout) -> None:
                     occurred_at=timezone.now() - timedelta(minutes=5),
                 )
         for to in scenario["to"]:
-            services.incident_transition(
-                incident=incident, actor=system, to=to, confirm_firing=True
-            )
+            services.incident_transition(incident=incident, actor=system, to=to, confirm_firing=True)
         if scenario.get("impact") and system:
             services.incident_update_details(
                 incident=incident,

@@ -45,12 +45,8 @@ class DeclareForm(forms.Form):
         widget=forms.TextInput(attrs={"autofocus": True}),
         help_text="What is broken, as users see it.",
     )
-    severity = SeverityChoiceField(
-        queryset=SeverityLevel.objects.order_by("level"), empty_label=None
-    )
-    i_am_commander = forms.BooleanField(
-        required=False, initial=True, label="I am the incident commander"
-    )
+    severity = SeverityChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None)
+    i_am_commander = forms.BooleanField(required=False, initial=True, label="I am the incident commander")
     summary = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     services = forms.ModelMultipleChoiceField(queryset=Service.objects.all(), required=False)
     restricted = forms.BooleanField(
@@ -60,9 +56,7 @@ class DeclareForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), label="Note (Markdown)", max_length=20000
-    )
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Note (Markdown)", max_length=20000)
     occurred_at = forms.DateTimeField(
         required=False,
         label="Happened at (optional)",
@@ -83,9 +77,7 @@ class ReopenForm(forms.Form):
 
 
 class SeverityChangeForm(forms.Form):
-    severity = forms.ModelChoiceField(
-        queryset=SeverityLevel.objects.order_by("level"), empty_label=None, label="SEV"
-    )
+    severity = forms.ModelChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None, label="SEV")
     reason = forms.CharField(required=False, max_length=300)
 
 
@@ -94,9 +86,7 @@ class RolesForm(forms.Form):
     comms_lead = forms.ModelChoiceField(
         queryset=get_user_model().objects.none(), required=False, label="Communications lead"
     )
-    responders = forms.ModelMultipleChoiceField(
-        queryset=get_user_model().objects.none(), required=False
-    )
+    responders = forms.ModelMultipleChoiceField(queryset=get_user_model().objects.none(), required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -125,57 +115,37 @@ class SeverityLevelForm(forms.ModelForm):
         if ack is not None and ack < 1:
             self.add_error("ack_target_minutes", "At least one minute.")
         if ack and resolve and resolve < ack:
-            self.add_error(
-                "resolve_target_minutes", "Cannot be shorter than the acknowledge target."
-            )
+            self.add_error("resolve_target_minutes", "Cannot be shorter than the acknowledge target.")
         return data
 
 
 class AlertMappingForm(forms.Form):
     label_value = forms.CharField(max_length=50, label="Alert `severity` label value")
-    severity = forms.ModelChoiceField(
-        queryset=SeverityLevel.objects.order_by("level"), empty_label=None, label="SEV"
-    )
+    severity = forms.ModelChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None, label="SEV")
 
 
 class IncidentFilterForm(forms.Form):
     q = forms.CharField(required=False, label="Search", widget=forms.SearchInput)
-    status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), ("open", "Open")] + list(Status.choices)
-    )
-    severity = forms.TypedChoiceField(
-        required=False, coerce=int, empty_value=None, choices=[("", "Any SEV")]
-    )
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), ("open", "Open")] + list(Status.choices))
+    severity = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, choices=[("", "Any SEV")])
     service = forms.ChoiceField(required=False, choices=[("", "Any service")])
-    commander = forms.TypedChoiceField(
-        required=False, coerce=int, empty_value=None, choices=[("", "Any commander")]
-    )
-    date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    commander = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, choices=[("", "Any commander")])
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     breached = forms.BooleanField(required=False, label="Breached only")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["severity"].choices += [
-            (lvl.level, lvl.name) for lvl in selectors.severity_levels()
-        ]
+        self.fields["severity"].choices += [(lvl.level, lvl.name) for lvl in selectors.severity_levels()]
         self.fields["service"].choices += list(Service.objects.values_list("slug", "name"))
-        self.fields["commander"].choices += [
-            (u.pk, str(u)) for u in selectors.assignable_users()[:200]
-        ]
+        self.fields["commander"].choices += [(u.pk, str(u)) for u in selectors.assignable_users()[:200]]
 
     def filters(self) -> selectors.IncidentFilters:
         if not self.is_valid():
             return selectors.IncidentFilters()
         data = self.cleaned_data
         tz = timezone.get_current_timezone()
-        start = (
-            datetime.combine(data["date_from"], time.min, tzinfo=tz) if data["date_from"] else None
-        )
+        start = datetime.combine(data["date_from"], time.min, tzinfo=tz) if data["date_from"] else None
         end = datetime.combine(data["date_to"], time.max, tzinfo=tz) if data["date_to"] else None
         return selectors.IncidentFilters(
             status=data["status"],

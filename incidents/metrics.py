@@ -51,10 +51,7 @@ class OpenIncidentsCollector:
         )
         counts = {
             row["severity__name"]: row["n"]
-            for row in Incident.objects.open()
-            .values("severity__name")
-            .annotate(n=Count("id"))
-            .order_by()
+            for row in Incident.objects.open().values("severity__name").annotate(n=Count("id")).order_by()
         }
         for name in SeverityLevel.objects.values_list("name", flat=True):
             gauge.add_metric([name], counts.pop(name, 0))

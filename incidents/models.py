@@ -31,12 +31,8 @@ class SeverityLevel(models.Model):
     class Meta:
         ordering = ["level"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(level__gte=1) & Q(level__lte=9), name="incidents_sev_level_range"
-            ),
-            models.CheckConstraint(
-                condition=Q(ack_target_minutes__gt=0), name="incidents_sev_ack_positive"
-            ),
+            models.CheckConstraint(condition=Q(level__gte=1) & Q(level__lte=9), name="incidents_sev_level_range"),
+            models.CheckConstraint(condition=Q(ack_target_minutes__gt=0), name="incidents_sev_ack_positive"),
             models.CheckConstraint(
                 condition=Q(resolve_target_minutes__gte=models.F("ack_target_minutes")),
                 name="incidents_sev_resolve_after_ack",
@@ -87,9 +83,7 @@ class Incident(models.Model):
     title = models.CharField(max_length=200)
     summary = models.TextField(blank=True)
     severity = models.ForeignKey(SeverityLevel, on_delete=models.PROTECT, related_name="incidents")
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.TRIGGERED, db_index=True
-    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRIGGERED, db_index=True)
     commander = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -101,9 +95,7 @@ class Incident(models.Model):
         related_name="+",
         verbose_name="communications lead",
     )
-    responders = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="incidents_responding"
-    )
+    responders = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="incidents_responding")
     services = models.ManyToManyField(Service, blank=True, related_name="incidents")
     tags = models.JSONField(default=list, blank=True)
     customer_impact = models.TextField(blank=True)
@@ -143,13 +135,10 @@ class Incident(models.Model):
             # Two deliveries for one alert group racing each other open one incident, not two.
             models.UniqueConstraint(
                 fields=["dedup_key"],
-                condition=Q(status__in=["triggered", "acknowledged", "mitigated"])
-                & ~Q(dedup_key=""),
+                condition=Q(status__in=["triggered", "acknowledged", "mitigated"]) & ~Q(dedup_key=""),
                 name="incidents_one_open_per_dedup_key",
             ),
-            models.CheckConstraint(
-                condition=Q(status__in=[s.value for s in Status]), name="incidents_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(status__in=[s.value for s in Status]), name="incidents_status_valid"),
         ]
         indexes = [models.Index(fields=["status", "severity"])]
 
@@ -230,16 +219,12 @@ class TimelineEvent(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    author_label = models.CharField(
-        max_length=150, blank=True, help_text="System source when there is no author."
-    )
+    author_label = models.CharField(max_length=150, blank=True, help_text="System source when there is no author.")
     text = models.TextField(blank=True, help_text="Markdown as written.")
     html = models.TextField(blank=True, help_text="Sanitised rendering of text.")
     occurred_at = models.DateTimeField(default=timezone.now)
     recorded_at = models.DateTimeField(default=timezone.now)
-    corrects = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections"
-    )
+    corrects = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections")
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -260,12 +245,8 @@ class TimelineEvent(models.Model):
 class EventStar(models.Model):
     """A key event starred for the post-incident review (one star per event)."""
 
-    event = models.OneToOneField(
-        TimelineEvent, on_delete=models.CASCADE, primary_key=True, related_name="star"
-    )
-    starred_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    event = models.OneToOneField(TimelineEvent, on_delete=models.CASCADE, primary_key=True, related_name="star")
+    starred_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     starred_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -298,9 +279,7 @@ class IncidentSignal(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["incident", "key"], name="incidents_signal_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["incident", "key"], name="incidents_signal_unique")]
 
     def __str__(self) -> str:
         return f"{self.label or self.key} ({'firing' if self.firing else 'resolved'})"
@@ -317,9 +296,7 @@ class AlertReceipt(models.Model):
     group_key = models.CharField(max_length=300)
     fingerprint = models.CharField(max_length=100)
     status = models.CharField(max_length=10)
-    incident = models.ForeignKey(
-        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    incident = models.ForeignKey(Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -35,26 +35,16 @@ def visible_incidents(user) -> "Incident.objects":
         return qs
     if not getattr(user, "is_authenticated", False):
         return qs.filter(restricted=False)
-    responding = Incident.responders.through.objects.filter(
-        incident_id=OuterRef("pk"), user_id=user.pk
-    )
+    responding = Incident.responders.through.objects.filter(incident_id=OuterRef("pk"), user_id=user.pk)
     return qs.filter(
-        Q(restricted=False)
-        | Q(commander=user)
-        | Q(comms_lead=user)
-        | Q(created_by=user)
-        | Exists(responding)
+        Q(restricted=False) | Q(commander=user) | Q(comms_lead=user) | Q(created_by=user) | Exists(responding)
     )
 
 
 def _breach_annotations(qs):
     now = timezone.now()
-    ack = Q(acknowledged_at__isnull=True, ack_due_at__lt=now) | Q(
-        acknowledged_at__gt=F("ack_due_at")
-    )
-    resolve = Q(resolved_at__isnull=True, resolve_due_at__lt=now) | Q(
-        resolved_at__gt=F("resolve_due_at")
-    )
+    ack = Q(acknowledged_at__isnull=True, ack_due_at__lt=now) | Q(acknowledged_at__gt=F("ack_due_at"))
+    resolve = Q(resolved_at__isnull=True, resolve_due_at__lt=now) | Q(resolved_at__gt=F("resolve_due_at"))
     return qs.annotate(
         is_breached=ExpressionWrapper(ack | resolve, output_field=BooleanField()),
         pinned=Case(
@@ -89,9 +79,9 @@ def search(qs, text: str):
 
         query = SearchQuery(text, search_type="websearch", config="english")
         notes = notes.annotate(sv=SearchVector("text", config="english")).filter(sv=query)
-        return qs.annotate(
-            sv=SearchVector("title", "summary", "reference", config="english")
-        ).filter(Q(sv=query) | Q(reference__iexact=text) | Exists(notes))
+        return qs.annotate(sv=SearchVector("title", "summary", "reference", config="english")).filter(
+            Q(sv=query) | Q(reference__iexact=text) | Exists(notes)
+        )
     return qs.filter(
         Q(title__icontains=text)
         | Q(summary__icontains=text)
@@ -111,11 +101,7 @@ def incident_list(user, filters: IncidentFilters):
         qs = qs.filter(severity_id=filters.severity)
     if filters.service:
         qs = qs.filter(
-            Exists(
-                Incident.services.through.objects.filter(
-                    incident_id=OuterRef("pk"), service__slug=filters.service
-                )
-            )
+            Exists(Incident.services.through.objects.filter(incident_id=OuterRef("pk"), service__slug=filters.service))
         )
     if filters.commander:
         qs = qs.filter(commander_id=filters.commander)
@@ -161,9 +147,7 @@ def _decorate(events: list[TimelineEvent]) -> list[TimelineEvent]:
     if not ids:
         return events
     starred = set(EventStar.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
-    corrected = set(
-        TimelineEvent.objects.filter(corrects_id__in=ids).values_list("corrects_id", flat=True)
-    )
+    corrected = set(TimelineEvent.objects.filter(corrects_id__in=ids).values_list("corrects_id", flat=True))
     for event in events:
         event.starred = event.pk in starred
         event.corrected = event.pk in corrected
@@ -205,30 +189,18 @@ def timeline_page(
     return events, (encode_cursor(events[-1]) if more and events else "")
 
 
-def timeline_since(
-    incident: Incident, *, after: int, kinds: list[str] | None = None
-) -> list[TimelineEvent]:
+def timeline_since(incident: Incident, *, after: int, kinds: list[str] | None = None) -> list[TimelineEvent]:
     """Events recorded after event id `after` (what other people added), newest first."""
-    events = list(
-        _event_queryset(incident, kinds).filter(id__gt=after).order_by("id")[:SINCE_LIMIT]
-    )
+    events = list(_event_queryset(incident, kinds).filter(id__gt=after).order_by("id")[:SINCE_LIMIT])
     return _decorate(events[::-1])
 
 
 def latest_event_id(incident: Incident) -> int:
-    return (
-        TimelineEvent.objects.filter(incident=incident)
-        .order_by("-id")
-        .values_list("id", flat=True)
-        .first()
-        or 0
-    )
+    return TimelineEvent.objects.filter(incident=incident).order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def firing_signals(incident: Incident) -> list[IncidentSignal]:
-    return list(
-        IncidentSignal.objects.filter(incident=incident, firing=True).order_by("label")[:50]
-    )
+    return list(IncidentSignal.objects.filter(incident=incident, firing=True).order_by("label")[:50])
 
 
 def severity_levels() -> list[SeverityLevel]:
@@ -240,9 +212,7 @@ def assignable_users():
     names = [Role.SRE, Role.INCIDENT_COMMANDER, Role.MANAGER, Role.ADMIN]
     return (
         get_user_model()
-        .objects.filter(
-            Q(groups__name__in=[n.value for n in names]) | Q(is_superuser=True), is_active=True
-        )
+        .objects.filter(Q(groups__name__in=[n.value for n in names]) | Q(is_superuser=True), is_active=True)
         .distinct()
         .order_by("username")
     )
@@ -262,9 +232,7 @@ def timeline_export(incident: Incident):
 def dashboard_panel_context(request: HttpRequest) -> dict:
     qs = _breach_annotations(visible_incidents(request.user).filter(status__in=OPEN_STATUSES))
     incidents = list(
-        qs.select_related("severity", "commander").order_by(
-            F("pinned").desc(), "severity_id", "-declared_at"
-        )[:15]
+        qs.select_related("severity", "commander").order_by(F("pinned").desc(), "severity_id", "-declared_at")[:15]
     )
     return {
         "incidents": incidents,

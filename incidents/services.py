@@ -109,9 +109,7 @@ class ConfirmationRequired(Exception):
 
 def render_markdown(text: str) -> str:
     """Markdown → HTML that is safe to show (no script, no images, no inline styles)."""
-    html = markdown.markdown(
-        text or "", extensions=["fenced_code", "tables", "sane_lists", "nl2br"]
-    )
+    html = markdown.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists", "nl2br"])
     return nh3.clean(
         html,
         tags=_MD_TAGS,
@@ -140,9 +138,7 @@ def ensure_defaults() -> None:
             },
         )
     for value, level in DEFAULT_ALERT_MAPPINGS.items():
-        AlertSeverityMapping.objects.get_or_create(
-            label_value=value, defaults={"severity_id": level}
-        )
+        AlertSeverityMapping.objects.get_or_create(label_value=value, defaults={"severity_id": level})
 
 
 def severity_level(level: int | SeverityLevel) -> SeverityLevel:
@@ -205,9 +201,7 @@ def _participant_emails(incident: Incident) -> list[str]:
     return sorted({p.email for p in people if p is not None and p.email})
 
 
-def _announce(
-    event: str, incident: Incident, title: str, text: str, *, on_call: bool = False
-) -> None:
+def _announce(event: str, incident: Incident, title: str, text: str, *, on_call: bool = False) -> None:
     """Slack-compatible webhook (the service's or the global one) and email,
     queued by the notifications app in the caller's transaction and sent by
     Celery after commit with retries; dead letters are listed in the UI.
@@ -429,9 +423,7 @@ def incident_transition(
     with transaction.atomic():
         # The row lock makes two people pressing "Acknowledge" at once
         # produce one transition; the second sees the new status and is refused.
-        current = (
-            Incident.objects.select_for_update().select_related("severity").get(pk=incident.pk)
-        )
+        current = Incident.objects.select_for_update().select_related("severity").get(pk=incident.pk)
         allowed = TRANSITIONS.get(current.status, frozenset())
         if to not in allowed:
             names = ", ".join(sorted(Status(s).label for s in allowed)) or "none (reopen it first)"
@@ -491,17 +483,13 @@ def incident_reopen(*, incident: Incident, actor, reason: str) -> Incident:
         with transaction.atomic():
             current = Incident.objects.select_for_update().get(pk=incident.pk)
             if current.status not in (Status.RESOLVED, Status.CLOSED):
-                raise TransitionRefused(
-                    f"{current.reference} is still open: there is nothing to reopen."
-                )
+                raise TransitionRefused(f"{current.reference} is still open: there is nothing to reopen.")
             before = _snapshot(current)
             previous = current.status
             current.status = Status.ACKNOWLEDGED
             current.resolved_at = current.closed_at = None
             current.reopen_count = F("reopen_count") + 1
-            current.save(
-                update_fields=["status", "resolved_at", "closed_at", "reopen_count", "updated_at"]
-            )
+            current.save(update_fields=["status", "resolved_at", "closed_at", "reopen_count", "updated_at"])
             current.refresh_from_db()
             timeline_add_event(
                 incident=current,
@@ -513,16 +501,12 @@ def incident_reopen(*, incident: Incident, actor, reason: str) -> Incident:
             audit.record(actor, "incident.reopen", current, before=before, after=_snapshot(current))
     except IntegrityError:
         # The partial unique constraint: an open incident already tracks this alert group.
-        raise TransitionRefused(
-            "Another open incident already tracks the same alert group."
-        ) from None
+        raise TransitionRefused("Another open incident already tracks the same alert group.") from None
     return current
 
 
 @transaction.atomic
-def incident_set_severity(
-    *, incident: Incident, actor, severity: int, reason: str = ""
-) -> Incident:
+def incident_set_severity(*, incident: Incident, actor, severity: int, reason: str = "") -> Incident:
     """Change the SEV; the deadlines follow the new level's targets."""
     check_can_manage(actor, incident)
     level = severity_level(severity)
@@ -553,9 +537,7 @@ def incident_set_severity(
 
 
 @transaction.atomic
-def incident_set_roles(
-    *, incident: Incident, actor, commander=None, comms_lead=None, responders=()
-) -> Incident:
+def incident_set_roles(*, incident: Incident, actor, commander=None, comms_lead=None, responders=()) -> Incident:
     """Assign commander, communications lead and responders; one event per change."""
     check_can_manage(actor, incident)
     current = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -621,9 +603,7 @@ def incident_update_details(
         restricted,
     )
     current.tags = sorted({t.strip() for t in tags if t and t.strip()})
-    current.save(
-        update_fields=["title", "summary", "customer_impact", "restricted", "tags", "updated_at"]
-    )
+    current.save(update_fields=["title", "summary", "customer_impact", "restricted", "tags", "updated_at"])
     current.services.set(found)
     after = {**_snapshot(current), "services": sorted(s.slug for s in found)}
     changed = [k for k in after if before.get(k) != after[k]]
@@ -697,9 +677,7 @@ def open_or_update_from_source(
     if not dedup_key:
         raise ValueError("dedup_key is required")
     data = dict(data or {})
-    signals = data.pop("signals", None) or [
-        {"key": dedup_key, "label": title, "firing": not resolved}
-    ]
+    signals = data.pop("signals", None) or [{"key": dedup_key, "label": title, "firing": not resolved}]
     kind = EventKind.CHECK if source_kind == "check" else EventKind.ALERT
     label = f"{source_kind}"
     with transaction.atomic():
@@ -727,8 +705,7 @@ def open_or_update_from_source(
         event_text = f"**{prefix}:** {text}" if text else f"**{prefix}:** {title}"
         if not resolved and int(severity) < incident.severity_id:
             event_text += (
-                f"\n\nThe source reports SEV-{int(severity)}, "
-                f"higher than the incident's SEV-{incident.severity_id}."
+                f"\n\nThe source reports SEV-{int(severity)}, higher than the incident's SEV-{incident.severity_id}."
             )
         timeline_add_event(
             incident=incident,
@@ -761,9 +738,7 @@ def alert_severity(label_value: str | None) -> int:
     """The SEV for an Alertmanager severity label, via the Manager-edited mapping."""
     ensure_defaults()
     if label_value:
-        mapping = AlertSeverityMapping.objects.filter(
-            label_value__iexact=label_value.strip()
-        ).first()
+        mapping = AlertSeverityMapping.objects.filter(label_value__iexact=label_value.strip()).first()
         if mapping:
             return mapping.severity_id
     return settings.ALERT_DEFAULT_SEVERITY
@@ -818,9 +793,7 @@ def alert_mapping_set(*, actor, label_value: str, severity: int) -> AlertSeverit
     elif mapping.severity_id != level.level:
         mapping.severity = level
         mapping.save(update_fields=["severity"])
-    audit.record(
-        actor, "incident.alert_mapping_set", mapping, before=before, after={"severity": level.level}
-    )
+    audit.record(actor, "incident.alert_mapping_set", mapping, before=before, after={"severity": level.level})
     return mapping
 
 
@@ -859,9 +832,7 @@ def send_nudges(*, now: datetime | None = None) -> dict[str, int]:
     not_nudged = Q(nudged_activity_at__isnull=True) | ~Q(nudged_activity_at=F("last_activity_at"))
     sent = {"commander": 0, "on_call": 0}
     quiet = (
-        Incident.objects.filter(
-            status=Status.ACKNOWLEDGED, commander__isnull=False, last_activity_at__lt=quiet_before
-        )
+        Incident.objects.filter(status=Status.ACKNOWLEDGED, commander__isnull=False, last_activity_at__lt=quiet_before)
         .filter(not_nudged)
         .select_related("commander", "severity")[:200]
     )

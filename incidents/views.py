@@ -82,9 +82,7 @@ class _Echo:
 
 def _csv_response(rows, filename: str) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
-    )
+    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -92,9 +90,7 @@ def _csv_response(rows, filename: str) -> StreamingHttpResponse:
 @require_GET
 @requires("read")
 def export_incidents(request: HttpRequest) -> StreamingHttpResponse:
-    incidents = selectors.incident_list(
-        request.user, IncidentFilterForm(request.GET or None).filters()
-    )
+    incidents = selectors.incident_list(request.user, IncidentFilterForm(request.GET or None).filters())
 
     def rows():
         yield [
@@ -199,14 +195,10 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
         "kind_query": urlencode([("kind", k) for k in kinds]),
         "can_manage": can_manage,
         "can_note": has_capability(request.user, "incident.note"),
-        "next_statuses": sorted(
-            services.TRANSITIONS.get(incident.status, ()), key=list(Status.values).index
-        ),
+        "next_statuses": sorted(services.TRANSITIONS.get(incident.status, ()), key=list(Status.values).index),
         "firing": selectors.firing_signals(incident),
         "note_form": NoteForm(initial={"corrects": correct_id} if correct_id.isdigit() else None),
-        "severity_form": SeverityChangeForm(initial={"severity": incident.severity_id})
-        if can_manage
-        else None,
+        "severity_form": SeverityChangeForm(initial={"severity": incident.severity_id}) if can_manage else None,
         **extra,
     }
 
@@ -224,9 +216,7 @@ def timeline_older(request: HttpRequest, reference: str) -> HttpResponse:
     """The next older page of events (the "Load older" button)."""
     incident = selectors.get_incident(request.user, reference)
     kinds = _kinds(request)
-    events, older = selectors.timeline_page(
-        incident, kinds=kinds, before=request.GET.get("before", "")
-    )
+    events, older = selectors.timeline_page(incident, kinds=kinds, before=request.GET.get("before", ""))
     context = {
         "incident": incident,
         "events": events,
@@ -278,9 +268,7 @@ def add_note(request: HttpRequest, reference: str) -> HttpResponse:
     if form.is_valid():
         corrects = None
         if form.cleaned_data["corrects"]:
-            corrects = TimelineEvent.objects.filter(
-                incident=incident, pk=form.cleaned_data["corrects"]
-            ).first()
+            corrects = TimelineEvent.objects.filter(incident=incident, pk=form.cleaned_data["corrects"]).first()
         try:
             services.incident_add_note(
                 incident=incident,
@@ -316,9 +304,7 @@ def add_note(request: HttpRequest, reference: str) -> HttpResponse:
 def star_event(request: HttpRequest, reference: str, event_id: int) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     event = get_object_or_404(TimelineEvent, incident=incident, pk=event_id)
-    services.event_set_star(
-        event=event, actor=request.user, starred=request.POST.get("starred") == "1"
-    )
+    services.event_set_star(event=event, actor=request.user, starred=request.POST.get("starred") == "1")
     if request.htmx:
         event = selectors.timeline_event(incident, event.pk)
         return render(
@@ -374,9 +360,7 @@ def reopen(request: HttpRequest, reference: str) -> HttpResponse:
         messages.error(request, "Say why the incident is reopened.")
         return _back(reference)
     try:
-        services.incident_reopen(
-            incident=incident, actor=request.user, reason=form.cleaned_data["reason"]
-        )
+        services.incident_reopen(incident=incident, actor=request.user, reason=form.cleaned_data["reason"])
         messages.success(request, f"{incident.reference} reopened.")
     except services.TransitionRefused as exc:
         messages.error(request, str(exc))
@@ -395,9 +379,7 @@ def change_severity(request: HttpRequest, reference: str) -> HttpResponse:
             severity=form.cleaned_data["severity"].level,
             reason=form.cleaned_data["reason"],
         )
-        messages.success(
-            request, f"{incident.reference} is now {form.cleaned_data['severity'].name}."
-        )
+        messages.success(request, f"{incident.reference} is now {form.cleaned_data['severity'].name}.")
     else:
         messages.error(request, "Choose a SEV level.")
     return _back(reference)
@@ -417,9 +399,7 @@ def edit_roles(request: HttpRequest, reference: str) -> HttpResponse:
         services.incident_set_roles(incident=incident, actor=request.user, **form.cleaned_data)
         messages.success(request, "Roles saved.")
         return _back(reference)
-    return render(
-        request, "incidents/edit.html", {"incident": incident, "form": form, "heading": "Roles"}
-    )
+    return render(request, "incidents/edit.html", {"incident": incident, "form": form, "heading": "Roles"})
 
 
 @requires("incident.manage_assigned")
@@ -439,9 +419,7 @@ def edit_details(request: HttpRequest, reference: str) -> HttpResponse:
         services.incident_update_details(incident=incident, actor=request.user, **form.cleaned_data)
         messages.success(request, "Details saved.")
         return _back(reference)
-    return render(
-        request, "incidents/edit.html", {"incident": incident, "form": form, "heading": "Details"}
-    )
+    return render(request, "incidents/edit.html", {"incident": incident, "form": form, "heading": "Details"})
 
 
 # --- SEV table and alert mappings (Managers edit) ------------------------------------------
@@ -485,9 +463,7 @@ def alert_mapping_set(request: HttpRequest) -> HttpResponse:
             label_value=form.cleaned_data["label_value"],
             severity=form.cleaned_data["severity"].level,
         )
-        messages.success(
-            request, f"Alerts with severity “{mapping.label_value}” open SEV-{mapping.severity_id}."
-        )
+        messages.success(request, f"Alerts with severity “{mapping.label_value}” open SEV-{mapping.severity_id}.")
     else:
         messages.error(request, "Give a label value and a SEV.")
     return redirect("incidents:severity_levels")

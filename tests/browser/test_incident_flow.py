@@ -76,9 +76,7 @@ def test_incident_flow_with_two_browsers(demo_users, live_server, page, second_p
         expect(p.get_by_label("Note (Markdown)")).to_have_value("")  # the form was reset
         assert p.evaluate("window.__noReload") is True
         # Each event appears once even if the poll and the post both returned it.
-        ids = timeline.locator("li[data-event-id]").evaluate_all(
-            "els => els.map(e => e.dataset.eventId)"
-        )
+        ids = timeline.locator("li[data-event-id]").evaluate_all("els => els.map(e => e.dataset.eventId)")
         assert len(ids) == len(set(ids))
 
     ic.get_by_test_id("to-mitigated").click()
@@ -89,9 +87,7 @@ def test_incident_flow_with_two_browsers(demo_users, live_server, page, second_p
     ic.get_by_test_id("to-resolved").click()
     _status(ic, "Resolved")
 
-    events = list(
-        TimelineEvent.objects.filter(incident__reference=reference).order_by("occurred_at", "id")
-    )
+    events = list(TimelineEvent.objects.filter(incident__reference=reference).order_by("occurred_at", "id"))
     steps = [(e.kind, e.data.get("to")) for e in events]
     assert steps[:2] == [("declared", None), ("status", "acknowledged")]
     assert sorted(steps[2:4]) == [("note", None), ("note", None)]
@@ -100,9 +96,7 @@ def test_incident_flow_with_two_browsers(demo_users, live_server, page, second_p
     # The page shows the same steps, newest first.
     ic.reload()
     kinds = (
-        ic.get_by_test_id("timeline")
-        .locator("li[data-event-id]")
-        .evaluate_all("els => els.map(e => e.dataset.kind)")
+        ic.get_by_test_id("timeline").locator("li[data-event-id]").evaluate_all("els => els.map(e => e.dataset.kind)")
     )
     assert kinds[::-1] == [kind for kind, _ in steps]
     assert ic.console_log.csp_violations() == [] and ic.console_log.errors() == []

@@ -7,16 +7,12 @@ from tests.permissions import Case
 
 def _assigned(user):
     """An incident the requesting user commands: SREs may then manage it."""
-    incident = services.incident_declare(
-        actor=None, title="Queue backlog", severity=2, commander=user
-    )
+    incident = services.incident_declare(actor=None, title="Queue backlog", severity=2, commander=user)
     return {"reference": incident.reference}
 
 
 def _resolved(user):
-    incident = services.incident_declare(
-        actor=None, title="Cert expiry", severity=3, commander=user
-    )
+    incident = services.incident_declare(actor=None, title="Cert expiry", severity=3, commander=user)
     services.Incident.objects.filter(pk=incident.pk).update(status="resolved")
     return {"reference": incident.reference}
 

@@ -142,16 +142,10 @@ def test_alertmanager_opens_updates_and_resolves_an_incident(alertmanager):
         ],
     )
     _wait(
-        lambda: TimelineEvent.objects.filter(
-            incident=incident, kind="alert", data__resolved=True
-        ).exists(),
+        lambda: TimelineEvent.objects.filter(incident=incident, kind="alert", data__resolved=True).exists(),
         what="the resolved notification",
     )
     assert Incident.objects.count() == 1
     assert not incident.signals.filter(firing=True).exists()
-    texts = list(
-        TimelineEvent.objects.filter(incident=incident)
-        .order_by("id")
-        .values_list("kind", flat=True)
-    )
+    texts = list(TimelineEvent.objects.filter(incident=incident).order_by("id").values_list("kind", flat=True))
     assert texts[0] == "declared" and texts.count("alert") >= 3

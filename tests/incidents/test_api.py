@@ -16,18 +16,14 @@ URL = "/api/alerts/alertmanager"
 def token(make_user):
     def make(role=Role.SRE):
         raw, prefix, token_hash = ApiToken.generate()
-        ApiToken.objects.create(
-            user=make_user(role), name="am", prefix=prefix, token_hash=token_hash
-        )
+        ApiToken.objects.create(user=make_user(role), name="am", prefix=prefix, token_hash=token_hash)
         return raw
 
     return make
 
 
 def _post(client, body, raw, url=URL):
-    return client.post(
-        url, body, content_type="application/json", headers={"Authorization": f"Bearer {raw}"}
-    )
+    return client.post(url, body, content_type="application/json", headers={"Authorization": f"Bearer {raw}"})
 
 
 def test_url_is_the_documented_one():
@@ -62,9 +58,7 @@ def test_first_firing_opens_then_updates_then_resolves(client, token):
             },
         ]
     )
-    assert (
-        _post(client, second, raw).json()["new_alerts"] == 1
-    )  # the first alert is not counted again
+    assert _post(client, second, raw).json()["new_alerts"] == 1  # the first alert is not counted again
     assert Incident.objects.count() == 1
 
     resolved = alertmanager_payload(status="resolved")
@@ -126,17 +120,10 @@ def test_bad_payload_names_the_problem_and_writes_nothing(client, token, mutate,
 
 def test_not_json_and_wrong_tokens(client, token):
     raw = token()
-    response = client.post(
-        URL, "{nope", content_type="application/json", headers={"Authorization": f"Bearer {raw}"}
-    )
+    response = client.post(URL, "{nope", content_type="application/json", headers={"Authorization": f"Bearer {raw}"})
     assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
-    assert (
-        client.post(URL, alertmanager_payload(), content_type="application/json").status_code == 401
-    )
-    assert (
-        _post(client, alertmanager_payload(), "opc_wrong").json()["error"]
-        == "invalid or revoked API token"
-    )
+    assert client.post(URL, alertmanager_payload(), content_type="application/json").status_code == 401
+    assert _post(client, alertmanager_payload(), "opc_wrong").json()["error"] == "invalid or revoked API token"
     response = _post(client, alertmanager_payload(), token(Role.VIEWER))
     assert response.status_code == 403 and "incident.declare" in response.json()["error"]
     assert not Incident.objects.exists()
@@ -144,9 +131,7 @@ def test_not_json_and_wrong_tokens(client, token):
 
 def test_api_declare_and_note(client, token):
     raw = token(Role.SRE)
-    response = _post(
-        client, {"title": "Payments failing", "severity": 2, "services": []}, raw, "/api/incidents"
-    )
+    response = _post(client, {"title": "Payments failing", "severity": 2, "services": []}, raw, "/api/incidents")
     assert response.status_code == 201
     ref = response.json()["reference"]
     assert response.json()["status"] == Status.TRIGGERED
@@ -159,19 +144,11 @@ def test_api_declare_and_note(client, token):
     assert response.status_code == 400 and "back-dated" in response.json()["error"]
     response = _post(client, {"text": "from the **bot**"}, raw, f"/api/incidents/{ref}/notes")
     assert response.status_code == 201
-    assert (
-        TimelineEvent.objects.get(pk=response.json()["event_id"]).html
-        == "<p>from the <strong>bot</strong></p>"
-    )
-    assert (
-        _post(client, {"text": "x"}, raw, "/api/incidents/INC-1999-01-01-001/notes").status_code
-        == 404
-    )
+    assert TimelineEvent.objects.get(pk=response.json()["event_id"]).html == "<p>from the <strong>bot</strong></p>"
+    assert _post(client, {"text": "x"}, raw, "/api/incidents/INC-1999-01-01-001/notes").status_code == 404
     assert _post(client, {"title": "", "severity": 2}, raw, "/api/incidents").status_code == 400
     assert (
-        _post(client, {"title": "x", "severity": 12}, raw, "/api/incidents")
-        .json()["error"]
-        .startswith("Unknown SEV")
+        _post(client, {"title": "x", "severity": 12}, raw, "/api/incidents").json()["error"].startswith("Unknown SEV")
     )
     got = client.get(f"/api/incidents/{ref}", headers={"Authorization": f"Bearer {raw}"})
     assert got.json()["reference"] == ref

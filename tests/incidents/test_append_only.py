@@ -19,9 +19,7 @@ def test_sql_update_is_refused(make_user):
     event = _event(make_user)
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE incidents_timelineevent SET text = 'rewritten' WHERE id = %s", [event.pk]
-            )
+            cursor.execute("UPDATE incidents_timelineevent SET text = 'rewritten' WHERE id = %s", [event.pk])
     assert TimelineEvent.objects.get(pk=event.pk).text == event.text
 
 

@@ -39,9 +39,7 @@ def test_declare_severity_change_and_resolve_notify(settings, make_user, on_call
     }
     assert incident.reference in declared.get(channel="webhook").payload["text"]
     services.incident_set_severity(incident=incident, actor=ic, severity=1, reason="all regions")
-    assert Delivery.objects.filter(
-        event="incident.severity_changed", channel="email", target="ic@example.com"
-    ).exists()
+    assert Delivery.objects.filter(event="incident.severity_changed", channel="email", target="ic@example.com").exists()
     services.incident_transition(incident=incident, actor=ic, to=Status.ACKNOWLEDGED)
     assert not Delivery.objects.filter(event="incident.acknowledged").exists()
     services.incident_transition(incident=incident, actor=ic, to=Status.RESOLVED)
@@ -50,18 +48,12 @@ def test_declare_severity_change_and_resolve_notify(settings, make_user, on_call
 
 
 def test_alert_opened_incident_adds_the_on_call_sre_who_may_then_acknowledge(on_call):
-    incident = services.open_or_update_from_source(
-        dedup_key="g", title="Queue backlog", severity=3, text="x"
-    )
+    incident = services.open_or_update_from_source(dedup_key="g", title="Queue backlog", severity=3, text="x")
     assert list(incident.responders.all()) == [on_call]
-    services.incident_transition(
-        incident=Incident.objects.get(pk=incident.pk), actor=on_call, to=Status.ACKNOWLEDGED
-    )
+    services.incident_transition(incident=Incident.objects.get(pk=incident.pk), actor=on_call, to=Status.ACKNOWLEDGED)
 
 
-def test_quiet_acknowledged_incident_reminds_its_commander_once_per_quiet_period(
-    settings, make_user
-):
+def test_quiet_acknowledged_incident_reminds_its_commander_once_per_quiet_period(settings, make_user):
     settings.INCIDENT_NUDGE_MINUTES = 30
     ic = make_user(Role.INCIDENT_COMMANDER, email="ic@example.com")
     incident = declare(ic, commander=ic)
@@ -91,9 +83,7 @@ def test_incident_without_commander_reminds_on_call(settings, on_call):
     assert services.send_nudges(now=soon + timedelta(minutes=1)) == {"commander": 0, "on_call": 0}
     assert Delivery.objects.filter(event="incident.nudge", target="oncall@example.com").count() == 1
     assert services.send_nudges(now=soon + timedelta(minutes=11)) == {"commander": 0, "on_call": 1}
-    services.incident_set_roles(
-        incident=incident, actor=make_commander(incident), commander=on_call
-    )
+    services.incident_set_roles(incident=incident, actor=make_commander(incident), commander=on_call)
     assert services.send_nudges(now=soon + timedelta(minutes=30)) == {"commander": 0, "on_call": 0}
 
 

@@ -45,9 +45,7 @@ def test_concurrent_first_alerts_for_one_group_open_one_incident():
 
 
 def _env(**extra) -> dict:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")}
     env.update({"DEBUG": "true", "LOG_LEVEL": "WARNING", **extra})
     return env
 
@@ -80,13 +78,9 @@ def test_sqlite_database_refuses_timeline_rewrites_too(tmp_path):
 def test_histograms_aggregate_across_processes(tmp_path):
     """Two processes observe time-to-acknowledge; one scrape sees both."""
     env = _env(PROMETHEUS_MULTIPROC_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="opsconsole.settings")
-    observe = (
-        "import django; django.setup(); from incidents import metrics; metrics.observe_ack('SEV-2', {})"
-    )
+    observe = "import django; django.setup(); from incidents import metrics; metrics.observe_ack('SEV-2', {})"
     for seconds in (120, 600):
-        subprocess.run(
-            [sys.executable, "-c", observe.format(seconds)], cwd=ROOT, env=env, check=True
-        )
+        subprocess.run([sys.executable, "-c", observe.format(seconds)], cwd=ROOT, env=env, check=True)
     scrape = (
         "import django; django.setup();"
         "from prometheus_client import CollectorRegistry, generate_latest, multiprocess;"

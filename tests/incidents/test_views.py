@@ -97,9 +97,7 @@ def test_kind_filter(client_as):
     client = client_as(Role.VIEWER)
     incident = declare(None)
     services.timeline_add_event(incident=incident, kind="alert", text="queue > 5000")
-    body = client.get(
-        reverse("incidents:detail", args=[incident.reference]), {"kind": "alert"}
-    ).content.decode()
+    body = client.get(reverse("incidents:detail", args=[incident.reference]), {"kind": "alert"}).content.decode()
     assert "queue &gt; 5000" in body and 'data-kind="declared"' not in body
 
 
@@ -107,9 +105,7 @@ def test_note_via_htmx_returns_new_events_and_cursor(client_as):
     client = client_as(Role.SRE)
     incident = declare(client.user)
     cursor = incident.events.get().pk
-    other = services.timeline_add_event(
-        incident=incident, kind="alert", text="someone else's event"
-    )
+    other = services.timeline_add_event(incident=incident, kind="alert", text="someone else's event")
     response = client.post(
         reverse("incidents:note", args=[incident.reference]),
         {"text": "Pool at **100%**", "after": cursor},
@@ -122,10 +118,7 @@ def test_note_via_htmx_returns_new_events_and_cursor(client_as):
     assert "<strong>100%</strong>" in body
     assert f'id="timeline-cursor" name="after" value="{note.pk}" hx-swap-oob="true"' in body
     assert 'id="note-form"' in body  # a fresh form replaces the submitted one
-    assert (
-        AuditEntry.objects.filter(action="incident.event_add", target_id=str(incident.pk)).count()
-        == 3
-    )
+    assert AuditEntry.objects.filter(action="incident.event_add", target_id=str(incident.pk)).count() == 3
 
 
 def test_empty_note_via_htmx_shows_the_error(client_as):
@@ -175,24 +168,15 @@ def test_unassigned_sre_gets_403_and_nothing_changes(client_as, make_user):
         ("roles", {"commander": client.user.pk}),
         ("edit", {"title": "x"}),
     ):
-        assert (
-            client.post(reverse(f"incidents:{name}", args=[incident.reference]), data).status_code
-            == 403
-        )
+        assert client.post(reverse(f"incidents:{name}", args=[incident.reference]), data).status_code == 403
     incident.refresh_from_db()
-    assert (
-        incident.status == Status.TRIGGERED
-        and incident.severity_id == 2
-        and incident.commander is None
-    )
+    assert incident.status == Status.TRIGGERED and incident.severity_id == 2 and incident.commander is None
 
 
 def test_disallowed_transition_shows_a_message(client_as):
     client = client_as(Role.INCIDENT_COMMANDER)
     incident = declare(client.user)
-    response = client.post(
-        reverse("incidents:transition", args=[incident.reference]), {"to": "closed"}, follow=True
-    )
+    response = client.post(reverse("incidents:transition", args=[incident.reference]), {"to": "closed"}, follow=True)
     assert "cannot become" in response.content.decode()
     incident.refresh_from_db()
     assert incident.status == Status.TRIGGERED
@@ -250,9 +234,7 @@ def test_list_filters_and_full_text_search_over_notes(client_as):
     client = client_as(Role.SRE)
     a = declare(client.user, "Queue backlog", 3)
     b = declare(client.user, "Certificate expiry", 2)
-    services.incident_add_note(
-        incident=b, actor=client.user, text="cert-manager failed renewing certificates"
-    )
+    services.incident_add_note(incident=b, actor=client.user, text="cert-manager failed renewing certificates")
     url = reverse("incidents:list")
     body = client.get(url, {"q": "renewing"}).content.decode()
     assert b.reference in body and a.reference not in body
@@ -316,9 +298,7 @@ def test_metrics(client_as, django_capture_on_commit_callbacks):
     assert 'opsconsole_incidents_open{severity="SEV-1"} 0.0' in body
 
     def count(text, name):
-        line = next(
-            (x for x in text.splitlines() if x.startswith(name + '_count{severity="SEV-1"}')), None
-        )
+        line = next((x for x in text.splitlines() if x.startswith(name + '_count{severity="SEV-1"}')), None)
         return float(line.split()[-1]) if line else 0.0
 
     assert (

@@ -671,6 +671,9 @@ def open_or_update_from_source(
     - returns None when there is nothing to attach a resolved signal to.
     `data["signals"]` (optional) lists {key, label, firing} per alert so that
     resolving asks for confirmation while any still fires.
+    Idempotent for repeats: a call whose text and data equal the incident's latest
+    event from that source adds nothing (a retried task); a flap
+    (firing → resolved → firing) still records every change.
     Safe under concurrency: the partial unique constraint allows one open
     incident per dedup key; a loser of that race adds its event to the winner.
     """
@@ -707,13 +710,13 @@ def open_or_update_from_source(
             event_text += (
                 f"\n\nThe source reports SEV-{int(severity)}, higher than the incident's SEV-{incident.severity_id}."
             )
-        timeline_add_event(
-            incident=incident,
-            kind=kind,
-            text=event_text,
-            author_label=label,
-            data={**data, "dedup_key": dedup_key, "resolved": resolved, "severity": int(severity)},
-        )
+        event_data = audit._normalise({**data, "dedup_key": dedup_key, "resolved": resolved, "severity": int(severity)})
+        last = TimelineEvent.objects.filter(incident=incident, kind=kind).order_by("-id").first()
+        if last is not None and last.data == event_data and last.text == event_text:
+            # The same signal delivered again (a retried task, a re-sent
+            # notification): the timeline already says so.
+            return incident
+        timeline_add_event(incident=incident, kind=kind, text=event_text, author_label=label, data=event_data)
         _update_signals(incident, signals)
         audit.record(
             None,

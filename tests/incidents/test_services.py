@@ -258,3 +258,22 @@ def test_severity_table_edit_moves_open_deadlines(make_user):
             ack_target_minutes=5,
             resolve_target_minutes=10,
         )
+
+
+def test_repeated_identical_source_call_adds_nothing_but_flaps_are_recorded():
+    services.ensure_defaults()
+    call = dict(
+        dedup_key="check:7",
+        title="Check failing",
+        severity=2,
+        text="critical",
+        source_kind="check",
+        data={"check_id": 7, "from": "ok", "to": "critical"},
+    )
+    first = services.open_or_update_from_source(**call)
+    again = services.open_or_update_from_source(**call)
+    assert first.pk == again.pk
+    assert list(first.events.values_list("kind", flat=True).order_by("id")) == ["declared", "check"]
+    services.open_or_update_from_source(**{**call, "resolved": True, "data": {"check_id": 7, "to": "ok"}})
+    services.open_or_update_from_source(**call)
+    assert first.events.filter(kind="check").count() == 3

@@ -2,9 +2,7 @@
 connection exhaustion, certificate expiry), in various states, each with a
 timeline. Idempotent: incidents are found by title and not declared twice."""
 
-from datetime import timedelta
 
-from django.utils import timezone
 
 from opsconsole.models import Service, User
 
@@ -114,12 +112,7 @@ def seed(stdout) -> None:
         for username, text in scenario["notes"]:
             author = users.get(username)
             if author:
-                services.incident_add_note(
-                    incident=incident,
-                    actor=author,
-                    text=text,
-                    occurred_at=timezone.now() - timedelta(minutes=5),
-                )
+                services.incident_add_note(incident=incident, actor=author, text=text)
         for to in scenario["to"]:
             services.incident_transition(incident=incident, actor=system, to=to, confirm_firing=True)
         if scenario.get("impact") and system:

@@ -78,7 +78,9 @@ class ReopenForm(forms.Form):
 
 class SeverityChangeForm(forms.Form):
     severity = forms.ModelChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None, label="SEV")
-    reason = forms.CharField(required=False, max_length=300)
+    reason = forms.CharField(
+        required=False, max_length=300, widget=forms.TextInput(attrs={"placeholder": "Reason (optional)"})
+    )
 
 
 class RolesForm(forms.Form):

@@ -27,7 +27,7 @@ install: $(INSTALLED)
 # the three processes share one metrics directory, so /metrics shows the
 # worker's task counters too.
 run: install
-	@export DEBUG=$${DEBUG:-true}; \
+	@export DEBUG=$${DEBUG:-true} CONSOLE_BASE_URL=$${CONSOLE_BASE_URL:-http://127.0.0.1:$${PORT:-8000}}; \
 	export PORT=$${PORT:-8000}; \
 	export PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/var/prometheus-multiproc}; \
 	mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && rm -f "$$PROMETHEUS_MULTIPROC_DIR"/*.db; \

@@ -9,11 +9,12 @@ from django.core.management import call_command
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-# serialized_rollback: the live server needs committed rows, and the flush
-# after each transactional test must not lose the role groups of migration 0002.
+# transaction=True: the live server's thread sees only committed rows. (The
+# flush afterwards drops migration 0002's groups; seed_demo and make_user
+# recreate them.)
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 NAV = ["Dashboard", "Incidents", "Checklists", "Runbooks", "Health", "On-call", "Reviews"]

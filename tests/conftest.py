@@ -147,3 +147,23 @@ def pytest_collection_modifyitems(config, items):
         uses_browser = {"browser", "playwright_instance"} & set(getattr(item, "fixturenames", ()))
         if "/tests/browser/" in path or uses_browser:
             item.add_marker(pytest.mark.browser)
+        _serialize_transactional(item)
+
+
+def _serialize_transactional(item) -> None:
+    """Every transactional test restores the migrated data (role groups, SEV
+    table, content types) with serialized_rollback.
+
+    Django cannot mix the two kinds in one database: a plain transactional
+    test's flush re-creates content types under new ids, and the next
+    serialized restore then collides with them (IntegrityError on
+    django_content_type). So it is all or nothing, and all it is.
+    """
+    marker = item.get_closest_marker("django_db")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
+        {"transactional_db", "live_server"} & fixtures
+    )
+    if transactional and not (marker is not None and marker.kwargs.get("serialized_rollback")):
+        kwargs = {**(marker.kwargs if marker is not None else {}), "transaction": True, "serialized_rollback": True}
+        item.add_marker(pytest.mark.django_db(**kwargs), append=False)

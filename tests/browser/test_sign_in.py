@@ -9,12 +9,13 @@ from django.core.management import call_command
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-# transaction=True: the live server's thread sees only committed rows. (The
-# flush afterwards drops migration 0002's groups; seed_demo and make_user
-# recreate them.)
+# transaction=True: the live server's thread sees only committed rows.
+# serialized_rollback like the other browser tests: Django cannot mix it with
+# plain transactional tests in one database (a plain flush re-creates content
+# types under new ids, which the next serialized restore collides with).
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
 NAV = ["Dashboard", "Incidents", "Checklists", "Runbooks", "Health", "On-call", "Reviews"]

@@ -62,7 +62,9 @@ class _Target(asyncio.Protocol):
 def _serve_targets(count: int, ports: multiprocessing.Queue) -> None:
     async def main():
         loop = asyncio.get_running_loop()
-        servers = [await loop.create_server(_Target, "127.0.0.1", 0, backlog=4096) for _ in range(count)]
+        servers = [
+            await loop.create_server(_Target, "127.0.0.1", 0, backlog=4096) for _ in range(count)
+        ]
         for server in servers:
             ports.put(server.sockets[0].getsockname()[1])
         await asyncio.Event().wait()
@@ -98,8 +100,11 @@ def bench_console(ports: list[int], probes: int, concurrency: int) -> tuple[floa
             check_id=i,
             kind="http",
             timeout=5.0,
-            config={"url": f"http://127.0.0.1:{ports[i % len(ports)]}/healthz", "json_path": "status",
-                    "json_equals": "healthy"},
+            config={
+                "url": f"http://127.0.0.1:{ports[i % len(ports)]}/healthz",
+                "json_path": "status",
+                "json_equals": "healthy",
+            },
         )
         for i in range(probes)
     ]
@@ -140,7 +145,9 @@ def _drive_exporter(url_base: str, targets: list[str], count: int, concurrency: 
     out.put(asyncio.run(main()))
 
 
-def bench_exporter(ports: list[int], probes: int, concurrency: int, drivers: int = 2) -> tuple[float, int]:
+def bench_exporter(
+    ports: list[int], probes: int, concurrency: int, drivers: int = 2
+) -> tuple[float, int]:
     folder = Path(tempfile.mkdtemp(prefix="blackbox-"))
     (folder / "blackbox.yml").write_text(
         "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n"
@@ -148,9 +155,14 @@ def bench_exporter(ports: list[int], probes: int, concurrency: int, drivers: int
     )
     port = free_port()
     process = subprocess.Popen(
-        ["/usr/bin/prometheus-blackbox-exporter", f"--config.file={folder / 'blackbox.yml'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "/usr/bin/prometheus-blackbox-exporter",
+            f"--config.file={folder / 'blackbox.yml'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     targets = [f"http://127.0.0.1:{p}/healthz" for p in ports]
@@ -168,8 +180,10 @@ def bench_exporter(ports: list[int], probes: int, concurrency: int, drivers: int
         _drive_exporter(base, targets, 300, 50, warm)
         out: multiprocessing.Queue = multiprocessing.Queue()
         procs = [
-            multiprocessing.Process(target=_drive_exporter,
-                                    args=(base, targets, probes // drivers, concurrency // drivers, out))
+            multiprocessing.Process(
+                target=_drive_exporter,
+                args=(base, targets, probes // drivers, concurrency // drivers, out),
+            )
             for _ in range(drivers)
         ]
         started = time.perf_counter()
@@ -204,65 +218,139 @@ def setup_django(database_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def bench_sustained(ports: list[int], checks: int, interval: int, duration: float, tick: float) -> dict:
+def bench_sustained(
+    ports: list[int],
+    checks: int,
+    interval: int,
+    duration: float,
+    tick: float,
+    batch_size: int,
+    concurrency: int,
+    workers: int = 1,
+) -> dict:
     import datetime
 
     from django.conf import settings
     from django.utils import timezone
 
-    from healthchecks import services
     from healthchecks.models import Check, CheckResult, CheckStateChange
     from opsconsole.models import Service
 
-    settings.HEALTHCHECK_BATCH_SIZE = 500
-    settings.HEALTHCHECK_CONCURRENCY = 500
+    settings.HEALTHCHECK_BATCH_SIZE = batch_size
+    settings.HEALTHCHECK_CONCURRENCY = concurrency
     Check.objects.filter(service__slug__startswith="bench-").delete()
-    service_objs = [Service.objects.get_or_create(slug=f"bench-{i:02}", defaults={"name": f"Bench {i:02}"})[0]
-                    for i in range(20)]
+    service_objs = [
+        Service.objects.get_or_create(slug=f"bench-{i:02}", defaults={"name": f"Bench {i:02}"})[0]
+        for i in range(20)
+    ]
     now = timezone.now()
     # Spread the first due times over one interval, as a steady state would.
     Check.objects.bulk_create(
         [
-            Check(service=service_objs[i % len(service_objs)], name=f"bench http {i:05}", kind="http",
-                  interval_seconds=interval, timeout_seconds=5, consecutive_needed=2,
-                  warning_threshold=500, critical_threshold=2000,
-                  config={"url": f"http://127.0.0.1:{ports[i % len(ports)]}/healthz", "json_path": "status",
-                          "json_equals": "healthy"},
-                  next_due_at=now + datetime.timedelta(seconds=interval * i / checks))
+            Check(
+                service=service_objs[i % len(service_objs)],
+                name=f"bench http {i:05}",
+                kind="http",
+                interval_seconds=interval,
+                timeout_seconds=5,
+                consecutive_needed=2,
+                warning_threshold=2000,
+                critical_threshold=5000,
+                # Steady state: the checks have run before (so the run
+                # measures the recurring load, not 10,000 first results).
+                state="ok",
+                last_checked_at=now,
+                recent_latencies=[1.0] * 20,
+                config={
+                    "url": f"http://127.0.0.1:{ports[i % len(ports)]}/healthz",
+                    "json_path": "status",
+                    "json_equals": "healthy",
+                },
+                next_due_at=now + datetime.timedelta(seconds=interval * i / checks),
+            )
             for i in range(checks)
         ],
         batch_size=2000,
     )
+    from django.db import connections
+    from django.db.models import Count
+
+    connections.close_all()  # the worker processes are forked: no shared connection
+    out: multiprocessing.Queue = multiprocessing.Queue()
     start = timezone.now()
     started = time.perf_counter()
-    batches, lateness, probe_seconds, write_seconds = 0, [], 0.0, 0.0
+    procs = [
+        multiprocessing.get_context("fork").Process(target=_worker_loop, args=(duration, tick, out))
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    reports = [out.get(timeout=duration + 600) for _ in procs]
+    for proc in procs:
+        proc.join()
+    elapsed = time.perf_counter() - started
+    written = CheckResult.objects.filter(
+        checked_at__gte=start, check_ref__service__in=service_objs
+    ).count()
+    overdue = Check.objects.filter(
+        service__in=service_objs, next_due_at__lt=timezone.now() - datetime.timedelta(seconds=10)
+    ).count()
+    states = dict(
+        Check.objects.filter(service__in=service_objs)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    changes = CheckStateChange.objects.filter(check_ref__service__in=service_objs).count()
+    lateness = [x for report in reports for x in report["lateness"]]
+    return {
+        "elapsed": elapsed,
+        "written": written,
+        "per_second": written / elapsed,
+        "batches": sum(r["batches"] for r in reports),
+        "batch_seconds": sum(r["busy"] for r in reports),
+        "write_seconds": sum(r["write"] for r in reports),
+        "overdue": overdue,
+        "states": states,
+        "state_changes": changes,
+        "lateness_p50": statistics.median(lateness) if lateness else 0.0,
+        "lateness_max": max(lateness) if lateness else 0.0,
+    }
+
+
+def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> None:
+    """One worker process: what beat's dispatch and the batch task do,
+    back to back (claim due checks, probe them, write the results)."""
+    from django.utils import timezone
+
+    from healthchecks import services
+    from healthchecks.models import Check
+
+    write_time = [0.0]
+    original = services.record_results
+
+    def timed_record_results(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            write_time[0] += time.perf_counter() - t0
+
+    services.record_results = timed_record_results
+    started = time.perf_counter()
+    batches, lateness, busy = 0, [], 0.0
     while time.perf_counter() - started < duration:
         tick_started = time.perf_counter()
         for claim in services.claim_due_checks():
-            due = list(Check.objects.filter(id__in=claim.check_ids).values_list("next_due_at", flat=True))
+            due = Check.objects.filter(id__in=claim.check_ids).values_list("next_due_at", flat=True)
             claimed_at = timezone.now()
             lateness.extend((claimed_at - d).total_seconds() for d in due if d)
             t0 = time.perf_counter()
             services.run_checks(claim.check_ids, lease_token=claim.token)
-            write_seconds += time.perf_counter() - t0
+            busy += time.perf_counter() - t0
             batches += 1
         time.sleep(max(0.0, tick - (time.perf_counter() - tick_started)))
-    elapsed = time.perf_counter() - started
-    written = CheckResult.objects.filter(checked_at__gte=start, check_ref__service__in=service_objs).count()
-    overdue = Check.objects.filter(service__in=service_objs,
-                                   next_due_at__lt=timezone.now() - datetime.timedelta(seconds=10)).count()
-    states = dict(
-        Check.objects.filter(service__in=service_objs).values_list("state").annotate(n=__import__(
-            "django.db.models", fromlist=["Count"]).Count("id")).order_by()
-    )
-    changes = CheckStateChange.objects.filter(check_ref__service__in=service_objs).count()
-    del probe_seconds
-    return {
-        "elapsed": elapsed, "written": written, "per_second": written / elapsed, "batches": batches,
-        "batch_seconds": write_seconds, "overdue": overdue, "states": states, "state_changes": changes,
-        "lateness_p50": statistics.median(lateness) if lateness else 0.0,
-        "lateness_max": max(lateness) if lateness else 0.0,
-    }
+    out.put({"batches": batches, "lateness": lateness, "busy": busy, "write": write_time[0]})
 
 
 def bench_board() -> tuple[float, int, int]:
@@ -290,7 +378,9 @@ def bench_board() -> tuple[float, int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--targets", type=int, default=50)
     parser.add_argument("--probes", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=500)
@@ -298,37 +388,70 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=30)
     parser.add_argument("--duration", type=float, default=90)
     parser.add_argument("--tick", type=float, default=2.0)
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/opsconsole_healthbench")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes in the sustained run"
+    )
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/opsconsole_healthbench"
+    )
     parser.add_argument("--skip-sustained", action="store_true")
+    parser.add_argument("--skip-compare", action="store_true", help="only the sustained run")
     args = parser.parse_args()
 
     ports, procs = start_targets(args.targets)
     print(f"targets: {len(ports)} HTTP servers in {len(procs)} processes")
     try:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
-        console_rate, console_ok = bench_console(ports, args.probes, args.concurrency)
-        print(f"console batch runner (1 process, concurrency {args.concurrency}): "
-              f"{console_rate:,.0f} probes/s ({console_ok}/{args.probes} ok)")
-        exporter_rate, exporter_ok = bench_exporter(ports, args.probes, args.concurrency)
-        print(f"blackbox_exporter 0.23 (driven by 2 processes): {exporter_rate:,.0f} probes/s "
-              f"({exporter_ok} ok)")
-        print(f"ratio console / exporter: {console_rate / exporter_rate:.2f}")
+        if not args.skip_compare:
+            console_rate, console_ok = bench_console(ports, args.probes, args.concurrency)
+            print(
+                f"console batch runner (1 process, concurrency {args.concurrency}): "
+                f"{console_rate:,.0f} probes/s ({console_ok}/{args.probes} ok)"
+            )
+            exporter_rate, exporter_ok = bench_exporter(ports, args.probes, args.concurrency)
+            print(
+                f"blackbox_exporter 0.23 (driven by 2 processes): {exporter_rate:,.0f} probes/s "
+                f"({exporter_ok} ok)"
+            )
+            print(f"ratio console / exporter: {console_rate / exporter_rate:.2f}")
         if args.skip_sustained:
             return
         setup_django(args.database_url)
         need = args.checks / args.interval
-        print(f"sustained: {args.checks} checks every {args.interval}s = {need:,.0f} results/s needed, "
-              f"{args.duration:.0f}s run, dispatch every {args.tick}s, one process ...")
-        report = bench_sustained(ports, args.checks, args.interval, args.duration, args.tick)
-        print(f"  written: {report['written']:,} results in {report['elapsed']:.1f}s = "
-              f"{report['per_second']:,.0f} results/s ({report['batches']} batches, "
-              f"{report['batch_seconds']:.1f}s busy = {100 * report['batch_seconds'] / report['elapsed']:.0f}% "
-              f"of the process)")
-        print(f"  lateness (claim time − due time): median {report['lateness_p50']:.2f}s, "
-              f"max {report['lateness_max']:.2f}s; overdue >10s at the end: {report['overdue']}")
+        print(
+            f"sustained: {args.checks} checks every {args.interval}s = "
+            f"{need:,.0f} results/s needed, "
+            f"{args.duration:.0f}s run, dispatch every {args.tick}s, batches of {args.batch_size}, "
+            f"concurrency {args.concurrency}, {args.workers} worker process(es) ..."
+        )
+        report = bench_sustained(
+            ports,
+            args.checks,
+            args.interval,
+            args.duration,
+            args.tick,
+            args.batch_size,
+            args.concurrency,
+            args.workers,
+        )
+        print(
+            f"  written: {report['written']:,} results in {report['elapsed']:.1f}s = "
+            f"{report['per_second']:,.0f} results/s ({report['batches']} batches, "
+            f"{report['batch_seconds']:.1f}s busy = "
+            f"{100 * report['batch_seconds'] / report['elapsed'] / args.workers:.0f}% "
+            f"of the worker process(es); of which writing results {report['write_seconds']:.1f}s)"
+        )
+        print(
+            f"  lateness (claim time − due time): median {report['lateness_p50']:.2f}s, "
+            f"max {report['lateness_max']:.2f}s; overdue >10s at the end: {report['overdue']}"
+        )
         print(f"  states: {report['states']}, state changes: {report['state_changes']}")
         seconds, queries, total = bench_board()
-        print(f"board /health/ with {total:,} checks: {seconds * 1000:.0f} ms server time, {queries} queries")
+        print(
+            f"board /health/ with {total:,} checks: "
+            f"{seconds * 1000:.0f} ms server time, {queries} queries"
+        )
     finally:
         for proc in procs:
             proc.terminate()

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 # Critical checks open SEV-2 incidents, warnings SEV-3: a failing check is a
 # degradation until a person says it is an outage.
-SEVERITY = {Check.State.CRITICAL: 2, Check.State.WARNING: 3, Check.State.UNKNOWN: 3}
+SEVERITY = {Check.State.CRITICAL: 2, Check.State.WARNING: 3}
 
 
 def open_or_update_incident(change_id: int) -> bool:
@@ -25,6 +25,8 @@ def open_or_update_incident(change_id: int) -> bool:
     )
     if change is None or change.silenced or not change.check_ref.opens_incident:
         return False
+    if change.to_state == Check.State.UNKNOWN:
+        return False  # no data is not an outage: wait for a real result
     try:
         from incidents.services import open_or_update_from_source
     except ImportError:

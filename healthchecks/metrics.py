@@ -14,28 +14,40 @@ LABELS = ["check", "service", "type"]
 
 
 class CheckStateCollector:
+    def describe(self) -> Iterable[Metric]:
+        """Names only: without describe(), registering the collector in a
+        registry with auto_describe would run collect() (the query) twice per scrape."""
+        return list(self._families())
+
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
+        return (
+            GaugeMetricFamily(
+                "probe_success",
+                "Whether the check's last probe succeeded (state ok).",
+                labels=LABELS,
+            ),
+            GaugeMetricFamily(
+                "probe_duration_seconds", "Duration of the check's last probe.", labels=LABELS
+            ),
+            GaugeMetricFamily(
+                "probe_http_status_code", "HTTP status of the last probe.", labels=LABELS
+            ),
+            GaugeMetricFamily(
+                "probe_ssl_earliest_cert_expiry",
+                "Expiry of the TLS certificate seen by the last probe (unix time).",
+                labels=LABELS,
+            ),
+            GaugeMetricFamily(
+                "opsconsole_check_state",
+                "Check state: 0 ok, 1 warning, 2 critical, 3 unknown.",
+                labels=LABELS,
+            ),
+        )
+
     def collect(self) -> Iterable[Metric]:
         from .models import Check
 
-        success = GaugeMetricFamily(
-            "probe_success", "Whether the check's last probe succeeded (state ok).", labels=LABELS
-        )
-        duration = GaugeMetricFamily(
-            "probe_duration_seconds", "Duration of the check's last probe.", labels=LABELS
-        )
-        http_status = GaugeMetricFamily(
-            "probe_http_status_code", "HTTP status of the last probe.", labels=LABELS
-        )
-        cert_expiry = GaugeMetricFamily(
-            "probe_ssl_earliest_cert_expiry",
-            "Expiry of the TLS certificate seen by the last probe (unix time).",
-            labels=LABELS,
-        )
-        state = GaugeMetricFamily(
-            "opsconsole_check_state",
-            "Check state: 0 ok, 1 warning, 2 critical, 3 unknown.",
-            labels=LABELS,
-        )
+        success, duration, http_status, cert_expiry, state = self._families()
         rows = (
             Check.objects.filter(enabled=True, last_checked_at__isnull=False)
             .values_list(

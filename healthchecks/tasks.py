@@ -6,7 +6,6 @@ import logging
 import uuid
 
 from celery import shared_task
-from django.conf import settings
 
 from . import services
 
@@ -55,12 +54,3 @@ def prune_results() -> list[int]:
     raw, rollups = services.prune_results()
     log.info("pruned check results", extra={"raw": raw, "rollups": rollups})
     return [raw, rollups]
-
-
-__all__ = [
-    "dispatch_due_checks",
-    "prune_results",
-    "run_check_batch",
-    "settings",
-    "state_change_action",
-]

@@ -83,6 +83,7 @@ def make_user(db, django_user_model):
         username = fields.pop("username", f"{(role or 'norole').replace(' ', '_').lower()}{counter['n']}")
         user = django_user_model.objects.create_user(username=username, password="pw-for-tests-1", **fields)
         if role is not None:
+            # get_or_create: a transactional test's flush removes migration 0002's groups.
             user.groups.add(Group.objects.get_or_create(name=role.value)[0])
         return user
 

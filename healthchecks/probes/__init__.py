@@ -75,4 +75,14 @@ async def run_batch(specs: Sequence[ProbeSpec], *, concurrency: int = 500) -> li
 
 
 def run_batch_sync(specs: Sequence[ProbeSpec], *, concurrency: int = 500) -> list[ProbeResult]:
-    return asyncio.run(run_batch(specs, concurrency=concurrency))
+    """Run a batch from synchronous code (Celery task, view)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run_batch(specs, concurrency=concurrency))
+    # An event loop already runs in this thread (an ASGI server, Playwright's
+    # sync API in tests): asyncio.run would refuse, so use a thread of our own.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run_batch(specs, concurrency=concurrency)).result()

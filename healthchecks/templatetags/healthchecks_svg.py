@@ -4,10 +4,11 @@ only SVG attributes and classes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape as _escape
 
 from django import template
 from django.urls import reverse
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 register = template.Library()
@@ -28,16 +29,15 @@ def _points(values: Sequence[float | None], width: float, height: float, pad: fl
 
 @register.simple_tag
 def sparkline(values: Sequence[float | None] | None) -> SafeString:
-    """A 80×20 latency trend from the check's stored recent latencies."""
+    """A 80×20 latency trend from the check's stored recent latencies.
+    Built with an f-string: the board draws up to 10,000 of them."""
     points = _points(values or [], 80, 20)
     if not points:
-        return format_html('<span class="muted">—</span>')
-    return format_html(
+        return SafeString('<span class="muted">—</span>')
+    return SafeString(
         '<svg class="sparkline" width="80" height="20" viewBox="0 0 80 20" role="img" '
-        'aria-label="Latency trend, last {} results">'
-        '<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{}"/></svg>',
-        len(values),
-        points,
+        f'aria-label="Latency trend, last {len(values)} results">'
+        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{points}"/></svg>'
     )
 
 
@@ -49,7 +49,7 @@ def latency_chart(
     values = [ms for _at, ms in series or []]
     points = _points(values, width, height - 20, pad=4)
     if not points:
-        return format_html('<p class="empty">Not enough results yet to draw a chart.</p>')
+        return SafeString('<p class="empty">Not enough results yet to draw a chart.</p>')
     numbers = [v for v in values if v is not None]
     first, last = series[0][0], series[-1][0]
     return format_html(
@@ -95,12 +95,12 @@ def board_rows(
         if len(message) > 90:
             message = message[:89] + "…"
         out.append(
-            f'<tr data-state="{escape(state)}">'
-            f'<td><a href="{detail}{check_id}/">{escape(name)}</a>{flags}</td>'
-            f'<td><span class="badge {escape(state)}">'
-            f"{_STATE_LABELS.get(state, escape(state))}</span></td>"
-            f"<td>{escape(kind_labels.get(kind, kind))}</td>"
+            f'<tr data-state="{_escape(state)}">'
+            f'<td><a href="{detail}{check_id}/">{_escape(name)}</a>{flags}</td>'
+            f'<td><span class="badge {_escape(state)}">'
+            f"{_STATE_LABELS.get(state, _escape(state))}</span></td>"
+            f"<td>{_escape(kind_labels.get(kind, kind))}</td>"
             f"<td>{'—' if latency is None else f'{latency:.0f} ms'}</td>"
-            f'<td>{sparkline(recent)}</td><td class="message-cell">{escape(message)}</td></tr>'
+            f'<td>{sparkline(recent)}</td><td class="message-cell">{_escape(message)}</td></tr>'
         )
     return SafeString("\n".join(out))

@@ -30,8 +30,10 @@ def _form(kwargs):
 def _window(user):
     now = timezone.now()
     window = MaintenanceWindow.objects.create(
-        service=make_service(), starts_at=now - datetime.timedelta(hours=1),
-        ends_at=now + datetime.timedelta(hours=1), reason="upgrade",
+        service=make_service(),
+        starts_at=now - datetime.timedelta(hours=1),
+        ends_at=now + datetime.timedelta(hours=1),
+        reason="upgrade",
     )
     return {"pk": window.pk}
 

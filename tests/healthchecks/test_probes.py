@@ -409,3 +409,13 @@ def test_heartbeat_states():
     assert _heartbeat(created_at=now).state == "unknown"
     never = _heartbeat(created_at=now - datetime.timedelta(hours=2))
     assert never.state == "critical" and "no ping received" in never.message
+
+
+def test_batches_run_from_a_thread_whose_event_loop_is_running():
+    from healthchecks.probes import run_batch_sync
+
+    async def inside_a_running_loop():
+        return run_batch_sync([ProbeSpec(check_id=1, kind="heartbeat", config={}, timeout=1)])
+
+    [result] = asyncio.run(inside_a_running_loop())
+    assert result.state == "unknown" and result.message == "waiting for the first ping"

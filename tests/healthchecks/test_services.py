@@ -205,3 +205,13 @@ def test_heartbeat_ping_turns_the_check_ok_and_fail_turns_it_critical():
     assert check.state == "critical" and check.last_message.startswith("the job reported a failure")
     other = make_check()
     assert services.heartbeat_ping(token=other.heartbeat_token) is None  # not a heartbeat
+
+
+def test_audit_snapshots_hide_credentials():
+    assert services._mask("url", "redis://:s3cret@redis:6379/0") == "redis://***@redis:6379/0"
+    assert (
+        services._mask("url", "https://api.example.com/healthz")
+        == "https://api.example.com/healthz"
+    )
+    assert services._mask("dsn", "postgresql://app:pw@db/app") == "***"
+    assert services._mask("headers", {"Authorization": "Bearer x"}) == "***"

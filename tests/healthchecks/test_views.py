@@ -17,14 +17,25 @@ BOARD_QUERIES = 8  # session, user, roles, counts, services, maintenance, checks
 
 
 def _many_checks(n: int) -> None:
-    services = [Service.objects.create(name=f"svc {i:03}", slug=f"svc-{i:03}") for i in range(max(1, n // 100))]
+    services = [
+        Service.objects.create(name=f"svc {i:03}", slug=f"svc-{i:03}")
+        for i in range(max(1, n // 100))
+    ]
     now = timezone.now()
     Check.objects.bulk_create(
         [
-            Check(service=services[i % len(services)], name=f"check {i:05}", kind="http",
-                  config={"url": "http://x/"}, state=("ok", "critical", "warning")[i % 3],
-                  last_checked_at=now, last_latency_ms=10 + i % 50, last_message="HTTP 200",
-                  recent_latencies=[float(j % 7 + i % 3) for j in range(20)], next_due_at=now)
+            Check(
+                service=services[i % len(services)],
+                name=f"check {i:05}",
+                kind="http",
+                config={"url": "http://x/"},
+                state=("ok", "critical", "warning")[i % 3],
+                last_checked_at=now,
+                last_latency_ms=10 + i % 50,
+                last_message="HTTP 200",
+                recent_latencies=[float(j % 7 + i % 3) for j in range(20)],
+                next_due_at=now,
+            )
             for i in range(n)
         ],
         batch_size=2000,
@@ -43,7 +54,9 @@ def test_board_query_count_is_constant(client_as, django_assert_max_num_queries,
     assert body.count('class="sparkline"') == n
     assert f"check {n - 1:05}" in body
     with django_assert_max_num_queries(BOARD_QUERIES):
-        partial = client.get(reverse("healthchecks:board"), {"state": "critical"}, headers={"HX-Request": "true"})
+        partial = client.get(
+            reverse("healthchecks:board"), {"state": "critical"}, headers={"HX-Request": "true"}
+        )
     assert partial.status_code == 200
     assert "<html" not in partial.content.decode()
     assert partial.content.decode().count('data-state="critical"') == len(range(1, n, 3))
@@ -54,8 +67,12 @@ def test_board_filters_by_service_and_type_and_shows_maintenance(client_as):
     web = make_check(make_service("Web"), name="homepage", kind="http", config={"url": "http://x/"})
     db = make_check(make_service("Database"), name="primary", kind="postgres")
     now = timezone.now()
-    MaintenanceWindow.objects.create(service=db.service, starts_at=now - datetime.timedelta(minutes=1),
-                                     ends_at=now + datetime.timedelta(hours=1), reason="vacuum")
+    MaintenanceWindow.objects.create(
+        service=db.service,
+        starts_at=now - datetime.timedelta(minutes=1),
+        ends_at=now + datetime.timedelta(hours=1),
+        reason="vacuum",
+    )
     client = client_as(Role.VIEWER)
     body = client.get(reverse("healthchecks:board"), {"service": web.service.slug}).content.decode()
     assert "homepage" in body and "primary" not in body
@@ -68,11 +85,18 @@ def test_board_filters_by_service_and_type_and_shows_maintenance(client_as):
 def test_check_page_query_count(client_as, django_assert_max_num_queries, results):
     check = make_check(kind="http", config={"url": "http://x/"})
     now = timezone.now()
-    CheckResult.objects.bulk_create([
-        CheckResult(check_ref=check, checked_at=now - datetime.timedelta(minutes=i), state="ok", latency_ms=i,
-                    message=f"result {i}")
-        for i in range(results)
-    ])
+    CheckResult.objects.bulk_create(
+        [
+            CheckResult(
+                check_ref=check,
+                checked_at=now - datetime.timedelta(minutes=i),
+                state="ok",
+                latency_ms=i,
+                message=f"result {i}",
+            )
+            for i in range(results)
+        ]
+    )
     client = client_as(Role.VIEWER)
     with django_assert_max_num_queries(9):
         response = client.get(reverse("healthchecks:detail", args=[check.pk]))
@@ -84,48 +108,107 @@ def test_check_page_query_count(client_as, django_assert_max_num_queries, result
 def test_create_http_check_builds_config_and_audits(client_as):
     service = make_service("Checkout API")
     client = client_as(Role.SRE)
-    response = client.post(reverse("healthchecks:create"), {
-        "name": "healthz", "service": service.pk, "kind": "http", "url": "https://checkout.example.com/healthz",
-        "method": "GET", "headers": "X-Token: abc\nAccept: application/json", "expected_status": "200, 204",
-        "json_path": "status", "json_equals": "healthy", "verify_tls": "on", "interval_seconds": 30,
-        "timeout_seconds": 5, "warning_threshold": 500, "critical_threshold": 2000, "consecutive_needed": 2,
-        "enabled": "on", "host": "ignored-for-http",
-    })
+    response = client.post(
+        reverse("healthchecks:create"),
+        {
+            "name": "healthz",
+            "service": service.pk,
+            "kind": "http",
+            "url": "https://checkout.example.com/healthz",
+            "method": "GET",
+            "headers": "X-Token: abc\nAccept: application/json",
+            "expected_status": "200, 204",
+            "json_path": "status",
+            "json_equals": "healthy",
+            "verify_tls": "on",
+            "interval_seconds": 30,
+            "timeout_seconds": 5,
+            "warning_threshold": 500,
+            "critical_threshold": 2000,
+            "consecutive_needed": 2,
+            "enabled": "on",
+            "host": "ignored-for-http",
+        },
+    )
     check = Check.objects.get(name="healthz")
     assert response.status_code == 302
     assert check.config == {
-        "url": "https://checkout.example.com/healthz", "method": "GET",
-        "headers": {"X-Token": "abc", "Accept": "application/json"}, "expected_status": [200, 204],
-        "json_path": "status", "json_equals": "healthy", "verify_tls": True,
+        "url": "https://checkout.example.com/healthz",
+        "method": "GET",
+        "headers": {"X-Token": "abc", "Accept": "application/json"},
+        "expected_status": [200, 204],
+        "json_path": "status",
+        "json_equals": "healthy",
+        "verify_tls": True,
     }
     entry = AuditEntry.objects.get(action="healthchecks.check_create")
     assert entry.after["config"]["headers"] == "***" and entry.actor_id == client.user.pk
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("data, field, message", [
-    ({"kind": "http"}, "url", "Required for a HTTP(S) check."),
-    ({"kind": "http", "url": "ftp://x"}, "url", "Enter a URL starting with http:// or https://."),
-    ({"kind": "http", "url": "http://x", "expected_status": "abc"}, "expected_status",
-     "Enter status codes such as 200, 204."),
-    ({"kind": "http", "url": "http://x", "headers": "no colon"}, "headers", "is not a “Name: value” line."),
-    ({"kind": "tcp", "host": "db"}, "port", "Required for a TCP connect check."),
-    ({"kind": "postgres", "dsn": "postgresql://x/db", "query": "DELETE FROM users"}, "query",
-     "Only a SELECT (or WITH … SELECT) query: checks run read-only."),
-    ({"kind": "redis", "url": "redis://x:6379/0", "redis_mode": "list"}, "redis_key",
-     "Required to measure a list's length."),
-    ({"kind": "http", "url": "http://x", "warning_threshold": 900, "critical_threshold": 100},
-     "warning_threshold", "The warning threshold must not be above the critical one."),
-    ({"kind": "tls", "host": "x", "warning_threshold": 7, "critical_threshold": 30}, "warning_threshold",
-     "Alerting below a value: the warning threshold must be above the critical one."),
-    ({"kind": "http", "url": "http://x", "timeout_seconds": 90}, "timeout_seconds",
-     "The timeout must be shorter than the interval."),
-])
+@pytest.mark.parametrize(
+    "data, field, message",
+    [
+        ({"kind": "http"}, "url", "Required for a HTTP(S) check."),
+        (
+            {"kind": "http", "url": "ftp://x"},
+            "url",
+            "Enter a URL starting with http:// or https://.",
+        ),
+        (
+            {"kind": "http", "url": "http://x", "expected_status": "abc"},
+            "expected_status",
+            "Enter status codes such as 200, 204.",
+        ),
+        (
+            {"kind": "http", "url": "http://x", "headers": "no colon"},
+            "headers",
+            "is not a “Name: value” line.",
+        ),
+        ({"kind": "tcp", "host": "db"}, "port", "Required for a TCP connect check."),
+        (
+            {"kind": "postgres", "dsn": "postgresql://x/db", "query": "DELETE FROM users"},
+            "query",
+            "Only a SELECT (or WITH … SELECT) query: checks run read-only.",
+        ),
+        (
+            {"kind": "redis", "url": "redis://x:6379/0", "redis_mode": "list"},
+            "redis_key",
+            "Required to measure a list's length.",
+        ),
+        (
+            {
+                "kind": "http",
+                "url": "http://x",
+                "warning_threshold": 900,
+                "critical_threshold": 100,
+            },
+            "warning_threshold",
+            "The warning threshold must not be above the critical one.",
+        ),
+        (
+            {"kind": "tls", "host": "x", "warning_threshold": 7, "critical_threshold": 30},
+            "warning_threshold",
+            "Alerting below a value: the warning threshold must be above the critical one.",
+        ),
+        (
+            {"kind": "http", "url": "http://x", "timeout_seconds": 90},
+            "timeout_seconds",
+            "The timeout must be shorter than the interval.",
+        ),
+    ],
+)
 def test_create_form_errors_per_type(client_as, data, field, message):
     service = make_service()
     client = client_as(Role.SRE)
-    form = {"name": "x", "service": service.pk, "interval_seconds": 60, "timeout_seconds": 5,
-            "consecutive_needed": 2, **data}
+    form = {
+        "name": "x",
+        "service": service.pk,
+        "interval_seconds": 60,
+        "timeout_seconds": 5,
+        "consecutive_needed": 2,
+        **data,
+    }
     response = client.post(reverse("healthchecks:create"), form)
     assert response.status_code == 200
     assert message in " ".join(response.context["form"].errors[field])
@@ -134,33 +217,53 @@ def test_create_form_errors_per_type(client_as, data, field, message):
 
 @pytest.mark.django_db
 def test_edit_keeps_state_and_shows_the_current_config(client_as):
-    check = make_check(kind="dns", config={"name": "api.internal", "expected": ["10.0.0.5"]}, state="critical")
+    check = make_check(
+        kind="dns", config={"name": "api.internal", "expected": ["10.0.0.5"]}, state="critical"
+    )
     client = client_as(Role.SRE)
     page = client.get(reverse("healthchecks:edit", args=[check.pk])).content.decode()
     assert 'value="api.internal"' in page and 'value="10.0.0.5"' in page
-    client.post(reverse("healthchecks:edit", args=[check.pk]), {
-        "name": check.name, "service": check.service_id, "kind": "dns", "dns_name": "api.internal",
-        "expected_addresses": "10.0.0.5, 10.0.0.6", "interval_seconds": 60, "timeout_seconds": 5,
-        "consecutive_needed": 3,
-    })
+    client.post(
+        reverse("healthchecks:edit", args=[check.pk]),
+        {
+            "name": check.name,
+            "service": check.service_id,
+            "kind": "dns",
+            "dns_name": "api.internal",
+            "expected_addresses": "10.0.0.5, 10.0.0.6",
+            "interval_seconds": 60,
+            "timeout_seconds": 5,
+            "consecutive_needed": 3,
+        },
+    )
     check.refresh_from_db()
     assert check.config == {"name": "api.internal", "expected": ["10.0.0.5", "10.0.0.6"]}
     assert (check.consecutive_needed, check.state) == (3, "critical")
-    assert AuditEntry.objects.filter(action="healthchecks.check_update", target_id=str(check.pk)).exists()
+    assert AuditEntry.objects.filter(
+        action="healthchecks.check_update", target_id=str(check.pk)
+    ).exists()
 
 
 @pytest.mark.django_db
 def test_run_now_shows_the_result_inline(client_as, django_assert_max_num_queries):
     target = HttpTarget({"/healthz": json_route({"status": "healthy"})})
     try:
-        check = make_check(kind="http", config={"url": target.url("/healthz"), "json_path": "status",
-                                                "json_equals": "healthy"})
+        check = make_check(
+            kind="http",
+            config={"url": target.url("/healthz"), "json_path": "status", "json_equals": "healthy"},
+        )
         client = client_as(Role.SRE)
-        response = client.post(reverse("healthchecks:run_now", args=[check.pk]), headers={"HX-Request": "true"})
+        response = client.post(
+            reverse("healthchecks:run_now", args=[check.pk]), headers={"HX-Request": "true"}
+        )
     finally:
         target.close()
     body = response.content.decode()
-    assert response.status_code == 200 and body.startswith('\n<div id="run-result"') or 'id="run-result"' in body
+    assert (
+        response.status_code == 200
+        and body.startswith('\n<div id="run-result"')
+        or 'id="run-result"' in body
+    )
     assert "HTTP 200 in" in body and "<html" not in body
     check.refresh_from_db()
     assert check.state == "ok" and CheckResult.objects.filter(check_ref=check).count() == 1
@@ -184,12 +287,24 @@ def test_maintenance_window_create_and_end(client_as):
     service = make_service("Database")
     client = client_as(Role.SRE)
     now = timezone.now()
-    bad = client.post(reverse("healthchecks:maintenance_create"), {
-        "starts_at": now.strftime("%Y-%m-%dT%H:%M"), "ends_at": now.strftime("%Y-%m-%dT%H:%M"), "reason": "x"})
+    bad = client.post(
+        reverse("healthchecks:maintenance_create"),
+        {
+            "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": now.strftime("%Y-%m-%dT%H:%M"),
+            "reason": "x",
+        },
+    )
     assert "Choose a service or a check." in bad.content.decode()
-    client.post(reverse("healthchecks:maintenance_create"), {
-        "service": service.pk, "starts_at": (now - datetime.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
-        "ends_at": (now + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"), "reason": "DB upgrade"})
+    client.post(
+        reverse("healthchecks:maintenance_create"),
+        {
+            "service": service.pk,
+            "starts_at": (now - datetime.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (now + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "reason": "DB upgrade",
+        },
+    )
     window = MaintenanceWindow.objects.get()
     assert window.is_active and window.created_by == client.user
     page = client.get(reverse("healthchecks:maintenance")).content.decode()
@@ -201,18 +316,26 @@ def test_maintenance_window_create_and_end(client_as):
 
 
 @pytest.mark.django_db
-def test_metrics_export_blackbox_names(client, django_assert_max_num_queries):
+def test_metrics_export_blackbox_names(client):
     from healthchecks import services
     from healthchecks.probes import ProbeResult
 
     web = make_check(make_service("Web"), name="homepage", kind="http")
     tls = make_check(make_service("Edge"), name="cert", kind="tls")
-    services.record_results([
-        (web.pk, ProbeResult("ok", "HTTP 200", 123.0, {"http_status": 200})),
-        (tls.pk, ProbeResult("warning", "expires soon", 5.0, {"cert_expiry": 1900000000.0})),
-    ])
-    with django_assert_max_num_queries(2):
+    services.record_results(
+        [
+            (web.pk, ProbeResult("ok", "HTTP 200", 123.0, {"http_status": 200})),
+            (tls.pk, ProbeResult("warning", "expires soon", 5.0, {"cert_expiry": 1900000000.0})),
+        ]
+    )
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
         body = client.get("/metrics").content.decode()
+    # Other apps add their own collectors; ours reads every check in one query.
+    ours = [q["sql"] for q in queries.captured_queries if "healthchecks_check" in q["sql"]]
+    assert len(ours) == 1, ours
     assert 'probe_success{check="homepage",service="Web",type="http"} 1.0' in body
     assert 'probe_duration_seconds{check="homepage",service="Web",type="http"} 0.123' in body
     assert 'probe_http_status_code{check="homepage",service="Web",type="http"} 200.0' in body
@@ -227,3 +350,27 @@ def test_dashboard_panel_lists_failing_checks(client_as):
     make_check(name="fine", state="ok")
     body = client_as(Role.VIEWER).get(reverse("dashboard")).content.decode()
     assert "Critical: 1" in body and "OK: 1" in body and "db primary" in body
+
+
+@pytest.mark.django_db
+def test_demo_seed_is_idempotent_and_probes_the_console_itself():
+    import io
+
+    from django.core.management import call_command
+
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+    checks = {c.name: c for c in Check.objects.select_related("service")}
+    assert checks["healthz"].config["url"] == "http://127.0.0.1:8000/healthz"
+    assert checks["Connection usage %"].kind == "postgres"  # the suite runs on PostgreSQL
+    assert checks["Ping"].kind == "redis" and checks["Nightly backup"].kind == "heartbeat"
+    assert checks["TLS certificate (example.com)"].kind == "tls"
+    assert Check.objects.count() == len(checks) == 7
+    from healthchecks import services
+
+    services.run_checks([checks["Connection usage %"].pk, checks["Ping"].pk])
+    assert set(
+        Check.objects.filter(name__in=["Connection usage %", "Ping"]).values_list(
+            "state", flat=True
+        )
+    ) == {"ok"}

@@ -58,3 +58,80 @@ def test_worker_runs_a_dispatched_batch_from_a_pinned_queue(worker_id_suffix):
     assert down.last_message == "connection refused"
     assert healthy.lease_token is None and healthy.next_due_at > healthy.last_checked_at
     assert tasks.dispatch_due_checks() == 0  # nothing due until the interval passes
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_batch_loses_no_check(worker_id_suffix, settings):
+    """kill -9 a real worker while its batch is probing: nothing is written,
+    and once the lease expires the check is claimed and run again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    from healthchecks import services
+
+    queue = f"hc-kill{worker_id_suffix}"
+    target = HttpTarget({"/slow": json_route({"status": "healthy"}, delay=20)})
+    check = make_check(
+        kind="http", queue=queue, timeout_seconds=15, config={"url": target.url("/slow")}
+    )
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        ),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": "",
+        "DEBUG": "false",
+        "SECRET_KEY": "test-only-secret-key-not-for-production-0123456789abcdef",
+    }
+    root = Path(__file__).resolve().parents[2]
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "opsconsole",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    app.conf.task_always_eager = False
+    try:
+        assert tasks.dispatch_due_checks() == 1
+        deadline = time.monotonic() + 30
+        while not target.server.requests:  # the worker's probe reached the target
+            assert time.monotonic() < deadline, "the worker never started the batch"
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        app.conf.task_always_eager = True
+        if worker.poll() is None:
+            worker.kill()
+        target.close()
+    check.refresh_from_db()
+    assert check.lease_token is not None and not CheckResult.objects.exists()
+    # Within the lease nobody sends it again; after it (timeout + margin) it is due.
+    assert services.claim_due_checks() == []
+    [claim] = services.claim_due_checks(now=check.lease_until)
+    assert claim.check_ids == [check.pk]

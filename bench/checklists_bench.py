@@ -33,9 +33,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DB_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_checklists"
-)
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_checklists")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
 SERVER_ENV = {
     "DEBUG": "false",
@@ -83,8 +81,7 @@ def prepare(clients: int, per_run: int, runs_per_group: int, items_per_run: int)
     call_command("migrate", verbosity=0)
     template = ChecklistTemplate.objects.create(name="Bench checklist")
     TemplateItem.objects.bulk_create(
-        TemplateItem(template=template, order=i, text=f"Bench item {i + 1}")
-        for i in range(items_per_run)
+        TemplateItem(template=template, order=i, text=f"Bench item {i + 1}") for i in range(items_per_run)
     )
     sre = Group.objects.get(name="SRE")
     users = []
@@ -94,10 +91,7 @@ def prepare(clients: int, per_run: int, runs_per_group: int, items_per_run: int)
         users.append(user)
     plan = []
     groups = (clients + per_run - 1) // per_run
-    group_runs = [
-        [run_start(actor=users[0], template=template) for _ in range(runs_per_group)]
-        for _ in range(groups)
-    ]
+    group_runs = [[run_start(actor=users[0], template=template) for _ in range(runs_per_group)] for _ in range(groups)]
     for n, user in enumerate(users):
         session = SessionStore()
         session[SESSION_KEY] = str(user.pk)
@@ -107,9 +101,7 @@ def prepare(clients: int, per_run: int, runs_per_group: int, items_per_run: int)
         work = []
         for run in group_runs[n // per_run]:
             items = list(run.items.order_by("order").values_list("pk", flat=True))
-            work += [
-                (run.pk, item) for index, item in enumerate(items) if index % per_run == n % per_run
-            ]
+            work += [(run.pk, item) for index, item in enumerate(items) if index % per_run == n % per_run]
         plan.append((user.pk, session.session_key, work))
     return plan
 
@@ -150,6 +142,9 @@ async def run_client(
     http, base: str, session_key: str, work: list, latencies: list, failures: list, think: float
 ) -> None:
     cookies = {"sessionid": session_key}
+    if think:
+        # People do not all open the page in the same millisecond.
+        await asyncio.sleep(random.uniform(0, 2 * think))
     page = await http.get(f"{base}/checklists/runs/{work[0][0]}/", cookies=cookies)
     match = CSRF_RE.search(page.text)
     if page.status_code != 200 or not match or "csrftoken" not in page.cookies:
@@ -182,12 +177,7 @@ async def load(base: str, plan: list, think: float) -> tuple[list, list, float]:
         # Warm every worker (imports, template loading, DB connections) before timing.
         await asyncio.gather(*(http.get(f"{base}/livez") for _ in range(32)))
         started = time.perf_counter()
-        await asyncio.gather(
-            *(
-                run_client(http, base, key, work, latencies, failures, think)
-                for _, key, work in plan
-            )
-        )
+        await asyncio.gather(*(run_client(http, base, key, work, latencies, failures, think) for _, key, work in plan))
         elapsed = time.perf_counter() - started
     return latencies, failures, elapsed
 
@@ -200,9 +190,7 @@ def verify(plan: list) -> tuple[bool, str]:
 
     connection.close()
     expected = {item: user_id for user_id, _, work in plan for _, item in work}
-    rows = dict(
-        RunItem.objects.filter(state=RunItem.State.TICKED).values_list("pk", "ticked_by_id")
-    )
+    rows = dict(RunItem.objects.filter(state=RunItem.State.TICKED).values_list("pk", "ticked_by_id"))
     audited = AuditEntry.objects.filter(action="checklists.item_tick").count()
     ok = rows == expected and audited == len(expected)
     return (
@@ -214,9 +202,7 @@ def verify(plan: list) -> tuple[bool, str]:
 
 def workers_cpu_seconds(master_pid: int) -> float:
     """User+system CPU used so far by gunicorn's workers (children of the master)."""
-    children = subprocess.run(
-        ["ps", "--ppid", str(master_pid), "-o", "pid="], capture_output=True, text=True
-    )
+    children = subprocess.run(["ps", "--ppid", str(master_pid), "-o", "pid="], capture_output=True, text=True)
     total = 0
     for pid in children.stdout.split():
         try:
@@ -233,11 +219,9 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (gunicorn.conf.py default)")
     parser.add_argument("--clients-per-run", type=int, default=4)
     parser.add_argument("--runs-per-group", type=int, default=10)
     parser.add_argument("--items-per-run", type=int, default=20)
@@ -258,9 +242,7 @@ def main() -> None:
     server = start_server(args.workers, port, multiproc)
     try:
         cpu_before = workers_cpu_seconds(server.pid)
-        latencies, failures, elapsed = asyncio.run(
-            load(f"http://127.0.0.1:{port}", plan, args.think_ms / 1000)
-        )
+        latencies, failures, elapsed = asyncio.run(load(f"http://127.0.0.1:{port}", plan, args.think_ms / 1000))
         cpu_used = workers_cpu_seconds(server.pid) - cpu_before
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -9,9 +9,7 @@ from .models import WEEKDAY_NAMES, ChecklistTemplate, Schedule, TemplateItem
 
 
 class StartRunForm(forms.Form):
-    template = forms.ModelChoiceField(
-        queryset=ChecklistTemplate.objects.filter(is_active=True).order_by("name")
-    )
+    template = forms.ModelChoiceField(queryset=ChecklistTemplate.objects.filter(is_active=True).order_by("name"))
     due_within_hours = forms.DecimalField(
         min_value=0.25, max_value=72, initial=4, decimal_places=2, label="Due within (hours)"
     )
@@ -25,9 +23,7 @@ class NaForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(
-        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
-    )
+    note = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
     evidence = forms.CharField(
         required=False, max_length=2000, help_text="Text or a link (dashboard, ticket, log query)."
     )
@@ -60,9 +56,7 @@ class TemplateItemForm(forms.ModelForm):
         # Rendered as a link: only web addresses and console paths, never javascript: or data:.
         url = self.cleaned_data["runbook_url"].strip()
         if url and not (url.startswith("/") or url.lower().startswith(("https://", "http://"))):
-            raise forms.ValidationError(
-                "Give an http(s) address or a path on this console (starting with /)."
-            )
+            raise forms.ValidationError("Give an http(s) address or a path on this console (starting with /).")
         return url
 
 
@@ -91,9 +85,7 @@ class ScheduleForm(forms.ModelForm):
 
     def save(self, commit: bool = True) -> Schedule:
         self.instance.days_of_week = "".join(sorted(self.cleaned_data["days"]))
-        self.instance.due_within = datetime.timedelta(
-            minutes=self.cleaned_data["due_within_minutes"]
-        )
+        self.instance.due_within = datetime.timedelta(minutes=self.cleaned_data["due_within_minutes"])
         return super().save(commit)
 
 

@@ -100,9 +100,7 @@ class _Parser:
 
     def _add_outside(self, item: ParsedItem, lineno: int) -> None:
         if self.current is None:
-            self.current = ParsedChecklist(
-                clean_title(self.heading), source=self.source, line=lineno
-            )
+            self.current = ParsedChecklist(clean_title(self.heading), source=self.source, line=lineno)
         self.current.items.append(item)
 
     def feed(self, lines: list[str]) -> list[ParsedChecklist]:
@@ -111,11 +109,7 @@ class _Parser:
             line, lineno = lines[index], index + 1
             fence = FENCE.match(line)
             if self.in_fence:
-                if (
-                    fence
-                    and fence.group("fence").startswith(self.fence_marker[0])
-                    and not fence.group("lang")
-                ):
+                if fence and fence.group("fence").startswith(self.fence_marker[0]) and not fence.group("lang"):
                     self._end_fence()
                 else:
                     self._fence_line(line, lineno)
@@ -134,11 +128,7 @@ class _Parser:
                 item = _item(box.group("text"), "", "")
                 if item:
                     self._add_outside(item, lineno)
-            elif (
-                TABLE_ROW.match(line)
-                and index + 1 < len(lines)
-                and TABLE_RULE.match(lines[index + 1])
-            ):
+            elif TABLE_ROW.match(line) and index + 1 < len(lines) and TABLE_RULE.match(lines[index + 1]):
                 index = self._table(lines, index)
                 continue
             elif line.strip():
@@ -163,9 +153,7 @@ class _Parser:
         if header and header[0] == "item" and "check" in header:
             self._close_outside()
             check_col = header.index("check")
-            checklist = ParsedChecklist(
-                clean_title(self.heading), source=self.source, line=self.heading_line
-            )
+            checklist = ParsedChecklist(clean_title(self.heading), source=self.source, line=self.heading_line)
             for row in rows:
                 item = _item(row[0] if row else "", "", "")
                 if item is None:
@@ -209,9 +197,7 @@ class _Parser:
                 return
             if self.fence_list is None:
                 title = self.fence_title or self.heading
-                self.fence_list = ParsedChecklist(
-                    clean_title(title), source=self.source, line=self.fence_start
-                )
+                self.fence_list = ParsedChecklist(clean_title(title), source=self.source, line=self.fence_start)
             self.fence_list.items.append(item)
         elif line.strip():
             if not TABLE_ROW.match(line) and not line.strip().startswith("**"):

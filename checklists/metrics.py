@@ -13,9 +13,7 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-ITEMS_TICKED = Counter(
-    "opsconsole_checklist_items_ticked", "Checklist items ticked, by who ticked them.", ["by"]
-)
+ITEMS_TICKED = Counter("opsconsole_checklist_items_ticked", "Checklist items ticked, by who ticked them.", ["by"])
 
 
 def count_tick() -> None:

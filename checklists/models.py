@@ -41,9 +41,7 @@ class ChecklistTemplate(models.Model):
 class TemplateItem(models.Model):
     template = models.ForeignKey(ChecklistTemplate, on_delete=models.CASCADE, related_name="items")
     order = models.PositiveIntegerField(default=0)
-    section = models.CharField(
-        max_length=150, blank=True, help_text="Group heading, e.g. “Pre-deployment”."
-    )
+    section = models.CharField(max_length=150, blank=True, help_text="Group heading, e.g. “Pre-deployment”.")
     text = models.CharField(max_length=300)
     help = models.TextField(blank=True)
     required = models.BooleanField(default=True)
@@ -69,9 +67,7 @@ class TemplateItem(models.Model):
 class Schedule(models.Model):
     """When a template produces runs: a time of day on some weekdays, in a timezone."""
 
-    template = models.ForeignKey(
-        ChecklistTemplate, on_delete=models.CASCADE, related_name="schedules"
-    )
+    template = models.ForeignKey(ChecklistTemplate, on_delete=models.CASCADE, related_name="schedules")
     time_of_day = models.TimeField()
     # Digits 0 (Monday) to 6 (Sunday), e.g. "01234" for weekdays.
     days_of_week = models.CharField(max_length=7, default="01234")
@@ -94,9 +90,7 @@ class Schedule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.template.name} at {self.time_of_day:%H:%M} {self.days_label} ({self.timezone})"
-        )
+        return f"{self.template.name} at {self.time_of_day:%H:%M} {self.days_label} ({self.timezone})"
 
     @property
     def days_label(self) -> str:
@@ -107,9 +101,7 @@ class Schedule(models.Model):
             return "every day"
         return ", ".join(WEEKDAY_NAMES[d] for d in days)
 
-    def slots_between(
-        self, start: datetime.datetime, end: datetime.datetime
-    ) -> list[datetime.datetime]:
+    def slots_between(self, start: datetime.datetime, end: datetime.datetime) -> list[datetime.datetime]:
         """Slot instants (UTC-aware) with start < slot <= end, in this schedule's timezone."""
         tz = zoneinfo.ZoneInfo(self.timezone)
         days = {int(d) for d in self.days_of_week}
@@ -118,9 +110,7 @@ class Schedule(models.Model):
         last_day = end.astimezone(tz).date()
         while day <= last_day:
             if day.weekday() in days:
-                slot = datetime.datetime.combine(day, self.time_of_day, tzinfo=tz).astimezone(
-                    datetime.UTC
-                )
+                slot = datetime.datetime.combine(day, self.time_of_day, tzinfo=tz).astimezone(datetime.UTC)
                 if start < slot <= end:
                     slots.append(slot)
             day += datetime.timedelta(days=1)
@@ -134,12 +124,8 @@ class ChecklistRun(models.Model):
         MISSED = "missed", "Missed"
 
     template = models.ForeignKey(ChecklistTemplate, on_delete=models.PROTECT, related_name="runs")
-    schedule = models.ForeignKey(
-        Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
-    )
-    title = models.CharField(
-        max_length=150, help_text="The template's name when the run was created."
-    )
+    schedule = models.ForeignKey(Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    title = models.CharField(max_length=150, help_text="The template's name when the run was created.")
     offers_handoff = models.BooleanField(default=False)
     # The schedule slot this run is for; null for runs started by hand.
     slot = models.DateTimeField(null=True, blank=True)
@@ -197,9 +183,7 @@ class RunItem(models.Model):
         NA = "na", "N/A"
 
     run = models.ForeignKey(ChecklistRun, on_delete=models.CASCADE, related_name="items")
-    template_item = models.ForeignKey(
-        TemplateItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    template_item = models.ForeignKey(TemplateItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     order = models.PositiveIntegerField(default=0)
     section = models.CharField(max_length=150, blank=True)
     text = models.CharField(max_length=300)
@@ -231,16 +215,12 @@ class RunItem(models.Model):
     class Meta:
         ordering = ["run", "order", "id"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(state__in=["open", "ticked", "na"]), name="checklist_item_state_valid"
-            ),
+            models.CheckConstraint(condition=Q(state__in=["open", "ticked", "na"]), name="checklist_item_state_valid"),
             models.CheckConstraint(
                 condition=Q(state="open") | Q(ticked_at__isnull=False),
                 name="checklist_item_done_has_time",
             ),
-            models.CheckConstraint(
-                condition=~Q(state="na") | ~Q(na_reason=""), name="checklist_item_na_has_reason"
-            ),
+            models.CheckConstraint(condition=~Q(state="na") | ~Q(na_reason=""), name="checklist_item_na_has_reason"),
         ]
 
     def __str__(self) -> str:

@@ -62,11 +62,7 @@ def index_runs(now: datetime.datetime | None = None) -> IndexRuns:
 
 
 def active_templates() -> QuerySet[ChecklistTemplate]:
-    return (
-        ChecklistTemplate.objects.filter(is_active=True)
-        .annotate(item_count=Count("items"))
-        .order_by("name")
-    )
+    return ChecklistTemplate.objects.filter(is_active=True).annotate(item_count=Count("items")).order_by("name")
 
 
 def all_templates() -> QuerySet[ChecklistTemplate]:
@@ -76,9 +72,7 @@ def all_templates() -> QuerySet[ChecklistTemplate]:
 
 
 def run_detail(pk: int) -> ChecklistRun:
-    return ChecklistRun.objects.select_related(
-        "template", "started_by", "signed_off_by", "schedule"
-    ).get(pk=pk)
+    return ChecklistRun.objects.select_related("template", "started_by", "signed_off_by", "schedule").get(pk=pk)
 
 
 def run_items(run_id: int) -> list[RunItem]:
@@ -102,9 +96,7 @@ def progress_of(items: list[RunItem]) -> dict:
 POLL_OVERLAP = datetime.timedelta(seconds=5)
 
 
-def changes_since(
-    run_id: int, since: datetime.datetime
-) -> tuple[ChecklistRun | None, list[RunItem]]:
+def changes_since(run_id: int, since: datetime.datetime) -> tuple[ChecklistRun | None, list[RunItem]]:
     """The run and its items changed after `since` (minus the overlap): two queries."""
     run = ChecklistRun.objects.select_related("signed_off_by").filter(pk=run_id).first()
     if run is None:
@@ -184,8 +176,7 @@ def template_history(template: ChecklistTemplate, today: datetime.date | None = 
             na=Count("id", filter=Q(state=State.NA)),
             late=Count(
                 "id",
-                filter=Q(ticked_at__gt=F("run__due_at"))
-                | Q(state=State.OPEN, run__status=Status.MISSED),
+                filter=Q(ticked_at__gt=F("run__due_at")) | Q(state=State.OPEN, run__status=Status.MISSED),
             ),
         )
         .filter(Q(na__gt=0) | Q(late__gt=0))

@@ -67,9 +67,7 @@ class NoteConflict(Exception):
         self.mine_note = mine_note
         self.mine_evidence = mine_evidence
         who = current.note_updated_by or "someone"
-        super().__init__(
-            f"Changed by {who} meanwhile; your text is kept below — merge and save again."
-        )
+        super().__init__(f"Changed by {who} meanwhile; your text is kept below — merge and save again.")
 
 
 # --- Run creation -----------------------------------------------------------
@@ -82,9 +80,7 @@ def check_evidence(check: Check) -> str:
     return f"Health check “{check.name}”: {check.get_state_display()}{message} (checked {when})"
 
 
-def _snapshot_items(
-    run: ChecklistRun, template_items: list[TemplateItem], now: datetime.datetime
-) -> list[RunItem]:
+def _snapshot_items(run: ChecklistRun, template_items: list[TemplateItem], now: datetime.datetime) -> list[RunItem]:
     items = []
     for source in template_items:
         check = source.health_check
@@ -131,9 +127,7 @@ def _audit_run_created(actor, run: ChecklistRun, items: list[RunItem]) -> None:
     )
 
 
-def create_slot_run(
-    schedule: Schedule, slot: datetime.datetime, now: datetime.datetime
-) -> tuple[ChecklistRun, bool]:
+def create_slot_run(schedule: Schedule, slot: datetime.datetime, now: datetime.datetime) -> tuple[ChecklistRun, bool]:
     """Create the run of one schedule slot. Idempotent and race-safe: the
     unique (schedule, slot) constraint lets exactly one caller insert; every
     other caller — another beat, a retried task — gets the existing run and
@@ -151,9 +145,7 @@ def create_slot_run(
             )
             items = _snapshot_items(run, _template_items(schedule.template), now)
             _audit_run_created(None, run, items)
-            transaction.on_commit(
-                lambda: metrics.count_auto_ticks(sum(1 for i in items if i.automatic))
-            )
+            transaction.on_commit(lambda: metrics.count_auto_ticks(sum(1 for i in items if i.automatic)))
             return run, True
     except IntegrityError:
         # The other INSERT committed first (we waited on its unique-index entry).
@@ -167,9 +159,7 @@ def create_due_runs(now: datetime.datetime | None = None) -> list[ChecklistRun]:
     created after the fact. Returns the runs this call created."""
     now = now or timezone.now()
     created = []
-    schedules = Schedule.objects.filter(enabled=True, template__is_active=True).select_related(
-        "template"
-    )
+    schedules = Schedule.objects.filter(enabled=True, template__is_active=True).select_related("template")
     for schedule in schedules:
         for slot in schedule.slots_between(now - schedule.due_within, now):
             if ChecklistRun.objects.filter(schedule=schedule, slot=slot).exists():
@@ -181,9 +171,7 @@ def create_due_runs(now: datetime.datetime | None = None) -> list[ChecklistRun]:
 
 
 @transaction.atomic
-def run_start(
-    *, actor, template: ChecklistTemplate, due_within: datetime.timedelta | None = None
-) -> ChecklistRun:
+def run_start(*, actor, template: ChecklistTemplate, due_within: datetime.timedelta | None = None) -> ChecklistRun:
     """Start a run by hand (a maintenance window, a release)."""
     check_capability(actor, "checklist.tick")
     if not template.is_active:
@@ -246,9 +234,7 @@ def mark_missed_runs(now: datetime.datetime | None = None) -> list[int]:
     so a second call (or a second beat) finds nothing and notifies nobody."""
     now = now or timezone.now()
     marked = []
-    candidates = list(
-        ChecklistRun.objects.filter(status=Status.OPEN, due_at__lt=now).values_list("pk", flat=True)
-    )
+    candidates = list(ChecklistRun.objects.filter(status=Status.OPEN, due_at__lt=now).values_list("pk", flat=True))
     for run_id in candidates:
         with transaction.atomic():
             # Conditional: a sign-off that commits first wins and this does nothing.
@@ -257,9 +243,7 @@ def mark_missed_runs(now: datetime.datetime | None = None) -> list[int]:
             ):
                 continue
             run = ChecklistRun.objects.get(pk=run_id)
-            audit.record(
-                None, "checklists.run_missed", run, after={"due_at": run.due_at, "missed_at": now}
-            )
+            audit.record(None, "checklists.run_missed", run, after={"due_at": run.due_at, "missed_at": now})
             _notify_missed(run)
             marked.append(run_id)
     return marked
@@ -355,21 +339,12 @@ def _load_item(run_id: int, item_id: int) -> RunItem:
     if row is None:
         raise RunItem.DoesNotExist
     n = len(_ITEM_FIELDS)
-    item = RunItem(
-        **{
-            f.attname: value
-            for f, value in zip(RunItem._meta.concrete_fields, row[:n], strict=True)
-        }
-    )
+    item = RunItem(**{f.attname: value for f, value in zip(RunItem._meta.concrete_fields, row[:n], strict=True)})
     status, due_at, title, *rest = row[n:]
     item.run = ChecklistRun(id=item.run_id, status=status, due_at=due_at, title=title)
     item.ticked_by = _person(item.ticked_by_id, *rest[0:3])
     item.note_updated_by = _person(item.note_updated_by_id, *rest[3:6])
-    item.health_check = (
-        Check(id=item.health_check_id, name=rest[6], state=rest[7])
-        if item.health_check_id
-        else None
-    )
+    item.health_check = Check(id=item.health_check_id, name=rest[6], state=rest[7]) if item.health_check_id else None
     item.progress_total, item.progress_done, item.progress_required_open = rest[8:11]
     return item
 
@@ -379,11 +354,7 @@ def _refusal(item: RunItem, action: str) -> str:
         return "This run is signed off; it can no longer change."
     if item.state == State.TICKED:
         who = "the console (health check)" if item.automatic else (item.ticked_by or "someone")
-        return (
-            f"Already ticked by {who}."
-            if action == "tick"
-            else f"Ticked by {who}; untick it first."
-        )
+        return f"Already ticked by {who}." if action == "tick" else f"Ticked by {who}; untick it first."
     if item.state == State.NA:
         return f"Marked N/A by {item.ticked_by or 'someone'}; reopen it first."
     return "Already open."
@@ -400,9 +371,7 @@ def item_tick(*, actor, run_id: int, item_id: int) -> ItemResult:
             changed = cursor.rowcount
         item = _load_item(run_id, item_id)
         if changed:
-            audit.record(
-                actor, "checklists.item_tick", item, after={"run": run_id, "ticked_at": now}
-            )
+            audit.record(actor, "checklists.item_tick", item, after={"run": run_id, "ticked_at": now})
             transaction.on_commit(metrics.count_tick)
     return ItemResult(item, bool(changed), "" if changed else _refusal(item, "tick"))
 
@@ -417,9 +386,7 @@ def item_mark_na(*, actor, run_id: int, item_id: int, reason: str) -> ItemResult
         raise ChecklistError("Keep the reason under 300 characters.")
     now = timezone.now()
     with transaction.atomic():
-        changed = RunItem.objects.filter(
-            pk=item_id, run_id=run_id, state=State.OPEN, run__in=_writable(run_id)
-        ).update(
+        changed = RunItem.objects.filter(pk=item_id, run_id=run_id, state=State.OPEN, run__in=_writable(run_id)).update(
             state=State.NA,
             na_reason=reason,
             ticked_by=actor,
@@ -443,14 +410,8 @@ def item_reopen(*, actor, run_id: int, item_id: int) -> ItemResult:
         run = ChecklistRun.objects.select_for_update().only("status").get(pk=run_id)
         changed = 0
         if run.status in WRITABLE:
-            before = (
-                RunItem.objects.filter(pk=item_id, run_id=run_id)
-                .values("state", "ticked_by", "na_reason")
-                .first()
-            )
-            changed = RunItem.objects.filter(
-                pk=item_id, run_id=run_id, state__in=[State.TICKED, State.NA]
-            ).update(
+            before = RunItem.objects.filter(pk=item_id, run_id=run_id).values("state", "ticked_by", "na_reason").first()
+            changed = RunItem.objects.filter(pk=item_id, run_id=run_id, state__in=[State.TICKED, State.NA]).update(
                 state=State.OPEN,
                 ticked_by=None,
                 ticked_at=None,
@@ -460,15 +421,11 @@ def item_reopen(*, actor, run_id: int, item_id: int) -> ItemResult:
             )
         item = _load_item(run_id, item_id)
         if changed:
-            audit.record(
-                actor, "checklists.item_reopen", item, before=before, after={"state": State.OPEN}
-            )
+            audit.record(actor, "checklists.item_reopen", item, before=before, after={"state": State.OPEN})
     return ItemResult(item, bool(changed), "" if changed else _refusal(item, "reopen"))
 
 
-def item_save_note(
-    *, actor, run_id: int, item_id: int, note: str, evidence: str, version: int
-) -> ItemResult:
+def item_save_note(*, actor, run_id: int, item_id: int, note: str, evidence: str, version: int) -> ItemResult:
     """Save an item's note and evidence if nobody changed them since `version`.
 
     Raises NoteConflict (with the current and the submitted texts) when the
@@ -479,16 +436,12 @@ def item_save_note(
         raise ChecklistError("The note is limited to 5000 characters and the evidence to 2000.")
     now = timezone.now()
     with transaction.atomic():
-        before = (
-            RunItem.objects.filter(pk=item_id, run_id=run_id).values("note", "evidence").first()
-        )
+        before = RunItem.objects.filter(pk=item_id, run_id=run_id).values("note", "evidence").first()
         if before is None:
             raise RunItem.DoesNotExist
         if before["note"] == note and before["evidence"] == evidence:
             return ItemResult(_load_item(run_id, item_id), False, "Nothing changed.")
-        changed = RunItem.objects.filter(
-            pk=item_id, run_id=run_id, version=version, run__in=_writable(run_id)
-        ).update(
+        changed = RunItem.objects.filter(pk=item_id, run_id=run_id, version=version, run__in=_writable(run_id)).update(
             note=note,
             evidence=evidence,
             note_updated_by=actor,
@@ -521,19 +474,13 @@ def run_sign_off(*, actor, run: ChecklistRun) -> ChecklistRun:
     with transaction.atomic():
         locked = ChecklistRun.objects.select_for_update().get(pk=run.pk)
         if locked.status == Status.COMPLETED:
-            raise ChecklistError(
-                f"Already signed off by {locked.signed_off_by} at {locked.signed_off_at:%H:%M}."
-            )
+            raise ChecklistError(f"Already signed off by {locked.signed_off_by} at {locked.signed_off_at:%H:%M}.")
         open_required = list(
-            locked.items.filter(required=True, state=State.OPEN)
-            .order_by("order", "id")
-            .values_list("text", flat=True)
+            locked.items.filter(required=True, state=State.OPEN).order_by("order", "id").values_list("text", flat=True)
         )
         if open_required:
             shown = "; ".join(open_required[:5]) + ("…" if len(open_required) > 5 else "")
-            raise ChecklistError(
-                f"{len(open_required)} required item(s) are neither ticked nor N/A: {shown}"
-            )
+            raise ChecklistError(f"{len(open_required)} required item(s) are neither ticked nor N/A: {shown}")
         before = {"status": locked.status}
         locked.status = Status.COMPLETED
         locked.signed_off_by = actor
@@ -579,18 +526,12 @@ def _require_editor(actor) -> None:
 
 
 @transaction.atomic
-def template_save(
-    *, actor, template: ChecklistTemplate, item_forms=None, schedule_forms=None
-) -> ChecklistTemplate:
+def template_save(*, actor, template: ChecklistTemplate, item_forms=None, schedule_forms=None) -> ChecklistTemplate:
     """Save a template with its items and schedules (validated form and
     formsets). Past runs never change: they hold their own copies of the items."""
     _require_editor(actor)
     created = template.pk is None
-    before = (
-        None
-        if created
-        else audit.snapshot(ChecklistTemplate.objects.get(pk=template.pk), TEMPLATE_FIELDS)
-    )
+    before = None if created else audit.snapshot(ChecklistTemplate.objects.get(pk=template.pk), TEMPLATE_FIELDS)
     template.save()
     after = audit.snapshot(template, TEMPLATE_FIELDS)
     if before != after:
@@ -606,9 +547,7 @@ def template_save(
         for obj in formset.save():
             audit.record(actor, f"checklists.{label}_save", obj, after=audit.snapshot(obj, fields))
         for obj in formset.deleted_objects:
-            audit.record(
-                actor, f"checklists.{label}_delete", template, before=audit.snapshot(obj, fields)
-            )
+            audit.record(actor, f"checklists.{label}_delete", template, before=audit.snapshot(obj, fields))
     return template
 
 

@@ -48,9 +48,7 @@ def index(request: HttpRequest) -> HttpResponse:
 def run_start(request: HttpRequest) -> HttpResponse:
     form = StartRunForm(request.POST)
     if not form.is_valid():
-        messages.error(
-            request, "Choose a checklist and a due time between 15 minutes and 72 hours."
-        )
+        messages.error(request, "Choose a checklist and a due time between 15 minutes and 72 hours.")
         return redirect("checklists:index")
     try:
         run = services.run_start(
@@ -134,9 +132,7 @@ def _item_response(request: HttpRequest, result: services.ItemResult, partial: s
     return render(request, f"{RUN_PAGE}#{partial}", context)
 
 
-def _item_action(
-    action, request: HttpRequest, pk: int, item_pk: int, partial: str, **kwargs
-) -> HttpResponse:
+def _item_action(action, request: HttpRequest, pk: int, item_pk: int, partial: str, **kwargs) -> HttpResponse:
     try:
         result = action(actor=request.user, run_id=pk, item_id=item_pk, **kwargs)
     except RunItem.DoesNotExist:
@@ -163,9 +159,7 @@ def item_na(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Say why this item does not apply (up to 300 characters).")
         return _item_or_page(request, pk, item_pk, na_error="Say why this item does not apply.")
-    return _item_action(
-        services.item_mark_na, request, pk, item_pk, "item", reason=form.cleaned_data["reason"]
-    )
+    return _item_action(services.item_mark_na, request, pk, item_pk, "item", reason=form.cleaned_data["reason"])
 
 
 def _item_or_page(request: HttpRequest, pk: int, item_pk: int, **extra) -> HttpResponse:
@@ -187,13 +181,9 @@ def item_note(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
     form = NoteForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The note is limited to 5000 characters and the evidence to 2000.")
-        return _item_or_page(
-            request, pk, item_pk, note_error="Too long: note ≤ 5000, evidence ≤ 2000 characters."
-        )
+        return _item_or_page(request, pk, item_pk, note_error="Too long: note ≤ 5000, evidence ≤ 2000 characters.")
     try:
-        return _item_action(
-            services.item_save_note, request, pk, item_pk, "item", **form.cleaned_data
-        )
+        return _item_action(services.item_save_note, request, pk, item_pk, "item", **form.cleaned_data)
     except services.NoteConflict as conflict:
         context = {
             "item": conflict.current,
@@ -245,9 +235,7 @@ def _edit(request: HttpRequest, template: ChecklistTemplate) -> HttpResponse:
                 item_forms=items,
                 schedule_forms=schedules,
             )
-        messages.success(
-            request, f"“{saved.name}” saved. Runs already created keep their own items."
-        )
+        messages.success(request, f"“{saved.name}” saved. Runs already created keep their own items.")
         return redirect("checklists:template_edit", pk=saved.pk)
     return render(
         request,
@@ -300,11 +288,7 @@ def template_export(request: HttpRequest, pk: int) -> HttpResponse:
         ]
     )
     for run in selectors.runs_for_export(template).iterator(chunk_size=500):
-        minutes = (
-            round((run.signed_off_at - run.created_at).total_seconds() / 60, 1)
-            if run.signed_off_at
-            else ""
-        )
+        minutes = round((run.signed_off_at - run.created_at).total_seconds() / 60, 1) if run.signed_off_at else ""
         writer.writerow(
             [
                 run.pk,

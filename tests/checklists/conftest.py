@@ -13,13 +13,9 @@ def make_template(db):
     """make_template(n_items=3, required=True, name=...) → a template with items."""
     counter = {"n": 0}
 
-    def make(
-        n_items: int = 3, *, name: str | None = None, optional: int = 0, **fields
-    ) -> ChecklistTemplate:
+    def make(n_items: int = 3, *, name: str | None = None, optional: int = 0, **fields) -> ChecklistTemplate:
         counter["n"] += 1
-        template = ChecklistTemplate.objects.create(
-            name=name or f"Checklist {counter['n']}", **fields
-        )
+        template = ChecklistTemplate.objects.create(name=name or f"Checklist {counter['n']}", **fields)
         TemplateItem.objects.bulk_create(
             TemplateItem(template=template, order=i, text=f"Item {i + 1}", required=i >= optional)
             for i in range(n_items)
@@ -31,9 +27,7 @@ def make_template(db):
 
 @pytest.fixture
 def make_schedule(db):
-    def make(
-        template, at=datetime.time(8, 0), days="0123456", tz="UTC", due=datetime.timedelta(hours=2)
-    ):
+    def make(template, at=datetime.time(8, 0), days="0123456", tz="UTC", due=datetime.timedelta(hours=2)):
         return Schedule.objects.create(
             template=template, time_of_day=at, days_of_week=days, timezone=tz, due_within=due
         )

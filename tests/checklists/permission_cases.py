@@ -6,9 +6,7 @@ HTMX = {"HX-Request": "true"}
 
 
 def _template() -> ChecklistTemplate:
-    template = ChecklistTemplate.objects.create(
-        name=f"Perm {ChecklistTemplate.objects.count() + 1}"
-    )
+    template = ChecklistTemplate.objects.create(name=f"Perm {ChecklistTemplate.objects.count() + 1}")
     TemplateItem.objects.create(template=template, text="One", order=1)
     TemplateItem.objects.create(template=template, text="Two", order=2)
     return template

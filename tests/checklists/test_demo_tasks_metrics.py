@@ -26,15 +26,10 @@ def test_demo_builds_the_five_seed_templates_idempotently():
         "Environment promotion",
     } <= names
     evening = ChecklistTemplate.objects.get(name="Evening checklist")
-    assert (
-        evening.offers_handoff
-        and evening.items.filter(text="Hand off to on-call if needed").exists()
-    )
+    assert evening.offers_handoff and evening.items.filter(text="Hand off to on-call if needed").exists()
     release = ChecklistTemplate.objects.get(name="Release deployment")
     assert release.items.filter(section="Rollback Trigger").count() == 4
-    schedules = {
-        (s.template.name, s.time_of_day) for s in Schedule.objects.select_related("template")
-    }
+    schedules = {(s.template.name, s.time_of_day) for s in Schedule.objects.select_related("template")}
     assert schedules == {
         ("Morning checklist", datetime.time(8)),
         ("Evening checklist", datetime.time(18)),

@@ -41,9 +41,7 @@ def test_morning_and_evening_checklists():
         "Check dashboard for anomalies",
     ]
     assert len(morning.items) == 7 and all(i.required for i in morning.items)
-    assert (
-        evening.items[-1].text == "Hand off to on-call if needed" and not evening.items[-1].required
-    )
+    assert evening.items[-1].text == "Hand off to on-call if needed" and not evening.items[-1].required
     assert len(evening.items) == 6
 
 
@@ -74,10 +72,7 @@ def test_environment_promotion_table():
 
 def test_maintenance_window_inside_a_shell_block():
     maintenance = _by_title("003")["Maintenance window checklist"]
-    assert (
-        len(maintenance.items) == 7
-        and maintenance.items[0].text == "Notify users 24 hours in advance"
-    )
+    assert len(maintenance.items) == 7 and maintenance.items[0].text == "Notify users 24 hours in advance"
 
 
 def test_guides_without_checklists_give_nothing():

@@ -25,9 +25,7 @@ def _at(hour, minute=0, day=23):
 
 
 def test_schedule_slots_respect_days_and_timezone(make_template, make_schedule):
-    schedule = make_schedule(
-        make_template(), at=datetime.time(8, 0), days="01234", tz="Europe/Paris"
-    )
+    schedule = make_schedule(make_template(), at=datetime.time(8, 0), days="01234", tz="Europe/Paris")
     # Monday 23 Nov to Monday 30 Nov: five weekday slots at 08:00 Paris = 07:00 UTC.
     slots = schedule.slots_between(_at(0), _at(23, day=29))
     assert slots == [_at(7, day=d) for d in (23, 24, 25, 26, 27)]
@@ -103,9 +101,7 @@ def test_manual_start_needs_the_tick_capability(make_template, make_user):
 # --- automatic items -----------------------------------------------------------------
 
 
-def test_item_bound_to_a_passing_check_is_ticked_at_creation(
-    make_template, make_schedule, make_check
-):
+def test_item_bound_to_a_passing_check_is_ticked_at_creation(make_template, make_schedule, make_check):
     template = make_template(2)
     passing, failing = make_check(), make_check(Check.State.CRITICAL, name="DB")
     items = list(template.items.order_by("order"))
@@ -147,9 +143,7 @@ def test_tick_records_who_and_when_and_is_audited(run, make_user):
     result = services.item_tick(actor=sre, run_id=run.pk, item_id=item.pk)
     assert result.changed
     item.refresh_from_db()
-    assert (
-        item.state == RunItem.State.TICKED and item.ticked_by == sre and item.ticked_at is not None
-    )
+    assert item.state == RunItem.State.TICKED and item.ticked_by == sre and item.ticked_at is not None
     assert AuditEntry.objects.filter(action="checklists.item_tick", target_id=str(item.pk)).exists()
 
 
@@ -194,9 +188,7 @@ def test_concurrent_ticks_of_one_item_record_exactly_one(make_template, make_use
 def test_na_needs_a_reason_and_changes_nothing_without_one(run, make_user):
     item = run.items.first()
     with pytest.raises(services.ChecklistError):
-        services.item_mark_na(
-            actor=make_user(Role.SRE), run_id=run.pk, item_id=item.pk, reason="  "
-        )
+        services.item_mark_na(actor=make_user(Role.SRE), run_id=run.pk, item_id=item.pk, reason="  ")
     item.refresh_from_db()
     assert item.state == RunItem.State.OPEN
 
@@ -206,21 +198,15 @@ def test_reopen_clears_tick_and_na(run, make_user):
     item = run.items.first()
     services.item_mark_na(actor=sre, run_id=run.pk, item_id=item.pk, reason="No backups on Sunday")
     result = services.item_reopen(actor=sre, run_id=run.pk, item_id=item.pk)
-    assert (
-        result.changed and result.item.state == RunItem.State.OPEN and result.item.na_reason == ""
-    )
+    assert result.changed and result.item.state == RunItem.State.OPEN and result.item.na_reason == ""
 
 
 def test_note_conflict_keeps_both_texts(run, make_user):
     alice, bob = make_user(Role.SRE, first_name="Alice"), make_user(Role.SRE, first_name="Bob")
     item = run.items.first()
-    services.item_save_note(
-        actor=alice, run_id=run.pk, item_id=item.pk, note="Alice's", evidence="", version=1
-    )
+    services.item_save_note(actor=alice, run_id=run.pk, item_id=item.pk, note="Alice's", evidence="", version=1)
     with pytest.raises(services.NoteConflict) as conflict:
-        services.item_save_note(
-            actor=bob, run_id=run.pk, item_id=item.pk, note="Bob's", evidence="link", version=1
-        )
+        services.item_save_note(actor=bob, run_id=run.pk, item_id=item.pk, note="Bob's", evidence="link", version=1)
     assert conflict.value.current.note == "Alice's"
     assert conflict.value.mine_note == "Bob's" and conflict.value.mine_evidence == "link"
     assert "Alice" in str(conflict.value)
@@ -301,9 +287,7 @@ def test_missed_run_mails_the_sres_until_notifications_exist(
     run.refresh_from_db()
     assert run.status == ChecklistRun.Status.MISSED
     assert len(mail.outbox) == 1
-    assert (
-        "Checklist missed" in mail.outbox[0].subject and "oncall@example.com" in mail.outbox[0].to
-    )
+    assert "Checklist missed" in mail.outbox[0].subject and "oncall@example.com" in mail.outbox[0].to
     assert "viewer@example.com" not in mail.outbox[0].to
     assert AuditEntry.objects.filter(action="checklists.run_missed").count() == 1
 

@@ -21,10 +21,16 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-# Web + Celery worker + Celery beat on http://127.0.0.1:8000. Without
+# Web + Celery worker + Celery beat on http://127.0.0.1:$PORT (8000). Without
 # DATABASE_URL / REDIS_URL: SQLite and a file-based broker, no server needed.
+# PORT is exported because honcho would otherwise give the web process 5000;
+# the three processes share one metrics directory, so /metrics shows the
+# worker's task counters too.
 run: install
-	@export DEBUG=$${DEBUG:-true}; \
+	@export DEBUG=$${DEBUG:-true} CONSOLE_BASE_URL=$${CONSOLE_BASE_URL:-http://127.0.0.1:$${PORT:-8000}}; \
+	export PORT=$${PORT:-8000}; \
+	export PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/var/prometheus-multiproc}; \
+	mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && rm -f "$$PROMETHEUS_MULTIPROC_DIR"/*.db; \
 	$(BIN)/python manage.py migrate --noinput && \
 	$(BIN)/python manage.py seed_demo && \
 	echo "Ops Console: http://127.0.0.1:$${PORT:-8000}/  (Ctrl-C stops web, worker and beat)" && \

@@ -81,14 +81,23 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, RUN_PAGE, _run_context(request, run, selectors.run_items(run.pk)))
 
 
+def _parse_since(value: str) -> datetime.datetime:
+    """The poller's `since`; anything unparsable means "the last minute"."""
+    try:
+        since = parse_datetime(value)
+    except ValueError:
+        since = None
+    if since is None:
+        return timezone.now() - datetime.timedelta(minutes=1)
+    return since if timezone.is_aware(since) else timezone.make_aware(since, datetime.UTC)
+
+
 @require_GET
 @requires("read")
 def run_poll(request: HttpRequest, pk: int) -> HttpResponse:
     """Cheap polling: nothing changed → 204 (htmx swaps nothing); otherwise
     out-of-band swaps of the changed items' status and the progress bar."""
-    since = parse_datetime(request.GET.get("since", "")) or timezone.now() - datetime.timedelta(
-        minutes=1
-    )
+    since = _parse_since(request.GET.get("since", ""))
     now = timezone.now()
     run, items = selectors.changes_since(pk, since)
     if run is None:
@@ -119,7 +128,7 @@ def _item_response(request: HttpRequest, result: services.ItemResult, partial: s
         "run": run,
         "message": result.message,
         "with_progress": True,
-        "progress": services.run_progress(run.pk),
+        "progress": result.progress,
         "can_tick": has_capability(request.user, "checklist.tick") and run.is_writable,
     }
     return render(request, f"{RUN_PAGE}#{partial}", context)

@@ -26,7 +26,7 @@ def _demo_checks() -> list[tuple[str, str, dict]]:
                 "warning_threshold": 500,
                 "critical_threshold": 2000,
                 "config": {
-                    "url": "http://127.0.0.1:8000/healthz",
+                    "url": f"{settings.CONSOLE_BASE_URL}/healthz",
                     "json_path": "status",
                     "json_equals": "healthy",
                 },

@@ -27,7 +27,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(SeverityLevel)
 class SeverityLevelAdmin(AuditedModelAdmin):
-    list_display = ("name", "definition", "examples", "ack_target_minutes", "resolve_target_minutes")
+    list_display = (
+        "name",
+        "definition",
+        "examples",
+        "ack_target_minutes",
+        "resolve_target_minutes",
+    )
 
     def has_delete_permission(self, request, obj=None):
         return False  # incidents point at their level
@@ -42,13 +48,36 @@ class AlertSeverityMappingAdmin(AuditedModelAdmin):
 
 @admin.register(Incident)
 class IncidentAdmin(AuditedModelAdmin):
-    list_display = ("reference", "title", "severity", "status", "commander", "restricted", "declared_at")
+    list_display = (
+        "reference",
+        "title",
+        "severity",
+        "status",
+        "commander",
+        "restricted",
+        "declared_at",
+    )
     list_filter = ("status", "severity", "restricted", "source_kind", "services")
     search_fields = ("reference", "title", "summary", "dedup_key")
     date_hierarchy = "declared_at"
-    readonly_fields = ("reference", "status", "declared_at", "acknowledged_at", "mitigated_at", "resolved_at",
-                       "closed_at", "ack_due_at", "resolve_due_at", "dedup_key", "source_kind", "reopen_count",
-                       "last_activity_at", "nudged_activity_at", "unassigned_nudged_at", "created_by")
+    readonly_fields = (
+        "reference",
+        "status",
+        "declared_at",
+        "acknowledged_at",
+        "mitigated_at",
+        "resolved_at",
+        "closed_at",
+        "ack_due_at",
+        "resolve_due_at",
+        "dedup_key",
+        "source_kind",
+        "reopen_count",
+        "last_activity_at",
+        "nudged_activity_at",
+        "unassigned_nudged_at",
+        "created_by",
+    )
     filter_horizontal = ("responders", "services")
 
     def has_add_permission(self, request):

@@ -10,7 +10,8 @@ AlertReceipt under a unique key; a notification seen before is skipped.
 import hashlib
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from opsconsole import audit
 
@@ -65,12 +66,12 @@ def parse(data) -> Notification:
     if not isinstance(data, dict):
         raise PayloadError("the body must be a JSON object (Alertmanager webhook payload)")
     if str(data.get("version")) != "4":
-        raise PayloadError(f"unsupported payload version {data.get('version')!r}: expected \"4\"")
+        raise PayloadError(f'unsupported payload version {data.get("version")!r}: expected "4"')
     group_key = data.get("groupKey")
     if not isinstance(group_key, str) or not group_key:
         raise PayloadError("`groupKey` is missing or empty")
     if data.get("status") not in ("firing", "resolved"):
-        raise PayloadError("`status` must be \"firing\" or \"resolved\"")
+        raise PayloadError('`status` must be "firing" or "resolved"')
     raw_alerts = data.get("alerts")
     if not isinstance(raw_alerts, list) or not raw_alerts:
         raise PayloadError("`alerts` must be a non-empty list")
@@ -79,25 +80,33 @@ def parse(data) -> Notification:
         if not isinstance(raw, dict):
             raise PayloadError(f"alerts[{i}] must be an object")
         if raw.get("status") not in ("firing", "resolved"):
-            raise PayloadError(f"alerts[{i}].status must be \"firing\" or \"resolved\"")
+            raise PayloadError(f'alerts[{i}].status must be "firing" or "resolved"')
         labels = _dict(raw.get("labels"), f"alerts[{i}].labels")
         if not labels:
             raise PayloadError(f"alerts[{i}].labels is missing or empty")
         starts_at = raw.get("startsAt")
         if not isinstance(starts_at, str) or not starts_at:
             raise PayloadError(f"alerts[{i}].startsAt is missing")
-        fingerprint = raw.get("fingerprint") or hashlib.sha256(
-            repr(sorted(labels.items())).encode()).hexdigest()[:16]
-        alerts.append(Alert(
-            status=raw["status"], labels=labels, annotations=_dict(raw.get("annotations"), f"alerts[{i}].annotations"),
-            starts_at=starts_at, ends_at=str(raw.get("endsAt") or ""), fingerprint=str(fingerprint)[:100],
-        ))
+        fingerprint = raw.get("fingerprint") or hashlib.sha256(repr(sorted(labels.items())).encode()).hexdigest()[:16]
+        alerts.append(
+            Alert(
+                status=raw["status"],
+                labels=labels,
+                annotations=_dict(raw.get("annotations"), f"alerts[{i}].annotations"),
+                starts_at=starts_at,
+                ends_at=str(raw.get("endsAt") or ""),
+                fingerprint=str(fingerprint)[:100],
+            )
+        )
     return Notification(
-        group_key=group_key, status=data["status"], alerts=alerts,
+        group_key=group_key,
+        status=data["status"],
+        alerts=alerts,
         group_labels=_dict(data.get("groupLabels"), "groupLabels"),
         common_labels=_dict(data.get("commonLabels"), "commonLabels"),
         common_annotations=_dict(data.get("commonAnnotations"), "commonAnnotations"),
-        external_url=str(data.get("externalURL") or ""), receiver=str(data.get("receiver") or ""),
+        external_url=str(data.get("externalURL") or ""),
+        receiver=str(data.get("receiver") or ""),
     )
 
 
@@ -114,16 +123,50 @@ def _receipt_key(group_key: str, alert: Alert) -> str:
 
 
 def _title(note: Notification) -> str:
-    return (note.common_annotations.get("summary") or note.common_labels.get("alertname")
-            or note.group_labels.get("alertname") or note.alerts[0].name)[:200]
+    return (
+        note.common_annotations.get("summary")
+        or note.common_labels.get("alertname")
+        or note.group_labels.get("alertname")
+        or note.alerts[0].name
+    )[:200]
 
 
 def _lines(alerts: list[Alert]) -> str:
     return "\n".join(
-        f"- `{a.name}`" + (f" ({a.labels['severity']})" if "severity" in a.labels else "")
-        + (f" — {a.summary}" if a.summary else "") + (f" [{a.labels['instance']}]" if "instance" in a.labels else "")
+        f"- `{a.name}`"
+        + (f" ({a.labels['severity']})" if "severity" in a.labels else "")
+        + (f" — {a.summary}" if a.summary else "")
+        + (f" [{a.labels['instance']}]" if "instance" in a.labels else "")
         for a in alerts
     )
+
+
+def _claim_receipts(note: Notification) -> set[str]:
+    """Insert one receipt per alert notification; return the keys that were new.
+
+    One INSERT … ON CONFLICT DO NOTHING RETURNING: a notification already
+    stored (a retried delivery, or a concurrent one that committed first, or
+    is committing: the unique index makes us wait for it) returns nothing.
+    """
+    now = timezone.now()
+    rows = {}
+    for alert in note.alerts:
+        rows[_receipt_key(note.group_key, alert)] = (
+            note.group_key[:300],
+            alert.fingerprint,
+            alert.status,
+        )
+    table = AlertReceipt._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+    params = [v for key, (group, fp, status) in rows.items() for v in (key, group, fp, status, now)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, group_key, fingerprint, status, received_at) "
+            f"VALUES {values} "
+            "ON CONFLICT (key) DO NOTHING RETURNING key",
+            params,
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def ingest(note: Notification, *, actor=None) -> dict:
@@ -131,46 +174,65 @@ def ingest(note: Notification, *, actor=None) -> dict:
     returns duplicates == number of alerts. All or nothing (one transaction)."""
     key = dedup_key(note.group_key)
     with transaction.atomic():
-        fresh, receipts = [], []
-        for alert in note.alerts:
-            try:
-                # The savepoint keeps the outer transaction usable after a
-                # unique violation: a concurrent or retried delivery got here first.
-                with transaction.atomic():
-                    receipts.append(AlertReceipt.objects.create(
-                        key=_receipt_key(note.group_key, alert), group_key=note.group_key[:300],
-                        fingerprint=alert.fingerprint, status=alert.status))
-                fresh.append(alert)
-            except IntegrityError:
-                continue
+        fresh_keys = _claim_receipts(note)
+        fresh = [a for a in note.alerts if _receipt_key(note.group_key, a) in fresh_keys]
         incident: Incident | None = None
         firing = [a for a in fresh if a.status == "firing"]
         resolved = [a for a in fresh if a.status == "resolved"]
-        service_names = sorted({a.labels["service"] for a in note.alerts if a.labels.get("service")}
-                               | ({note.common_labels["service"]} if note.common_labels.get("service") else set()))
-        common = {"group_key": note.group_key, "receiver": note.receiver, "external_url": note.external_url,
-                  "group_labels": note.group_labels}
+        service_names = sorted(
+            {a.labels["service"] for a in note.alerts if a.labels.get("service")}
+            | ({note.common_labels["service"]} if note.common_labels.get("service") else set())
+        )
+        common = {
+            "group_key": note.group_key,
+            "receiver": note.receiver,
+            "external_url": note.external_url,
+            "group_labels": note.group_labels,
+        }
         if firing:
             severity = min(services.alert_severity(a.labels.get("severity")) for a in firing)
             incident = services.open_or_update_from_source(
-                dedup_key=key, title=_title(note), severity=severity, services=service_names,
+                dedup_key=key,
+                title=_title(note),
+                severity=severity,
+                services=service_names,
                 text=f"{len(firing)} alert(s) firing:\n\n{_lines(firing)}",
-                data={**common, "alerts": [a.fingerprint for a in firing],
-                      "signals": [{"key": a.fingerprint, "label": a.name, "firing": True} for a in firing]},
+                data={
+                    **common,
+                    "alerts": [a.fingerprint for a in firing],
+                    "signals": [{"key": a.fingerprint, "label": a.name, "firing": True} for a in firing],
+                },
             )
         if resolved:
-            incident = services.open_or_update_from_source(
-                dedup_key=key, title=_title(note), severity=services.alert_severity(None), services=service_names,
-                text=f"{len(resolved)} alert(s) resolved:\n\n{_lines(resolved)}", resolved=True,
-                data={**common, "alerts": [a.fingerprint for a in resolved],
-                      "signals": [{"key": a.fingerprint, "label": a.name, "firing": False} for a in resolved]},
-            ) or incident
-        if receipts and incident is not None:
-            AlertReceipt.objects.filter(pk__in=[r.pk for r in receipts]).update(incident=incident)
+            incident = (
+                services.open_or_update_from_source(
+                    dedup_key=key,
+                    title=_title(note),
+                    severity=services.alert_severity(None),
+                    services=service_names,
+                    text=f"{len(resolved)} alert(s) resolved:\n\n{_lines(resolved)}",
+                    resolved=True,
+                    data={
+                        **common,
+                        "alerts": [a.fingerprint for a in resolved],
+                        "signals": [{"key": a.fingerprint, "label": a.name, "firing": False} for a in resolved],
+                    },
+                )
+                or incident
+            )
+        if fresh_keys and incident is not None:
+            AlertReceipt.objects.filter(key__in=fresh_keys).update(incident=incident)
         if fresh:
-            audit.record(actor, "incident.alertmanager_delivery", incident,
-                         after={"group_key": note.group_key, "new": len(fresh),
-                                "duplicates": len(note.alerts) - len(fresh)})
+            audit.record(
+                actor,
+                "incident.alertmanager_delivery",
+                incident,
+                after={
+                    "group_key": note.group_key,
+                    "new": len(fresh),
+                    "duplicates": len(note.alerts) - len(fresh),
+                },
+            )
     return {
         "incident": incident.reference if incident else None,
         "new_alerts": len(fresh),

@@ -54,7 +54,10 @@ def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
 @api_token_required("incident.declare")
 @require_POST
 def declare(request: HttpRequest) -> JsonResponse:
-    """{"title": str, "severity": 1-4, "summary"?: str, "services"?: [slug], "commander"?: username}"""
+    """Declare an incident.
+
+    {"title": str, "severity": 1-4, "summary"?: str, "services"?: [slug], "commander"?: username}
+    """
     data, error = parse_json_body(request)
     if error:
         return error
@@ -67,9 +70,13 @@ def declare(request: HttpRequest) -> JsonResponse:
             return json_error(f"no user {data['commander']!r} who can command an incident")
     try:
         incident = services.incident_declare(
-            actor=request.user, title=str(data.get("title") or ""), severity=data.get("severity"),
-            summary=str(data.get("summary") or ""), services=data.get("services") or [],
-            commander=commander, restricted=bool(data.get("restricted", False)),
+            actor=request.user,
+            title=str(data.get("title") or ""),
+            severity=data.get("severity"),
+            summary=str(data.get("summary") or ""),
+            services=data.get("services") or [],
+            commander=commander,
+            restricted=bool(data.get("restricted", False)),
         )
     except (ValidationError, PermissionDenied) as exc:
         return _error(exc)
@@ -109,9 +116,20 @@ def add_note(request: HttpRequest, reference: str) -> JsonResponse:
             return json_error("`occurred_at` needs a timezone offset, e.g. 2026-01-15T10:30:00+00:00")
     try:
         event: TimelineEvent = services.incident_add_note(
-            incident=incident, actor=request.user, text=str(data.get("text") or ""), occurred_at=occurred_at)
+            incident=incident,
+            actor=request.user,
+            text=str(data.get("text") or ""),
+            occurred_at=occurred_at,
+        )
     except (ValidationError, PermissionDenied) as exc:
         return _error(exc)
-    return JsonResponse({"event_id": event.pk, "incident": incident.reference, "kind": event.kind,
-                         "occurred_at": event.occurred_at.isoformat(),
-                         "recorded_at": event.recorded_at.isoformat()}, status=201)
+    return JsonResponse(
+        {
+            "event_id": event.pk,
+            "incident": incident.reference,
+            "kind": event.kind,
+            "occurred_at": event.occurred_at.isoformat(),
+            "recorded_at": event.recorded_at.isoformat(),
+        },
+        status=201,
+    )

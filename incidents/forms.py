@@ -17,8 +17,11 @@ class SeverityChoiceField(forms.ModelChoiceField):
 
     def label_from_instance(self, obj: SeverityLevel) -> str:
         examples = f" (e.g. {obj.examples})" if obj.examples else ""
-        return (f"{obj.name} — {obj.definition}{examples}. Acknowledge within "
-                f"{_minutes(obj.ack_target_minutes)}, resolve within {_minutes(obj.resolve_target_minutes)}.")
+        return (
+            f"{obj.name} — {obj.definition}{examples}. Acknowledge within "
+            f"{_minutes(obj.ack_target_minutes)}, "
+            f"resolve within {_minutes(obj.resolve_target_minutes)}."
+        )
 
 
 def _minutes(n: int) -> str:
@@ -37,21 +40,26 @@ class TagsField(forms.CharField):
 
 
 class DeclareForm(forms.Form):
-    title = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"autofocus": True}),
-                            help_text="What is broken, as users see it.")
+    title = forms.CharField(
+        max_length=200,
+        widget=forms.TextInput(attrs={"autofocus": True}),
+        help_text="What is broken, as users see it.",
+    )
     severity = SeverityChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None)
     i_am_commander = forms.BooleanField(required=False, initial=True, label="I am the incident commander")
     summary = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     services = forms.ModelMultipleChoiceField(queryset=Service.objects.all(), required=False)
     restricted = forms.BooleanField(
-        required=False, help_text="Security or data breach: only participants, Managers and Admins see it."
+        required=False,
+        help_text="Security or data breach: only participants, Managers and Admins see it.",
     )
 
 
 class NoteForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Note (Markdown)", max_length=20000)
     occurred_at = forms.DateTimeField(
-        required=False, label="Happened at (optional)",
+        required=False,
+        label="Happened at (optional)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="Back-date a note; your timezone. The time it was written is kept too.",
     )
@@ -69,15 +77,17 @@ class ReopenForm(forms.Form):
 
 
 class SeverityChangeForm(forms.Form):
-    severity = forms.ModelChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None,
-                                      label="SEV")
-    reason = forms.CharField(required=False, max_length=300)
+    severity = forms.ModelChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None, label="SEV")
+    reason = forms.CharField(
+        required=False, max_length=300, widget=forms.TextInput(attrs={"placeholder": "Reason (optional)"})
+    )
 
 
 class RolesForm(forms.Form):
     commander = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False)
-    comms_lead = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False,
-                                        label="Communications lead")
+    comms_lead = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, label="Communications lead"
+    )
     responders = forms.ModelMultipleChoiceField(queryset=get_user_model().objects.none(), required=False)
 
     def __init__(self, *args, **kwargs):
@@ -113,8 +123,7 @@ class SeverityLevelForm(forms.ModelForm):
 
 class AlertMappingForm(forms.Form):
     label_value = forms.CharField(max_length=50, label="Alert `severity` label value")
-    severity = forms.ModelChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None,
-                                      label="SEV")
+    severity = forms.ModelChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None, label="SEV")
 
 
 class IncidentFilterForm(forms.Form):
@@ -122,8 +131,7 @@ class IncidentFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), ("open", "Open")] + list(Status.choices))
     severity = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, choices=[("", "Any SEV")])
     service = forms.ChoiceField(required=False, choices=[("", "Any service")])
-    commander = forms.TypedChoiceField(required=False, coerce=int, empty_value=None,
-                                       choices=[("", "Any commander")])
+    commander = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, choices=[("", "Any commander")])
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     breached = forms.BooleanField(required=False, label="Breached only")
@@ -142,8 +150,14 @@ class IncidentFilterForm(forms.Form):
         start = datetime.combine(data["date_from"], time.min, tzinfo=tz) if data["date_from"] else None
         end = datetime.combine(data["date_to"], time.max, tzinfo=tz) if data["date_to"] else None
         return selectors.IncidentFilters(
-            status=data["status"], severity=data["severity"], service=data["service"],
-            commander=data["commander"], date_from=start, date_to=end, q=data["q"], breached=data["breached"],
+            status=data["status"],
+            severity=data["severity"],
+            service=data["service"],
+            commander=data["commander"],
+            date_from=start,
+            date_to=end,
+            q=data["q"],
+            breached=data["breached"],
         )
 
 

@@ -9,7 +9,7 @@ every process's samples at scrape time.
 
 from collections.abc import Iterable
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from prometheus_client import Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -42,19 +42,15 @@ class OpenIncidentsCollector:
     """One query per scrape; every SEV level is exported, zero included."""
 
     def collect(self) -> Iterable[Metric]:
-        from .models import Incident, SeverityLevel
+        from .models import OPEN_STATUSES, SeverityLevel
 
         gauge = GaugeMetricFamily(
-            "opsconsole_incidents_open", "Open incidents (triggered, acknowledged or mitigated), by SEV.",
+            "opsconsole_incidents_open",
+            "Open incidents (triggered, acknowledged or mitigated), by SEV.",
             labels=["severity"],
         )
-        counts = {
-            row["severity__name"]: row["n"]
-            for row in Incident.objects.open().values("severity__name").annotate(n=Count("id")).order_by()
-        }
-        for name in SeverityLevel.objects.values_list("name", flat=True):
-            gauge.add_metric([name], counts.pop(name, 0))
-        for name, n in counts.items():
+        open_incidents = Count("incidents", filter=Q(incidents__status__in=OPEN_STATUSES))
+        for name, n in SeverityLevel.objects.annotate(n=open_incidents).order_by("level").values_list("name", "n"):
             gauge.add_metric([name], n)
         yield gauge
 

@@ -88,7 +88,11 @@ class Incident(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     comms_lead = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name="communications lead",
     )
     responders = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="incidents_responding")
@@ -96,7 +100,8 @@ class Incident(models.Model):
     tags = models.JSONField(default=list, blank=True)
     customer_impact = models.TextField(blank=True)
     restricted = models.BooleanField(
-        default=False, help_text="Security or data breach: visible only to participants, Managers and Admins."
+        default=False,
+        help_text="Security or data breach: visible only to participants, Managers and Admins.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -133,9 +138,7 @@ class Incident(models.Model):
                 condition=Q(status__in=["triggered", "acknowledged", "mitigated"]) & ~Q(dedup_key=""),
                 name="incidents_one_open_per_dedup_key",
             ),
-            models.CheckConstraint(
-                condition=Q(status__in=[s.value for s in Status]), name="incidents_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(status__in=[s.value for s in Status]), name="incidents_status_valid"),
         ]
         indexes = [models.Index(fields=["status", "severity"])]
 

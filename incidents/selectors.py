@@ -47,8 +47,11 @@ def _breach_annotations(qs):
     resolve = Q(resolved_at__isnull=True, resolve_due_at__lt=now) | Q(resolved_at__gt=F("resolve_due_at"))
     return qs.annotate(
         is_breached=ExpressionWrapper(ack | resolve, output_field=BooleanField()),
-        pinned=Case(When(status__in=OPEN_STATUSES, severity_id__lte=2, then=Value(True)),
-                    default=Value(False), output_field=BooleanField()),
+        pinned=Case(
+            When(status__in=OPEN_STATUSES, severity_id__lte=2, then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
     )
 
 
@@ -79,8 +82,12 @@ def search(qs, text: str):
         return qs.annotate(sv=SearchVector("title", "summary", "reference", config="english")).filter(
             Q(sv=query) | Q(reference__iexact=text) | Exists(notes)
         )
-    return qs.filter(Q(title__icontains=text) | Q(summary__icontains=text) | Q(reference__icontains=text)
-                     | Exists(notes.filter(text__icontains=text)))
+    return qs.filter(
+        Q(title__icontains=text)
+        | Q(summary__icontains=text)
+        | Q(reference__icontains=text)
+        | Exists(notes.filter(text__icontains=text))
+    )
 
 
 def incident_list(user, filters: IncidentFilters):
@@ -93,8 +100,9 @@ def incident_list(user, filters: IncidentFilters):
     if filters.severity:
         qs = qs.filter(severity_id=filters.severity)
     if filters.service:
-        qs = qs.filter(Exists(Incident.services.through.objects.filter(
-            incident_id=OuterRef("pk"), service__slug=filters.service)))
+        qs = qs.filter(
+            Exists(Incident.services.through.objects.filter(incident_id=OuterRef("pk"), service__slug=filters.service))
+        )
     if filters.commander:
         qs = qs.filter(commander_id=filters.commander)
     if filters.date_from:
@@ -114,9 +122,11 @@ def incident_list(user, filters: IncidentFilters):
 def get_incident(user, reference: str) -> Incident:
     """The incident the user may see, with its header data joined; 404 otherwise
     (a restricted incident does not reveal that it exists)."""
-    qs = _breach_annotations(visible_incidents(user)).select_related(
-        "severity", "commander", "comms_lead", "created_by"
-    ).prefetch_related("responders", "services")
+    qs = (
+        _breach_annotations(visible_incidents(user))
+        .select_related("severity", "commander", "comms_lead", "created_by")
+        .prefetch_related("responders", "services")
+    )
     incident = qs.filter(reference=reference).first()
     if incident is None:
         raise Http404("No such incident.")
@@ -124,17 +134,24 @@ def get_incident(user, reference: str) -> Incident:
 
 
 def _event_queryset(incident: Incident, kinds: list[str] | None):
-    qs = (
-        TimelineEvent.objects.filter(incident=incident)
-        .select_related("author", "corrects")
-        .annotate(
-            starred=Exists(EventStar.objects.filter(event_id=OuterRef("pk"))),
-            corrected=Exists(TimelineEvent.objects.filter(corrects_id=OuterRef("pk"))),
-        )
-    )
+    qs = TimelineEvent.objects.filter(incident=incident).select_related("author", "corrects")
     if kinds:
         qs = qs.filter(kind__in=kinds)
     return qs
+
+
+def _decorate(events: list[TimelineEvent]) -> list[TimelineEvent]:
+    """Set `starred` and `corrected` on a page of events: two indexed lookups
+    by id (a correlated EXISTS let the planner hash the whole table instead)."""
+    ids = [e.pk for e in events]
+    if not ids:
+        return events
+    starred = set(EventStar.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
+    corrected = set(TimelineEvent.objects.filter(corrects_id__in=ids).values_list("corrects_id", flat=True))
+    for event in events:
+        event.starred = event.pk in starred
+        event.corrected = event.pk in corrected
+    return events
 
 
 def encode_cursor(event: TimelineEvent) -> str:
@@ -149,9 +166,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
         return None
 
 
-def timeline_page(incident: Incident, *, kinds: list[str] | None = None, before: str = "",
-                  size: int = TIMELINE_PAGE_SIZE) -> tuple[list[TimelineEvent], str]:
-    """One page, newest first (by occurred_at, then id) and the cursor of the next older page ("" at the end).
+def timeline_page(
+    incident: Incident,
+    *,
+    kinds: list[str] | None = None,
+    before: str = "",
+    size: int = TIMELINE_PAGE_SIZE,
+) -> tuple[list[TimelineEvent], str]:
+    """One page, newest first (by occurred_at, then id), and the cursor of the
+    next older page ("" at the end).
 
     Keyset pagination: constant cost on page 1 and on page 100.
     """
@@ -162,14 +185,14 @@ def timeline_page(incident: Incident, *, kinds: list[str] | None = None, before:
         qs = qs.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=pk))
     events = list(qs[: size + 1])
     more = len(events) > size
-    events = events[:size]
+    events = _decorate(events[:size])
     return events, (encode_cursor(events[-1]) if more and events else "")
 
 
 def timeline_since(incident: Incident, *, after: int, kinds: list[str] | None = None) -> list[TimelineEvent]:
     """Events recorded after event id `after` (what other people added), newest first."""
     events = list(_event_queryset(incident, kinds).filter(id__gt=after).order_by("id")[:SINCE_LIMIT])
-    return events[::-1]
+    return _decorate(events[::-1])
 
 
 def latest_event_id(incident: Incident) -> int:
@@ -188,8 +211,8 @@ def assignable_users():
     """People who can hold an incident role: SREs and up."""
     names = [Role.SRE, Role.INCIDENT_COMMANDER, Role.MANAGER, Role.ADMIN]
     return (
-        get_user_model().objects.filter(Q(groups__name__in=[n.value for n in names]) | Q(is_superuser=True),
-                                        is_active=True)
+        get_user_model()
+        .objects.filter(Q(groups__name__in=[n.value for n in names]) | Q(is_superuser=True), is_active=True)
         .distinct()
         .order_by("username")
     )
@@ -208,8 +231,9 @@ def timeline_export(incident: Incident):
 
 def dashboard_panel_context(request: HttpRequest) -> dict:
     qs = _breach_annotations(visible_incidents(request.user).filter(status__in=OPEN_STATUSES))
-    incidents = list(qs.select_related("severity", "commander").order_by(F("pinned").desc(), "severity_id",
-                                                                         "-declared_at")[:15])
+    incidents = list(
+        qs.select_related("severity", "commander").order_by(F("pinned").desc(), "severity_id", "-declared_at")[:15]
+    )
     return {
         "incidents": incidents,
         "open_count": qs.count() if len(incidents) == 15 else len(incidents),
@@ -217,6 +241,5 @@ def dashboard_panel_context(request: HttpRequest) -> dict:
     }
 
 
-
 def timeline_event(incident: Incident, pk: int) -> TimelineEvent:
-    return _event_queryset(incident, None).get(pk=pk)
+    return _decorate([_event_queryset(incident, None).get(pk=pk)])[0]

@@ -50,8 +50,16 @@ DEFAULT_SEVERITY_LEVELS = [
 ]
 # Alertmanager `severity` label values seen in the seeds (critical/high/medium) and common ones.
 DEFAULT_ALERT_MAPPINGS = {
-    "critical": 1, "page": 1, "high": 2, "error": 2, "major": 2,
-    "warning": 3, "medium": 3, "minor": 4, "low": 4, "info": 4,
+    "critical": 1,
+    "page": 1,
+    "high": 2,
+    "error": 2,
+    "major": 2,
+    "warning": 3,
+    "medium": 3,
+    "minor": 4,
+    "low": 4,
+    "info": 4,
 }
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -68,8 +76,17 @@ PHASE_FIELDS = {
     Status.CLOSED: "closed_at",
 }
 INCIDENT_FIELDS = (
-    "reference", "title", "summary", "severity_id", "status", "commander_id", "comms_lead_id",
-    "tags", "customer_impact", "restricted", "dedup_key",
+    "reference",
+    "title",
+    "summary",
+    "severity_id",
+    "status",
+    "commander_id",
+    "comms_lead_id",
+    "tags",
+    "customer_impact",
+    "restricted",
+    "dedup_key",
 )
 
 _MD_TAGS = set(nh3.ALLOWED_TAGS) - {"img", "area", "map"}
@@ -93,8 +110,12 @@ class ConfirmationRequired(Exception):
 def render_markdown(text: str) -> str:
     """Markdown → HTML that is safe to show (no script, no images, no inline styles)."""
     html = markdown.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists", "nl2br"])
-    return nh3.clean(html, tags=_MD_TAGS, link_rel="noopener noreferrer nofollow",
-                     url_schemes={"http", "https", "mailto"})
+    return nh3.clean(
+        html,
+        tags=_MD_TAGS,
+        link_rel="noopener noreferrer nofollow",
+        url_schemes={"http", "https", "mailto"},
+    )
 
 
 def ensure_defaults() -> None:
@@ -108,8 +129,13 @@ def ensure_defaults() -> None:
     for level, name, definition, examples, ack, resolve in DEFAULT_SEVERITY_LEVELS:
         SeverityLevel.objects.get_or_create(
             level=level,
-            defaults={"name": name, "definition": definition, "examples": examples,
-                      "ack_target_minutes": ack, "resolve_target_minutes": resolve},
+            defaults={
+                "name": name,
+                "definition": definition,
+                "examples": examples,
+                "ack_target_minutes": ack,
+                "resolve_target_minutes": resolve,
+            },
         )
     for value, level in DEFAULT_ALERT_MAPPINGS.items():
         AlertSeverityMapping.objects.get_or_create(label_value=value, defaults={"severity_id": level})
@@ -135,8 +161,10 @@ def can_manage(user, incident: Incident) -> bool:
 
 def check_can_manage(user, incident: Incident) -> None:
     if not can_manage(user, incident):
-        raise PermissionDenied("Only the incident's commander, comms lead or responders (or an Incident "
-                               "Commander, Manager or Admin) may do this.")
+        raise PermissionDenied(
+            "Only the incident's commander, comms lead or responders (or an Incident "
+            "Commander, Manager or Admin) may do this."
+        )
 
 
 def incident_url(incident: Incident) -> str:
@@ -183,8 +211,14 @@ def _announce(event: str, incident: Incident, title: str, text: str, *, on_call:
     if on_call:
         notifications.notify_on_call(event=event, title=title, text=text, url=url, service=service)
     else:
-        notifications.notify(event=event, title=title, text=text, url=url, service=service,
-                             emails=_participant_emails(incident))
+        notifications.notify(
+            event=event,
+            title=title,
+            text=text,
+            url=url,
+            service=service,
+            emails=_participant_emails(incident),
+        )
 
 
 def _resolve_services(services: Iterable) -> tuple[list[Service], list[str]]:
@@ -197,8 +231,11 @@ def _resolve_services(services: Iterable) -> tuple[list[Service], list[str]]:
         value = str(item).strip()
         if not value:
             continue
-        service = (Service.objects.filter(slug=value).first() or Service.objects.filter(name__iexact=value).first()
-                   or (Service.objects.filter(pk=int(value)).first() if value.isdigit() else None))
+        service = (
+            Service.objects.filter(slug=value).first()
+            or Service.objects.filter(name__iexact=value).first()
+            or (Service.objects.filter(pk=int(value)).first() if value.isdigit() else None)
+        )
         (found.append(service) if service else missing.append(value))
     return found, missing
 
@@ -246,17 +283,26 @@ def timeline_add_event(
         )
         if kind not in PASSIVE_KINDS:
             Incident.objects.filter(pk=incident.pk).update(last_activity_at=now)
-        audit.record(actor if is_user else None, "incident.event_add", incident,
-                     after={"event": event.pk, "kind": kind, "corrects": corrects.pk if corrects else None})
+        audit.record(
+            actor if is_user else None,
+            "incident.event_add",
+            incident,
+            after={"event": event.pk, "kind": kind, "corrects": corrects.pk if corrects else None},
+        )
     return event
 
 
 @transaction.atomic
 def incident_add_note(
-    *, incident: Incident, actor, text: str, occurred_at: datetime | None = None,
+    *,
+    incident: Incident,
+    actor,
+    text: str,
+    occurred_at: datetime | None = None,
     corrects: TimelineEvent | None = None,
 ) -> TimelineEvent:
-    """A Markdown note, optionally back-dated (never into the future) or correcting an earlier event."""
+    """A Markdown note, optionally back-dated (never into the future) or
+    correcting an earlier event."""
     check_capability(actor, "incident.note")
     if not (text or "").strip():
         raise ValidationError("Write something in the note.")
@@ -266,8 +312,14 @@ def incident_add_note(
             raise ValidationError("A note cannot happen in the future.")
         if occurred_at < incident.declared_at - timedelta(days=30):
             raise ValidationError("A note can be back-dated at most 30 days before the incident.")
-    return timeline_add_event(incident=incident, kind=EventKind.NOTE, text=text, actor=actor,
-                              occurred_at=occurred_at, corrects=corrects)
+    return timeline_add_event(
+        incident=incident,
+        kind=EventKind.NOTE,
+        text=text,
+        actor=actor,
+        occurred_at=occurred_at,
+        corrects=corrects,
+    )
 
 
 @transaction.atomic
@@ -280,8 +332,12 @@ def event_set_star(*, event: TimelineEvent, actor, starred: bool) -> bool:
     else:
         changed = EventStar.objects.filter(event=event).delete()[0] > 0
     if changed:
-        audit.record(actor, "incident.event_star" if starred else "incident.event_unstar", event.incident,
-                     after={"event": event.pk})
+        audit.record(
+            actor,
+            "incident.event_star" if starred else "incident.event_unstar",
+            event.incident,
+            after={"event": event.pk},
+        )
     return starred
 
 
@@ -315,10 +371,19 @@ def incident_declare(
     with transaction.atomic():
         now = timezone.now()
         incident = Incident(
-            reference=_next_reference(now), title=title[:200], summary=summary, severity=level,
-            tags=sorted({t.strip() for t in tags if t and t.strip()}), customer_impact=customer_impact,
-            restricted=restricted, commander=commander, created_by=actor, dedup_key=dedup_key,
-            source_kind=source_kind, declared_at=now, last_activity_at=now,
+            reference=_next_reference(now),
+            title=title[:200],
+            summary=summary,
+            severity=level,
+            tags=sorted({t.strip() for t in tags if t and t.strip()}),
+            customer_impact=customer_impact,
+            restricted=restricted,
+            commander=commander,
+            created_by=actor,
+            dedup_key=dedup_key,
+            source_kind=source_kind,
+            declared_at=now,
+            last_activity_at=now,
         )
         incident.ack_due_at, incident.resolve_due_at = incident.compute_due(level)
         incident.save(force_insert=True)
@@ -326,16 +391,28 @@ def incident_declare(
         text = f"Declared {level.name}: **{title}**"
         if commander is not None:
             text += f" — commander {commander}"
-        timeline_add_event(incident=incident, kind=EventKind.DECLARED, text=text, actor=actor,
-                           author_label=author_label, data={"severity": level.level, "source": source_kind})
+        timeline_add_event(
+            incident=incident,
+            kind=EventKind.DECLARED,
+            text=text,
+            actor=actor,
+            author_label=author_label,
+            data={"severity": level.level, "source": source_kind},
+        )
         audit.record(actor, "incident.declare", incident, after=_snapshot(incident))
-        _announce("incident.declared", incident, f"{incident.reference} declared: {level.name} {incident.title}",
-                  summary or f"{level.name} ({level.definition}) declared by {actor or source_kind}.",
-                  on_call=True)
+        _announce(
+            "incident.declared",
+            incident,
+            f"{incident.reference} declared: {level.name} {incident.title}",
+            summary or f"{level.name} ({level.definition}) declared by {actor or source_kind}.",
+            on_call=True,
+        )
     return incident
 
 
-def incident_transition(*, incident: Incident, actor, to: str, note: str = "", confirm_firing: bool = False) -> Incident:
+def incident_transition(
+    *, incident: Incident, actor, to: str, note: str = "", confirm_firing: bool = False
+) -> Incident:
     """Move along triggered → acknowledged → mitigated → resolved → closed.
 
     Refuses (TransitionRefused) a disallowed step, including one that a
@@ -369,10 +446,17 @@ def incident_transition(*, incident: Incident, actor, to: str, note: str = "", c
         if note:
             text += f"\n\n{note}"
         if firing:
-            text += (f"\n\nResolved while {len(firing)} alert(s) were still firing "
-                     f"({', '.join(s.label or s.key for s in firing)}) — confirmed by {actor}.")
-        timeline_add_event(incident=current, kind=EventKind.STATUS, text=text, actor=actor,
-                           data={"from": previous, "to": to, "confirmed_firing": [s.key for s in firing]})
+            text += (
+                f"\n\nResolved while {len(firing)} alert(s) were still firing "
+                f"({', '.join(s.label or s.key for s in firing)}) — confirmed by {actor}."
+            )
+        timeline_add_event(
+            incident=current,
+            kind=EventKind.STATUS,
+            text=text,
+            actor=actor,
+            data={"from": previous, "to": to, "confirmed_firing": [s.key for s in firing]},
+        )
         audit.record(actor, "incident.transition", current, before=before, after=_snapshot(current))
         level = current.severity
         if to == Status.ACKNOWLEDGED and current.reopen_count == 0:
@@ -381,8 +465,12 @@ def incident_transition(*, incident: Incident, actor, to: str, note: str = "", c
         if to == Status.RESOLVED:
             seconds = (now - current.declared_at).total_seconds()
             transaction.on_commit(lambda: metrics.observe_resolve(level.name, seconds))
-            _announce("incident.resolved", current, f"{current.reference} resolved: {current.title}",
-                      f"{level.name} resolved after {_duration(seconds)} by {actor}.")
+            _announce(
+                "incident.resolved",
+                current,
+                f"{current.reference} resolved: {current.title}",
+                f"{level.name} resolved after {_duration(seconds)} by {actor}.",
+            )
     return current
 
 
@@ -403,9 +491,13 @@ def incident_reopen(*, incident: Incident, actor, reason: str) -> Incident:
             current.reopen_count = F("reopen_count") + 1
             current.save(update_fields=["status", "resolved_at", "closed_at", "reopen_count", "updated_at"])
             current.refresh_from_db()
-            timeline_add_event(incident=current, kind=EventKind.STATUS, actor=actor,
-                               text=f"Reopened ({Status(previous).label} → **Acknowledged**): {reason}",
-                               data={"from": previous, "to": Status.ACKNOWLEDGED, "reopen": True})
+            timeline_add_event(
+                incident=current,
+                kind=EventKind.STATUS,
+                actor=actor,
+                text=f"Reopened ({Status(previous).label} → **Acknowledged**): {reason}",
+                data={"from": previous, "to": Status.ACKNOWLEDGED, "reopen": True},
+            )
             audit.record(actor, "incident.reopen", current, before=before, after=_snapshot(current))
     except IntegrityError:
         # The partial unique constraint: an open incident already tracks this alert group.
@@ -427,11 +519,20 @@ def incident_set_severity(*, incident: Incident, actor, severity: int, reason: s
     current.ack_due_at, current.resolve_due_at = current.compute_due(level)
     current.save(update_fields=["severity", "ack_due_at", "resolve_due_at", "updated_at"])
     text = f"SEV: {old.name} → **{level.name}**" + (f" — {reason}" if reason else "")
-    timeline_add_event(incident=current, kind=EventKind.SEVERITY, text=text, actor=actor,
-                       data={"from": old.level, "to": level.level})
+    timeline_add_event(
+        incident=current,
+        kind=EventKind.SEVERITY,
+        text=text,
+        actor=actor,
+        data={"from": old.level, "to": level.level},
+    )
     audit.record(actor, "incident.severity", current, before=before, after=_snapshot(current))
-    _announce("incident.severity_changed", current, f"{current.reference} is now {level.name}: {current.title}",
-              f"SEV {old.name} → {level.name} by {actor}" + (f": {reason}" if reason else "."))
+    _announce(
+        "incident.severity_changed",
+        current,
+        f"{current.reference} is now {level.name}: {current.title}",
+        f"SEV {old.name} → {level.name} by {actor}" + (f": {reason}" if reason else "."),
+    )
     return current
 
 
@@ -440,9 +541,15 @@ def incident_set_roles(*, incident: Incident, actor, commander=None, comms_lead=
     """Assign commander, communications lead and responders; one event per change."""
     check_can_manage(actor, incident)
     current = Incident.objects.select_for_update().get(pk=incident.pk)
-    before = {**_snapshot(current), "responders": sorted(current.responders.values_list("pk", flat=True))}
+    before = {
+        **_snapshot(current),
+        "responders": sorted(current.responders.values_list("pk", flat=True)),
+    }
     changes = []
-    for field, label, user in (("commander", "Commander", commander), ("comms_lead", "Comms lead", comms_lead)):
+    for field, label, user in (
+        ("commander", "Commander", commander),
+        ("comms_lead", "Comms lead", comms_lead),
+    ):
         if getattr(current, f"{field}_id") != (user.pk if user else None):
             setattr(current, field, user)
             changes.append(f"{label}: **{user or 'nobody'}**")
@@ -453,9 +560,17 @@ def incident_set_roles(*, incident: Incident, actor, commander=None, comms_lead=
         current.responders.set(new)
         changes.append("Responders: " + (", ".join(str(u) for u in new) or "nobody"))
     if changes:
-        timeline_add_event(incident=current, kind=EventKind.ROLE, text="\n".join(f"- {c}" for c in changes),
-                           actor=actor, data={"commander": current.commander_id, "comms_lead": current.comms_lead_id,
-                                              "responders": sorted(u.pk for u in new)})
+        timeline_add_event(
+            incident=current,
+            kind=EventKind.ROLE,
+            text="\n".join(f"- {c}" for c in changes),
+            actor=actor,
+            data={
+                "commander": current.commander_id,
+                "comms_lead": current.comms_lead_id,
+                "responders": sorted(u.pk for u in new),
+            },
+        )
         after = {**_snapshot(current), "responders": sorted(u.pk for u in new)}
         audit.record(actor, "incident.roles", current, before=before, after=after)
     return current
@@ -463,16 +578,30 @@ def incident_set_roles(*, incident: Incident, actor, commander=None, comms_lead=
 
 @transaction.atomic
 def incident_update_details(
-    *, incident: Incident, actor, title: str, summary: str, customer_impact: str,
-    services: Iterable = (), tags: Iterable[str] = (), restricted: bool = False,
+    *,
+    incident: Incident,
+    actor,
+    title: str,
+    summary: str,
+    customer_impact: str,
+    services: Iterable = (),
+    tags: Iterable[str] = (),
+    restricted: bool = False,
 ) -> Incident:
     """Edit what is known about the incident; records which fields changed."""
     check_can_manage(actor, incident)
     current = Incident.objects.select_for_update().get(pk=incident.pk)
-    before = {**_snapshot(current), "services": sorted(current.services.values_list("slug", flat=True))}
+    before = {
+        **_snapshot(current),
+        "services": sorted(current.services.values_list("slug", flat=True)),
+    }
     found, _ = _resolve_services(services)
     current.title = (title or current.title).strip()[:200]
-    current.summary, current.customer_impact, current.restricted = summary, customer_impact, restricted
+    current.summary, current.customer_impact, current.restricted = (
+        summary,
+        customer_impact,
+        restricted,
+    )
     current.tags = sorted({t.strip() for t in tags if t and t.strip()})
     current.save(update_fields=["title", "summary", "customer_impact", "restricted", "tags", "updated_at"])
     current.services.set(found)
@@ -482,8 +611,13 @@ def incident_update_details(
         text = "Updated " + ", ".join(k.replace("_", " ") for k in changed)
         if "customer_impact" in changed and customer_impact:
             text += f"\n\n**Customer impact:** {customer_impact}"
-        timeline_add_event(incident=current, kind=EventKind.UPDATE, text=text, actor=actor,
-                           data={"changed": changed})
+        timeline_add_event(
+            incident=current,
+            kind=EventKind.UPDATE,
+            text=text,
+            actor=actor,
+            data={"changed": changed},
+        )
         audit.record(actor, "incident.update", current, before=before, after=after)
     return current
 
@@ -497,13 +631,24 @@ def _duration(seconds: float) -> str:
 
 
 def _update_signals(incident: Incident, signals: list[dict]) -> None:
+    """Upsert the latest state of each alert/check in one statement."""
     now = timezone.now()
-    for signal in signals:
-        IncidentSignal.objects.update_or_create(
-            incident=incident, key=str(signal["key"])[:300],
-            defaults={"firing": bool(signal["firing"]), "label": str(signal.get("label", ""))[:300],
-                      "updated_at": now},
-        )
+    latest = {str(sig["key"])[:300]: sig for sig in signals}  # one row per key, last state wins
+    IncidentSignal.objects.bulk_create(
+        [
+            IncidentSignal(
+                incident=incident,
+                key=key,
+                firing=bool(sig["firing"]),
+                label=str(sig.get("label", ""))[:300],
+                updated_at=now,
+            )
+            for key, sig in latest.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["incident", "key"],
+        update_fields=["firing", "label", "updated_at"],
+    )
 
 
 def open_or_update_from_source(
@@ -526,6 +671,9 @@ def open_or_update_from_source(
     - returns None when there is nothing to attach a resolved signal to.
     `data["signals"]` (optional) lists {key, label, firing} per alert so that
     resolving asks for confirmation while any still fires.
+    Idempotent for repeats: a call whose text and data equal the incident's latest
+    event from that source adds nothing (a retried task); a flap
+    (firing → resolved → firing) still records every change.
     Safe under concurrency: the partial unique constraint allows one open
     incident per dedup key; a loser of that race adds its event to the winner.
     """
@@ -544,20 +692,38 @@ def open_or_update_from_source(
         elif incident is None:
             try:
                 with transaction.atomic():
-                    incident = incident_declare(actor=None, title=title, severity=severity, services=services,
-                                                dedup_key=dedup_key, source_kind=source_kind, author_label=label)
+                    incident = incident_declare(
+                        actor=None,
+                        title=title,
+                        severity=severity,
+                        services=services,
+                        dedup_key=dedup_key,
+                        source_kind=source_kind,
+                        author_label=label,
+                    )
                     _add_on_call_responders(incident)
             except IntegrityError:
                 incident = Incident.objects.select_for_update().open().get(dedup_key=dedup_key)
         prefix = "Resolved" if resolved else "Firing"
         event_text = f"**{prefix}:** {text}" if text else f"**{prefix}:** {title}"
         if not resolved and int(severity) < incident.severity_id:
-            event_text += f"\n\nThe source reports SEV-{int(severity)}, higher than the incident's SEV-{incident.severity_id}."
-        timeline_add_event(incident=incident, kind=kind, text=event_text, author_label=label,
-                           data={**data, "dedup_key": dedup_key, "resolved": resolved, "severity": int(severity)})
+            event_text += (
+                f"\n\nThe source reports SEV-{int(severity)}, higher than the incident's SEV-{incident.severity_id}."
+            )
+        event_data = audit._normalise({**data, "dedup_key": dedup_key, "resolved": resolved, "severity": int(severity)})
+        last = TimelineEvent.objects.filter(incident=incident, kind=kind).order_by("-id").first()
+        if last is not None and last.data == event_data and last.text == event_text:
+            # The same signal delivered again (a retried task, a re-sent
+            # notification): the timeline already says so.
+            return incident
+        timeline_add_event(incident=incident, kind=kind, text=event_text, author_label=label, data=event_data)
         _update_signals(incident, signals)
-        audit.record(None, f"incident.{source_kind}_{'resolved' if resolved else 'firing'}", incident,
-                     after={"dedup_key": dedup_key})
+        audit.record(
+            None,
+            f"incident.{source_kind}_{'resolved' if resolved else 'firing'}",
+            incident,
+            after={"dedup_key": dedup_key},
+        )
     return incident
 
 
@@ -586,7 +752,12 @@ def alert_severity(label_value: str | None) -> int:
 
 @transaction.atomic
 def severity_level_update(
-    *, actor, level: SeverityLevel, definition: str, examples: str, ack_target_minutes: int,
+    *,
+    actor,
+    level: SeverityLevel,
+    definition: str,
+    examples: str,
+    ack_target_minutes: int,
     resolve_target_minutes: int,
 ) -> SeverityLevel:
     """Edit one SEV row; open incidents of that level get the new deadlines."""
@@ -596,7 +767,10 @@ def severity_level_update(
     fields = ("definition", "examples", "ack_target_minutes", "resolve_target_minutes")
     before = audit.snapshot(level, fields)
     level.definition, level.examples = definition, examples
-    level.ack_target_minutes, level.resolve_target_minutes = ack_target_minutes, resolve_target_minutes
+    level.ack_target_minutes, level.resolve_target_minutes = (
+        ack_target_minutes,
+        resolve_target_minutes,
+    )
     level.save(update_fields=list(fields))
     after = audit.snapshot(level, fields)
     if before != after:
@@ -629,8 +803,12 @@ def alert_mapping_set(*, actor, label_value: str, severity: int) -> AlertSeverit
 @transaction.atomic
 def alert_mapping_delete(*, actor, mapping: AlertSeverityMapping) -> None:
     check_capability(actor, "schedule.edit")
-    audit.record(actor, "incident.alert_mapping_delete", mapping,
-                 before={"label_value": mapping.label_value, "severity": mapping.severity_id})
+    audit.record(
+        actor,
+        "incident.alert_mapping_delete",
+        mapping,
+        before={"label_value": mapping.label_value, "severity": mapping.severity_id},
+    )
     mapping.delete()
 
 
@@ -656,48 +834,77 @@ def send_nudges(*, now: datetime | None = None) -> dict[str, int]:
     quiet_before = now - timedelta(minutes=settings.INCIDENT_NUDGE_MINUTES)
     not_nudged = Q(nudged_activity_at__isnull=True) | ~Q(nudged_activity_at=F("last_activity_at"))
     sent = {"commander": 0, "on_call": 0}
-    quiet = (Incident.objects.filter(status=Status.ACKNOWLEDGED, commander__isnull=False,
-                                     last_activity_at__lt=quiet_before)
-             .filter(not_nudged).select_related("commander", "severity")[:200])
+    quiet = (
+        Incident.objects.filter(status=Status.ACKNOWLEDGED, commander__isnull=False, last_activity_at__lt=quiet_before)
+        .filter(not_nudged)
+        .select_related("commander", "severity")[:200]
+    )
     for incident in quiet:
         with transaction.atomic():
-            claimed = Incident.objects.filter(not_nudged, pk=incident.pk,
-                                              last_activity_at=incident.last_activity_at).update(
-                nudged_activity_at=F("last_activity_at"))
+            claimed = Incident.objects.filter(
+                not_nudged, pk=incident.pk, last_activity_at=incident.last_activity_at
+            ).update(nudged_activity_at=F("last_activity_at"))
             if not claimed:
                 continue
             minutes = int((now - incident.last_activity_at).total_seconds() // 60)
             commander = incident.commander
             notifications.notify(
-                event="incident.nudge", title=f"{incident.reference} has been quiet for {minutes} min",
-                text=f"{incident.severity.name} {incident.title}: no timeline activity for {minutes} minutes. "
-                     "Post an update, or mark it mitigated or resolved.",
-                url=reverse("incidents:detail", args=[incident.reference]), service=incident.services.first(),
-                emails=[commander.email] if commander.email else [], webhook=False,
+                event="incident.nudge",
+                title=f"{incident.reference} has been quiet for {minutes} min",
+                text=f"{incident.severity.name} {incident.title}: "
+                f"no timeline activity for {minutes} minutes. "
+                "Post an update, or mark it mitigated or resolved.",
+                url=reverse("incidents:detail", args=[incident.reference]),
+                service=incident.services.first(),
+                emails=[commander.email] if commander.email else [],
+                webhook=False,
             )
-            timeline_add_event(incident=incident, kind=EventKind.NUDGE, author_label="console",
-                               text=f"Reminded {commander}: no activity for {minutes} min.",
-                               data={"to": commander.get_username(), "reason": "quiet"})
-            audit.record(None, "incident.nudge_commander", incident, after={"commander": commander.get_username()})
+            timeline_add_event(
+                incident=incident,
+                kind=EventKind.NUDGE,
+                author_label="console",
+                text=f"Reminded {commander}: no activity for {minutes} min.",
+                data={"to": commander.get_username(), "reason": "quiet"},
+            )
+            audit.record(
+                None,
+                "incident.nudge_commander",
+                incident,
+                after={"commander": commander.get_username()},
+            )
             sent["commander"] += 1
     reminded_lately = Q(unassigned_nudged_at__gte=quiet_before)
-    unassigned = (Incident.objects.open().filter(commander__isnull=True, declared_at__lt=quiet_before)
-                  .exclude(reminded_lately).select_related("severity")[:200])
+    unassigned = (
+        Incident.objects.open()
+        .filter(commander__isnull=True, declared_at__lt=quiet_before)
+        .exclude(reminded_lately)
+        .select_related("severity")[:200]
+    )
     for incident in unassigned:
         with transaction.atomic():
-            claimed = (Incident.objects.filter(pk=incident.pk, commander__isnull=True).exclude(reminded_lately)
-                       .update(unassigned_nudged_at=now))
+            claimed = (
+                Incident.objects.filter(pk=incident.pk, commander__isnull=True)
+                .exclude(reminded_lately)
+                .update(unassigned_nudged_at=now)
+            )
             if not claimed:
                 continue
             notifications.notify_on_call(
-                event="incident.nudge", title=f"{incident.reference} has no incident commander",
-                text=f"{incident.severity.name} {incident.title} is {incident.get_status_display().lower()} "
-                     "and nobody commands it. Take command or assign someone.",
-                url=reverse("incidents:detail", args=[incident.reference]), service=incident.services.first(),
+                event="incident.nudge",
+                title=f"{incident.reference} has no incident commander",
+                text=f"{incident.severity.name} {incident.title} is "
+                f"{incident.get_status_display().lower()} "
+                "and nobody commands it. Take command or assign someone.",
+                url=reverse("incidents:detail", args=[incident.reference]),
+                service=incident.services.first(),
             )
-            timeline_add_event(incident=incident, kind=EventKind.NUDGE, author_label="console",
-                               text="Reminded the on-call engineer: no incident commander yet.",
-                               data={"reason": "no_commander"})
+            timeline_add_event(
+                incident=incident,
+                kind=EventKind.NUDGE,
+                author_label="console",
+                text="Reminded the on-call engineer: no incident commander yet.",
+                data={"reason": "no_commander"},
+            )
             audit.record(None, "incident.nudge_on_call", incident)
             sent["on_call"] += 1
     return sent

@@ -13,8 +13,16 @@ urlpatterns = [
     path("severity/", views.severity_levels, name="severity_levels"),
     path("severity/<int:level>/", views.severity_level_edit, name="severity_level_edit"),
     path("severity/mappings/", views.alert_mapping_set, name="alert_mapping_set"),
-    path("severity/mappings/<int:pk>/delete/", views.alert_mapping_delete, name="alert_mapping_delete"),
-    path("reviews/", not_yet_page("Post-incident reviews", "Post-incident reviews and their action items"), name="reviews"),
+    path(
+        "severity/mappings/<int:pk>/delete/",
+        views.alert_mapping_delete,
+        name="alert_mapping_delete",
+    ),
+    path(
+        "reviews/",
+        not_yet_page("Post-incident reviews", "Post-incident reviews and their action items"),
+        name="reviews",
+    ),
     path("<str:reference>/", views.detail, name="detail"),
     path("<str:reference>/timeline/older/", views.timeline_older, name="timeline_older"),
     path("<str:reference>/timeline/since/", views.timeline_since, name="timeline_since"),

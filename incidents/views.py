@@ -43,10 +43,16 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(incidents, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "incidents/list.html", {
-        "form": form, "page": page, "query": query.urlencode(),
-        "can_declare": has_capability(request.user, "incident.declare"),
-    })
+    return render(
+        request,
+        "incidents/list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_declare": has_capability(request.user, "incident.declare"),
+        },
+    )
 
 
 @requires("incident.declare")
@@ -56,8 +62,12 @@ def declare(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         incident = services.incident_declare(
-            actor=request.user, title=data["title"], severity=data["severity"], summary=data["summary"],
-            services=data["services"], restricted=data["restricted"],
+            actor=request.user,
+            title=data["title"],
+            severity=data["severity"],
+            summary=data["summary"],
+            services=data["services"],
+            restricted=data["restricted"],
             commander=request.user if data["i_am_commander"] else None,
         )
         messages.success(request, f"{incident.reference} declared.")
@@ -83,14 +93,43 @@ def export_incidents(request: HttpRequest) -> StreamingHttpResponse:
     incidents = selectors.incident_list(request.user, IncidentFilterForm(request.GET or None).filters())
 
     def rows():
-        yield ["reference", "title", "severity", "status", "commander", "services", "tags", "restricted",
-               "declared_at", "acknowledged_at", "mitigated_at", "resolved_at", "closed_at", "breached",
-               "customer_impact", "summary"]
+        yield [
+            "reference",
+            "title",
+            "severity",
+            "status",
+            "commander",
+            "services",
+            "tags",
+            "restricted",
+            "declared_at",
+            "acknowledged_at",
+            "mitigated_at",
+            "resolved_at",
+            "closed_at",
+            "breached",
+            "customer_impact",
+            "summary",
+        ]
         for i in incidents.iterator(chunk_size=500):
-            yield [i.reference, i.title, i.severity.name, i.status, i.commander or "",
-                   " ".join(s.slug for s in i.services.all()), " ".join(i.tags), i.restricted,
-                   _iso(i.declared_at), _iso(i.acknowledged_at), _iso(i.mitigated_at), _iso(i.resolved_at),
-                   _iso(i.closed_at), i.is_breached, i.customer_impact, i.summary]
+            yield [
+                i.reference,
+                i.title,
+                i.severity.name,
+                i.status,
+                i.commander or "",
+                " ".join(s.slug for s in i.services.all()),
+                " ".join(i.tags),
+                i.restricted,
+                _iso(i.declared_at),
+                _iso(i.acknowledged_at),
+                _iso(i.mitigated_at),
+                _iso(i.resolved_at),
+                _iso(i.closed_at),
+                i.is_breached,
+                i.customer_impact,
+                i.summary,
+            ]
 
     return _csv_response(rows(), "incidents.csv")
 
@@ -105,12 +144,31 @@ def export_timeline(request: HttpRequest, reference: str) -> StreamingHttpRespon
     incident = selectors.get_incident(request.user, reference)
 
     def rows():
-        yield ["incident", "event_id", "occurred_at", "recorded_at", "kind", "author", "text", "corrects",
-               "starred", "data"]
+        yield [
+            "incident",
+            "event_id",
+            "occurred_at",
+            "recorded_at",
+            "kind",
+            "author",
+            "text",
+            "corrects",
+            "starred",
+            "data",
+        ]
         for e in selectors.timeline_export(incident):
-            yield [incident.reference, e.pk, _iso(e.occurred_at), _iso(e.recorded_at), e.kind,
-                   e.author.get_username() if e.author else e.author_label, e.text, e.corrects_id or "",
-                   e.starred, e.data]
+            yield [
+                incident.reference,
+                e.pk,
+                _iso(e.occurred_at),
+                _iso(e.recorded_at),
+                e.kind,
+                e.author.get_username() if e.author else e.author_label,
+                e.text,
+                e.corrects_id or "",
+                e.starred,
+                e.data,
+            ]
 
     return _csv_response(rows(), f"{incident.reference}-timeline.csv")
 
@@ -159,8 +217,13 @@ def timeline_older(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     kinds = _kinds(request)
     events, older = selectors.timeline_page(incident, kinds=kinds, before=request.GET.get("before", ""))
-    context = {"incident": incident, "events": events, "older": older, "kind_query": urlencode(
-        [("kind", k) for k in kinds]), "can_note": has_capability(request.user, "incident.note")}
+    context = {
+        "incident": incident,
+        "events": events,
+        "older": older,
+        "kind_query": urlencode([("kind", k) for k in kinds]),
+        "can_note": has_capability(request.user, "incident.note"),
+    }
     if request.htmx:
         return render(request, "incidents/detail.html#older-page", context)
     return render(request, "incidents/timeline_page.html", context)
@@ -184,10 +247,17 @@ def timeline_since(request: HttpRequest, reference: str) -> HttpResponse:
 
 def _since_response(request, incident, events, after, **extra) -> HttpResponse:
     cursor = max([after] + [e.pk for e in events])
-    return render(request, "incidents/detail.html#since", {
-        "incident": incident, "events": events, "cursor": cursor,
-        "can_note": has_capability(request.user, "incident.note"), **extra,
-    })
+    return render(
+        request,
+        "incidents/detail.html#since",
+        {
+            "incident": incident,
+            "events": events,
+            "cursor": cursor,
+            "can_note": has_capability(request.user, "incident.note"),
+            **extra,
+        },
+    )
 
 
 @require_POST
@@ -200,15 +270,27 @@ def add_note(request: HttpRequest, reference: str) -> HttpResponse:
         if form.cleaned_data["corrects"]:
             corrects = TimelineEvent.objects.filter(incident=incident, pk=form.cleaned_data["corrects"]).first()
         try:
-            services.incident_add_note(incident=incident, actor=request.user, text=form.cleaned_data["text"],
-                                       occurred_at=form.cleaned_data["occurred_at"], corrects=corrects)
+            services.incident_add_note(
+                incident=incident,
+                actor=request.user,
+                text=form.cleaned_data["text"],
+                occurred_at=form.cleaned_data["occurred_at"],
+                corrects=corrects,
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
     if not form.is_valid():
         if request.htmx:
-            response = render(request, "incidents/detail.html#note-form", {"incident": incident, "note_form": form})
+            response = render(
+                request,
+                "incidents/detail.html#note-form",
+                {"incident": incident, "note_form": form},
+            )
             return reswap(retarget(response, "#note-form"), "outerHTML")
-        messages.error(request, "The note was not added: " + " ".join(m for e in form.errors.values() for m in e))
+        messages.error(
+            request,
+            "The note was not added: " + " ".join(m for e in form.errors.values() for m in e),
+        )
         return redirect("incidents:detail", reference)
     if not request.htmx:
         return redirect("incidents:detail", reference)
@@ -225,8 +307,11 @@ def star_event(request: HttpRequest, reference: str, event_id: int) -> HttpRespo
     services.event_set_star(event=event, actor=request.user, starred=request.POST.get("starred") == "1")
     if request.htmx:
         event = selectors.timeline_event(incident, event.pk)
-        return render(request, "incidents/detail.html#event", {"incident": incident, "event": event,
-                                                                "can_note": True})
+        return render(
+            request,
+            "incidents/detail.html#event",
+            {"incident": incident, "event": event, "can_note": True},
+        )
     return redirect(reverse("incidents:detail", args=[reference]) + f"#event-{event.pk}")
 
 
@@ -246,12 +331,19 @@ def transition(request: HttpRequest, reference: str) -> HttpResponse:
         messages.error(request, "Choose a valid status.")
         return _back(reference)
     try:
-        services.incident_transition(incident=incident, actor=request.user, to=form.cleaned_data["to"],
-                                     note=form.cleaned_data["note"],
-                                     confirm_firing=form.cleaned_data["confirm_firing"])
+        services.incident_transition(
+            incident=incident,
+            actor=request.user,
+            to=form.cleaned_data["to"],
+            note=form.cleaned_data["note"],
+            confirm_firing=form.cleaned_data["confirm_firing"],
+        )
     except services.ConfirmationRequired as exc:
-        return render(request, "incidents/resolve_confirm.html", {"incident": incident, "firing": exc.firing,
-                                                                  "note": form.cleaned_data["note"]})
+        return render(
+            request,
+            "incidents/resolve_confirm.html",
+            {"incident": incident, "firing": exc.firing, "note": form.cleaned_data["note"]},
+        )
     except services.TransitionRefused as exc:
         messages.error(request, str(exc))
         return _back(reference)
@@ -281,9 +373,12 @@ def change_severity(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     form = SeverityChangeForm(request.POST)
     if form.is_valid():
-        services.incident_set_severity(incident=incident, actor=request.user,
-                                       severity=form.cleaned_data["severity"].level,
-                                       reason=form.cleaned_data["reason"])
+        services.incident_set_severity(
+            incident=incident,
+            actor=request.user,
+            severity=form.cleaned_data["severity"].level,
+            reason=form.cleaned_data["reason"],
+        )
         messages.success(request, f"{incident.reference} is now {form.cleaned_data['severity'].name}.")
     else:
         messages.error(request, "Choose a SEV level.")
@@ -294,8 +389,11 @@ def change_severity(request: HttpRequest, reference: str) -> HttpResponse:
 def edit_roles(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     services.check_can_manage(request.user, incident)
-    initial = {"commander": incident.commander, "comms_lead": incident.comms_lead,
-               "responders": list(incident.responders.all())}
+    initial = {
+        "commander": incident.commander,
+        "comms_lead": incident.comms_lead,
+        "responders": list(incident.responders.all()),
+    }
     form = RolesForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.incident_set_roles(incident=incident, actor=request.user, **form.cleaned_data)
@@ -308,8 +406,14 @@ def edit_roles(request: HttpRequest, reference: str) -> HttpResponse:
 def edit_details(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     services.check_can_manage(request.user, incident)
-    initial = {"title": incident.title, "summary": incident.summary, "customer_impact": incident.customer_impact,
-               "services": list(incident.services.all()), "tags": incident.tags, "restricted": incident.restricted}
+    initial = {
+        "title": incident.title,
+        "summary": incident.summary,
+        "customer_impact": incident.customer_impact,
+        "services": list(incident.services.all()),
+        "tags": incident.tags,
+        "restricted": incident.restricted,
+    }
     form = DetailsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.incident_update_details(incident=incident, actor=request.user, **form.cleaned_data)
@@ -325,12 +429,16 @@ def edit_details(request: HttpRequest, reference: str) -> HttpResponse:
 @requires("read")
 def severity_levels(request: HttpRequest) -> HttpResponse:
     services.ensure_defaults()
-    return render(request, "incidents/severity_levels.html", {
-        "levels": selectors.severity_levels(),
-        "mappings": AlertSeverityMapping.objects.select_related("severity"),
-        "mapping_form": AlertMappingForm(),
-        "can_edit": has_capability(request.user, "schedule.edit"),
-    })
+    return render(
+        request,
+        "incidents/severity_levels.html",
+        {
+            "levels": selectors.severity_levels(),
+            "mappings": AlertSeverityMapping.objects.select_related("severity"),
+            "mapping_form": AlertMappingForm(),
+            "can_edit": has_capability(request.user, "schedule.edit"),
+        },
+    )
 
 
 @requires("schedule.edit")
@@ -350,8 +458,11 @@ def severity_level_edit(request: HttpRequest, level: int) -> HttpResponse:
 def alert_mapping_set(request: HttpRequest) -> HttpResponse:
     form = AlertMappingForm(request.POST)
     if form.is_valid():
-        mapping = services.alert_mapping_set(actor=request.user, label_value=form.cleaned_data["label_value"],
-                                             severity=form.cleaned_data["severity"].level)
+        mapping = services.alert_mapping_set(
+            actor=request.user,
+            label_value=form.cleaned_data["label_value"],
+            severity=form.cleaned_data["severity"].level,
+        )
         messages.success(request, f"Alerts with severity “{mapping.label_value}” open SEV-{mapping.severity_id}.")
     else:
         messages.error(request, "Give a label value and a SEV.")

@@ -64,3 +64,8 @@ class Shift(models.Model):
         return (
             f"{self.rotation}: {self.user} {self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%H:%M} UTC"
         )
+
+    @property
+    def duration_label(self) -> str:
+        hours = (self.ends_at - self.starts_at).total_seconds() / 3600
+        return f"{hours:g} h"

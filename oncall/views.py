@@ -3,6 +3,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 
 from opsconsole.roles import has_capability, requires
@@ -65,7 +67,8 @@ def shift_add(request: HttpRequest, pk: int) -> HttpResponse:
             shift = services.shift_create(
                 actor=request.user, rotation=rotation, **form.cleaned_data
             )
-            notice = f"Added {shift.user}'s shift."
+            starts = date_format(timezone.localtime(shift.starts_at), "D d M Y H:i")
+            notice = f"Added {shift.user}'s shift from {starts} ({shift.duration_label})."
         except ValidationError as exc:
             form.add_error(None, exc)
     return _respond(request, rotation, notice, form)

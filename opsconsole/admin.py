@@ -87,7 +87,7 @@ class DeliveryAdmin(AuditedModelAdmin):
         "created_at",
         "event",
         "channel",
-        "target",
+        "target_display",
         "status",
         "attempts",
         "sent_at",

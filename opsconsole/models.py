@@ -1,6 +1,7 @@
 import hashlib
 import secrets
 import zoneinfo
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -200,4 +201,16 @@ class Delivery(models.Model):
         indexes = [models.Index(fields=["status", "-created_at"], name="delivery_status_created")]
 
     def __str__(self) -> str:
-        return f"{self.event} → {self.target} ({self.status})"
+        return f"{self.event} → {self.target_display} ({self.status})"
+
+    @property
+    def target_display(self) -> str:
+        """The target as pages, the audit log and the admin show it. A webhook
+        URL is a credential (anyone holding a Slack webhook URL can post), so
+        only its scheme, host and first path segment are shown."""
+        if self.channel != self.Channel.WEBHOOK:
+            return self.target
+        parts = urlsplit(self.target)
+        first = parts.path.strip("/").split("/", 1)[0]
+        hidden = parts.path.strip("/") != first or parts.query
+        return f"{parts.scheme}://{parts.netloc}/{first}{'/…' if hidden else ''}"

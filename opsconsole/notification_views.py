@@ -1,6 +1,7 @@
 """The dead-letter list: notifications that gave up, and their Replay button."""
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -12,8 +13,10 @@ from .roles import has_capability, requires
 
 @requires("read")
 def dead_letters(request: HttpRequest) -> HttpResponse:
+    page = Paginator(notifications.dead_letters(), 50).get_page(request.GET.get("page"))
     context = {
-        "deliveries": notifications.dead_letters(),
+        "page": page,
+        "deliveries": page.object_list,
         "can_replay": has_capability(request.user, "config.edit"),
     }
     return render(request, "opsconsole/dead_letters.html", context)

@@ -299,7 +299,7 @@ def _dead(delivery: Delivery, lease_until, error: str) -> AttemptResult:
             after={
                 "attempts": delivery.attempts,
                 "error": delivery.last_error,
-                "target": delivery.target,
+                "target": delivery.target_display,
             },
         )
         NOTIFICATIONS.labels(channel=delivery.channel, outcome="dead").inc()
@@ -370,9 +370,9 @@ def delivery_replay(*, actor: "User", delivery: Delivery) -> Delivery:
     return delivery
 
 
-def dead_letters(limit: int = 200):
-    """Dead deliveries, newest first, with their service (one query)."""
-    return Delivery.objects.filter(status=Delivery.Status.DEAD).select_related("service")[:limit]
+def dead_letters():
+    """Dead deliveries, newest first, with their service (a queryset: page it)."""
+    return Delivery.objects.filter(status=Delivery.Status.DEAD).select_related("service")
 
 
 def dashboard_panel_context(request) -> dict:

@@ -65,20 +65,23 @@ def test_run_page_constant_queries(client_as, data, django_assert_max_num_querie
     assert "style=" not in body  # CSP: no inline styles
 
 
-def test_dashboard_panel_constant_queries(rf, make_user, data, django_assert_max_num_queries):
+def test_dashboard_panel_constant_queries(client_as, rf, data, django_assert_max_num_queries):
     # The panel alone: the whole dashboard (every area's panel) has its own
     # budget in tests/opsconsole/test_demo_and_pages.py.
     from django.template.loader import render_to_string
 
     from checklists.selectors import dashboard_panel_context
 
+    client = client_as(Role.VIEWER)
+    assert "Checklists today" in client.get(reverse("dashboard")).content.decode()
+    ChecklistRun.objects.filter(pk=data["run"].pk).update(status=ChecklistRun.Status.MISSED)
     request = rf.get("/")
-    request.user = make_user(Role.VIEWER)
-    with django_assert_max_num_queries(3):
+    request.user = client.user
+    with django_assert_max_num_queries(1):  # this panel's share of the dashboard
         html = render_to_string(
             "checklists/_dashboard_panel.html", {"ctx": dashboard_panel_context(request)}, request=request
         )
-    assert "Checklists today" in html
+    assert 'data-testid="missed-runs"' in html and data["template"].name in html
 
 
 def test_history_page_constant_queries(client_as, data, django_assert_max_num_queries):
@@ -115,7 +118,7 @@ def test_htmx_tick_returns_only_the_item_and_progress(
     client = client_as(Role.SRE)
     run = data["run"]
     item = run.items.filter(state=RunItem.State.OPEN).first()
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(12):
         response = client.post(
             reverse("checklists:item_tick", args=[run.pk, item.pk]), headers=HTMX
         )
@@ -297,3 +300,66 @@ def test_template_editor_rejects_bad_schedule(client_as, make_template):
     response = client.post(reverse("checklists:template_edit", args=[template.pk]), data)
     assert response.status_code == 200 and 'class="error"' in response.content.decode()
     assert not template.schedules.exists()
+
+
+def test_history_figures(client_as, make_template, make_user):
+    from checklists.selectors import template_history
+
+    alice, bob = make_user(Role.SRE, first_name="Alice"), make_user(Role.SRE, first_name="Bob")
+    template = make_template(2)
+    now = timezone.now()
+    durations = []
+    for n, (who, minutes) in enumerate([(alice, 10), (alice, 30), (bob, 20)]):
+        run = services.run_start(actor=who, template=template)
+        first, second = run.items.order_by("order")
+        services.item_tick(actor=who, run_id=run.pk, item_id=first.pk)
+        services.item_mark_na(actor=who, run_id=run.pk, item_id=second.pk, reason="Not today")
+        services.run_sign_off(actor=who, run=run)
+        created = now - datetime.timedelta(days=n + 1)
+        ChecklistRun.objects.filter(pk=run.pk).update(
+            created_at=created,
+            due_at=created + datetime.timedelta(hours=2),
+            signed_off_at=created + datetime.timedelta(minutes=minutes),
+        )
+        RunItem.objects.filter(run=run).update(ticked_at=created + datetime.timedelta(minutes=5))
+        durations.append(minutes)
+    missed = services.run_start(actor=bob, template=template)
+    ChecklistRun.objects.filter(pk=missed.pk).update(status=ChecklistRun.Status.MISSED)
+    history = template_history(template)
+    assert history["median_seconds"] == 20 * 60
+    assert history["per_person"] == [(str(alice), 2), (str(bob), 1)]
+    na_row = next(row for row in history["item_stats"] if row["text"] == "Item 2")
+    assert na_row["na"] == 3
+    late_row = next(row for row in history["item_stats"] if row["text"] == "Item 1")
+    assert late_row["late"] == 1  # open item of the missed run
+    classes = [day.css for day in history["days"]]
+    assert classes[-1] == "missed" and classes.count("completed") == 3 and len(classes) == 90
+    body = (
+        client_as(Role.VIEWER)
+        .get(reverse("checklists:template_history", args=[template.pk]))
+        .content.decode()
+    )
+    assert "20 min" in body and "ck-day missed" in body
+
+
+def test_editor_rejects_javascript_runbook_links(client_as, make_template):
+    client = client_as(Role.SRE)
+    template = make_template(1)
+    item = template.items.get()
+    data = {
+        "name": template.name,
+        "is_active": "on",
+        "items-TOTAL_FORMS": "1",
+        "items-INITIAL_FORMS": "1",
+        "items-0-id": item.pk,
+        "items-0-order": "1",
+        "items-0-text": "x",
+        "items-0-required": "on",
+        "items-0-runbook_url": "javascript:alert(1)",
+        "schedules-TOTAL_FORMS": "0",
+        "schedules-INITIAL_FORMS": "0",
+    }
+    response = client.post(reverse("checklists:template_edit", args=[template.pk]), data)
+    assert response.status_code == 200 and "http(s) address" in response.content.decode()
+    item.refresh_from_db()
+    assert item.runbook_url == "" and item.text == "Item 1"

@@ -33,20 +33,63 @@ def _level(user):
 
 
 CASES = [
-    Case("incidents:declare", "incident.declare", data=lambda kw: {"title": "Checkout down", "severity": 1}),
-    Case("incidents:note", "incident.note", setup=_assigned, data=lambda kw: {"text": "Looking at the pool"}),
+    Case(
+        "incidents:declare",
+        "incident.declare",
+        data=lambda kw: {"title": "Checkout down", "severity": 1},
+    ),
+    Case(
+        "incidents:note",
+        "incident.note",
+        setup=_assigned,
+        data=lambda kw: {"text": "Looking at the pool"},
+    ),
     Case("incidents:star", "incident.note", setup=_event, data=lambda kw: {"starred": "1"}),
-    Case("incidents:transition", "incident.manage_assigned", setup=_assigned,
-         data=lambda kw: {"to": "acknowledged"}),
-    Case("incidents:reopen", "incident.manage_assigned", setup=_resolved, data=lambda kw: {"reason": "back"}),
-    Case("incidents:severity", "incident.manage_assigned", setup=_assigned, data=lambda kw: {"severity": 1}),
+    Case(
+        "incidents:transition",
+        "incident.manage_assigned",
+        setup=_assigned,
+        data=lambda kw: {"to": "acknowledged"},
+    ),
+    Case(
+        "incidents:reopen",
+        "incident.manage_assigned",
+        setup=_resolved,
+        data=lambda kw: {"reason": "back"},
+    ),
+    Case(
+        "incidents:severity",
+        "incident.manage_assigned",
+        setup=_assigned,
+        data=lambda kw: {"severity": 1},
+    ),
     Case("incidents:roles", "incident.manage_assigned", setup=_assigned, data=lambda kw: {}),
-    Case("incidents:edit", "incident.manage_assigned", setup=_assigned,
-         data=lambda kw: {"title": "Queue backlog > 5000", "summary": "", "customer_impact": "delays"}),
-    Case("incidents:severity_level_edit", "schedule.edit", setup=_level,
-         data=lambda kw: {"definition": "Partial degradation", "examples": "Slow", "ack_target_minutes": 60,
-                          "resolve_target_minutes": 600}),
-    Case("incidents:alert_mapping_set", "schedule.edit", data=lambda kw: {"label_value": "sev1", "severity": 1}),
+    Case(
+        "incidents:edit",
+        "incident.manage_assigned",
+        setup=_assigned,
+        data=lambda kw: {
+            "title": "Queue backlog > 5000",
+            "summary": "",
+            "customer_impact": "delays",
+        },
+    ),
+    Case(
+        "incidents:severity_level_edit",
+        "schedule.edit",
+        setup=_level,
+        data=lambda kw: {
+            "definition": "Partial degradation",
+            "examples": "Slow",
+            "ack_target_minutes": 60,
+            "resolve_target_minutes": 600,
+        },
+    ),
+    Case(
+        "incidents:alert_mapping_set",
+        "schedule.edit",
+        data=lambda kw: {"label_value": "sev1", "severity": 1},
+    ),
     Case("incidents:alert_mapping_delete", "schedule.edit", setup=_mapping),
 ]
 
@@ -56,21 +99,37 @@ def _note_target(user):
     return {"reference": incident.reference}
 
 
-def alertmanager_payload(group_key: str = '{}:{alertname="JobQueueBacklog"}', status: str = "firing",
-                         alerts: list | None = None) -> dict:
+def alertmanager_payload(
+    group_key: str = '{}:{alertname="JobQueueBacklog"}',
+    status: str = "firing",
+    alerts: list | None = None,
+) -> dict:
     """A version 4 webhook body as Alertmanager sends it."""
-    alerts = alerts or [{
-        "status": status,
-        "labels": {"alertname": "JobQueueBacklog", "severity": "medium", "service": "message-queue"},
-        "annotations": {"summary": "Job queue size > 1000"},
-        "startsAt": "2026-11-23T10:00:00Z",
-        "endsAt": "2026-11-23T10:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prometheus/graph", "fingerprint": "a1b2c3d4e5f60718",
-    }]
+    alerts = alerts or [
+        {
+            "status": status,
+            "labels": {
+                "alertname": "JobQueueBacklog",
+                "severity": "medium",
+                "service": "message-queue",
+            },
+            "annotations": {"summary": "Job queue size > 1000"},
+            "startsAt": "2026-11-23T10:00:00Z",
+            "endsAt": "2026-11-23T10:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus/graph",
+            "fingerprint": "a1b2c3d4e5f60718",
+        }
+    ]
     return {
-        "version": "4", "groupKey": group_key, "truncatedAlerts": 0, "status": status, "receiver": "console",
-        "groupLabels": {"alertname": "JobQueueBacklog"}, "commonLabels": alerts[0]["labels"],
-        "commonAnnotations": alerts[0]["annotations"], "externalURL": "http://alertmanager:9093",
+        "version": "4",
+        "groupKey": group_key,
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "console",
+        "groupLabels": {"alertname": "JobQueueBacklog"},
+        "commonLabels": alerts[0]["labels"],
+        "commonAnnotations": alerts[0]["annotations"],
+        "externalURL": "http://alertmanager:9093",
         "alerts": alerts,
     }
 
@@ -78,9 +137,23 @@ def alertmanager_payload(group_key: str = '{}:{alertname="JobQueueBacklog"}', st
 JSON = {"content_type": "application/json"}
 
 CASES += [
-    Case("incidents_api:alertmanager", "incident.declare", data=lambda kw: alertmanager_payload(), headers=JSON),
-    Case("incidents_api:declare", "incident.declare", data=lambda kw: {"title": "From a bot", "severity": 2},
-         headers=JSON),
-    Case("incidents_api:note", "incident.note", setup=_note_target, data=lambda kw: {"text": "bot note"},
-         headers=JSON),
+    Case(
+        "incidents_api:alertmanager",
+        "incident.declare",
+        data=lambda kw: alertmanager_payload(),
+        headers=JSON,
+    ),
+    Case(
+        "incidents_api:declare",
+        "incident.declare",
+        data=lambda kw: {"title": "From a bot", "severity": 2},
+        headers=JSON,
+    ),
+    Case(
+        "incidents_api:note",
+        "incident.note",
+        setup=_note_target,
+        data=lambda kw: {"text": "bot note"},
+        headers=JSON,
+    ),
 ]

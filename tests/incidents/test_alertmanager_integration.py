@@ -47,18 +47,38 @@ def alertmanager(live_server, make_user, tmp_path):
     ApiToken.objects.create(user=user, name="alertmanager", prefix=prefix, token_hash=token_hash)
     port = _free_port()
     config = {
-        "route": {"receiver": "console", "group_by": ["alertname"], "group_wait": "1s",
-                  "group_interval": "2s", "repeat_interval": "1h"},
-        "receivers": [{"name": "console", "webhook_configs": [{
-            "url": f"{live_server.url}/api/alerts/alertmanager", "send_resolved": True,
-            "http_config": {"authorization": {"type": "Bearer", "credentials": raw}},
-        }]}],
+        "route": {
+            "receiver": "console",
+            "group_by": ["alertname"],
+            "group_wait": "1s",
+            "group_interval": "2s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [
+            {
+                "name": "console",
+                "webhook_configs": [
+                    {
+                        "url": f"{live_server.url}/api/alerts/alertmanager",
+                        "send_resolved": True,
+                        "http_config": {"authorization": {"type": "Bearer", "credentials": raw}},
+                    }
+                ],
+            }
+        ],
     }
     (tmp_path / "alertmanager.yml").write_text(json.dumps(config))  # JSON is YAML
     process = subprocess.Popen(
-        [ALERTMANAGER, f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            ALERTMANAGER,
+            f"--config.file={tmp_path / 'alertmanager.yml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
 
@@ -67,6 +87,7 @@ def alertmanager(live_server, make_user, tmp_path):
             return httpx.get(f"{base}/-/ready", timeout=1).status_code == 200
         except httpx.HTTPError:
             return process.poll() is not None  # stop waiting if it died
+
     _wait(ready, what="alertmanager to start")
     assert process.poll() is None, process.stdout.read().decode()
     yield base
@@ -85,8 +106,12 @@ def _push(base: str, alerts: list[dict]) -> None:
 def _alert(instance: str, *, ends: datetime | None = None) -> dict:
     now = datetime.now(UTC)
     return {
-        "labels": {"alertname": "JobQueueBacklog", "severity": "critical", "service": "message-queue",
-                   "instance": instance},
+        "labels": {
+            "alertname": "JobQueueBacklog",
+            "severity": "critical",
+            "service": "message-queue",
+            "instance": instance,
+        },
         "annotations": {"summary": "Job queue size > 1000"},
         "startsAt": (now - timedelta(minutes=1)).isoformat(),
         "endsAt": (ends or now + timedelta(hours=1)).isoformat(),
@@ -102,15 +127,24 @@ def test_alertmanager_opens_updates_and_resolves_an_incident(alertmanager):
     assert list(incident.services.values_list("slug", flat=True)) == ["message-queue"]
 
     _push(alertmanager, [first, _alert("worker-2")])
-    _wait(lambda: any("worker-2" in e.text for e in TimelineEvent.objects.filter(kind="alert")),
-          what="the second alert on the timeline")
+    _wait(
+        lambda: any("worker-2" in e.text for e in TimelineEvent.objects.filter(kind="alert")),
+        what="the second alert on the timeline",
+    )
     assert Incident.objects.count() == 1
 
     ended = datetime.now(UTC) - timedelta(seconds=1)
-    _push(alertmanager, [{**first, "endsAt": ended.isoformat()},
-                         {**_alert("worker-2"), "startsAt": first["startsAt"], "endsAt": ended.isoformat()}])
-    _wait(lambda: TimelineEvent.objects.filter(incident=incident, kind="alert", data__resolved=True).exists(),
-          what="the resolved notification")
+    _push(
+        alertmanager,
+        [
+            {**first, "endsAt": ended.isoformat()},
+            {**_alert("worker-2"), "startsAt": first["startsAt"], "endsAt": ended.isoformat()},
+        ],
+    )
+    _wait(
+        lambda: TimelineEvent.objects.filter(incident=incident, kind="alert", data__resolved=True).exists(),
+        what="the resolved notification",
+    )
     assert Incident.objects.count() == 1
     assert not incident.signals.filter(firing=True).exists()
     texts = list(TimelineEvent.objects.filter(incident=incident).order_by("id").values_list("kind", flat=True))

@@ -19,8 +19,12 @@ def on_call(make_user):
     sre = make_user(Role.SRE, email="oncall@example.com")
     rotation = Rotation.objects.create(name="Primary")
     now = timezone.now()
-    Shift.objects.create(rotation=rotation, user=sre, starts_at=now - timedelta(hours=1),
-                         ends_at=now + timedelta(hours=8))
+    Shift.objects.create(
+        rotation=rotation,
+        user=sre,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=8),
+    )
     return sre
 
 
@@ -29,12 +33,13 @@ def test_declare_severity_change_and_resolve_notify(settings, make_user, on_call
     ic = make_user(Role.INCIDENT_COMMANDER, email="ic@example.com")
     incident = declare(ic, "Checkout down", 2, commander=ic)
     declared = Delivery.objects.filter(event="incident.declared")
-    assert {(d.channel, d.target) for d in declared} == {("webhook", "http://127.0.0.1:9/hook"),
-                                                          ("email", "oncall@example.com")}
+    assert {(d.channel, d.target) for d in declared} == {
+        ("webhook", "http://127.0.0.1:9/hook"),
+        ("email", "oncall@example.com"),
+    }
     assert incident.reference in declared.get(channel="webhook").payload["text"]
     services.incident_set_severity(incident=incident, actor=ic, severity=1, reason="all regions")
-    assert Delivery.objects.filter(event="incident.severity_changed", channel="email",
-                                   target="ic@example.com").exists()
+    assert Delivery.objects.filter(event="incident.severity_changed", channel="email", target="ic@example.com").exists()
     services.incident_transition(incident=incident, actor=ic, to=Status.ACKNOWLEDGED)
     assert not Delivery.objects.filter(event="incident.acknowledged").exists()
     services.incident_transition(incident=incident, actor=ic, to=Status.RESOLVED)
@@ -45,8 +50,7 @@ def test_declare_severity_change_and_resolve_notify(settings, make_user, on_call
 def test_alert_opened_incident_adds_the_on_call_sre_who_may_then_acknowledge(on_call):
     incident = services.open_or_update_from_source(dedup_key="g", title="Queue backlog", severity=3, text="x")
     assert list(incident.responders.all()) == [on_call]
-    services.incident_transition(incident=Incident.objects.get(pk=incident.pk), actor=on_call,
-                                 to=Status.ACKNOWLEDGED)
+    services.incident_transition(incident=Incident.objects.get(pk=incident.pk), actor=on_call, to=Status.ACKNOWLEDGED)
 
 
 def test_quiet_acknowledged_incident_reminds_its_commander_once_per_quiet_period(settings, make_user):
@@ -64,7 +68,10 @@ def test_quiet_acknowledged_incident_reminds_its_commander_once_per_quiet_period
     assert event.kind == EventKind.NUDGE and event.data["to"] == ic.username
     # New activity starts a new quiet period: one more reminder after it.
     services.incident_add_note(incident=incident, actor=ic, text="still digging")
-    assert services.send_nudges(now=timezone.now() + timedelta(minutes=31)) == {"commander": 1, "on_call": 0}
+    assert services.send_nudges(now=timezone.now() + timedelta(minutes=31)) == {
+        "commander": 1,
+        "on_call": 0,
+    }
 
 
 def test_incident_without_commander_reminds_on_call(settings, on_call):

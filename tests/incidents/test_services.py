@@ -75,8 +75,13 @@ def test_status_machine_and_phase_timestamps(make_user):
         incident = services.incident_transition(incident=incident, actor=ic, to=to)
     assert incident.acknowledged_at <= incident.mitigated_at <= incident.resolved_at <= incident.closed_at
     kinds = list(incident.events.order_by("id").values_list("kind", "data__to"))
-    assert kinds == [("declared", None), ("status", "acknowledged"), ("status", "mitigated"),
-                     ("status", "resolved"), ("status", "closed")]
+    assert kinds == [
+        ("declared", None),
+        ("status", "acknowledged"),
+        ("status", "mitigated"),
+        ("status", "resolved"),
+        ("status", "closed"),
+    ]
 
 
 def test_disallowed_transition_is_refused_with_a_message(make_user):
@@ -136,15 +141,18 @@ def test_note_markdown_is_sanitised_and_backdating_kept(make_user):
     incident = declare(sre)
     earlier = timezone.now() - timedelta(minutes=20)
     event = services.incident_add_note(
-        incident=incident, actor=sre, occurred_at=earlier,
+        incident=incident,
+        actor=sre,
+        occurred_at=earlier,
         text="**Root cause** <script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>",
     )
     assert "<strong>Root cause</strong>" in event.html
     assert "<script" not in event.html and "javascript:" not in event.html and "<img" not in event.html
     assert event.occurred_at == earlier and event.recorded_at > earlier and event.backdated
     with pytest.raises(ValidationError):
-        services.incident_add_note(incident=incident, actor=sre, text="x",
-                                   occurred_at=timezone.now() + timedelta(hours=1))
+        services.incident_add_note(
+            incident=incident, actor=sre, text="x", occurred_at=timezone.now() + timedelta(hours=1)
+        )
 
 
 def test_correction_points_at_the_corrected_event(make_user):
@@ -160,8 +168,7 @@ def test_correction_points_at_the_corrected_event(make_user):
 
 def test_timeline_add_event_contract(make_user):
     incident = declare(make_user(Role.SRE))
-    event = services.timeline_add_event(incident=incident, kind="runbook", text="Step 2 done",
-                                        data={"step": 2})
+    event = services.timeline_add_event(incident=incident, kind="runbook", text="Step 2 done", data={"step": 2})
     assert event.kind == "runbook" and event.author is None and event.data == {"step": 2}
     with pytest.raises(ValueError):
         services.timeline_add_event(incident=incident, kind="bogus", text="x")
@@ -182,26 +189,31 @@ def test_star_is_idempotent_and_leaves_event_untouched(make_user):
 def test_open_or_update_from_source_dedups_by_key():
     services.ensure_defaults()
     Service.objects.create(name="Message queue", slug="message-queue")
-    first = services.open_or_update_from_source(dedup_key="g1", title="Queue backlog", severity=3,
-                                                services=["message-queue"], text="queue > 5000")
-    again = services.open_or_update_from_source(dedup_key="g1", title="Queue backlog", severity=3,
-                                                text="queue > 8000")
+    first = services.open_or_update_from_source(
+        dedup_key="g1",
+        title="Queue backlog",
+        severity=3,
+        services=["message-queue"],
+        text="queue > 5000",
+    )
+    again = services.open_or_update_from_source(dedup_key="g1", title="Queue backlog", severity=3, text="queue > 8000")
     assert first.pk == again.pk and Incident.objects.count() == 1
     assert list(first.services.values_list("slug", flat=True)) == ["message-queue"]
     assert first.source_kind == "alert" and first.dedup_key == "g1"
-    done = services.open_or_update_from_source(dedup_key="g1", title="Queue backlog", severity=3,
-                                               text="queue drained", resolved=True)
+    done = services.open_or_update_from_source(
+        dedup_key="g1", title="Queue backlog", severity=3, text="queue drained", resolved=True
+    )
     assert done.pk == first.pk
     kinds = list(first.events.order_by("id").values_list("kind", "data__resolved"))
     assert kinds == [("declared", None), ("alert", False), ("alert", False), ("alert", True)]
-    assert services.open_or_update_from_source(dedup_key="nope", title="x", severity=3, text="",
-                                               resolved=True) is None
+    assert services.open_or_update_from_source(dedup_key="nope", title="x", severity=3, text="", resolved=True) is None
 
 
 def test_resolving_while_alerts_fire_needs_confirmation(make_user):
     ic = make_user(Role.INCIDENT_COMMANDER)
-    incident = services.open_or_update_from_source(dedup_key="g2", title="DB connections", severity=2,
-                                                   text="90% of max")
+    incident = services.open_or_update_from_source(
+        dedup_key="g2", title="DB connections", severity=2, text="90% of max"
+    )
     services.incident_transition(incident=incident, actor=ic, to=Status.ACKNOWLEDGED)
     with pytest.raises(services.ConfirmationRequired) as info:
         services.incident_transition(incident=incident, actor=ic, to=Status.RESOLVED)
@@ -227,10 +239,41 @@ def test_severity_table_edit_moves_open_deadlines(make_user):
     manager = make_user(Role.MANAGER)
     incident = declare(manager, severity=2)
     level = SeverityLevel.objects.get(pk=2)
-    services.severity_level_update(actor=manager, level=level, definition="Major degradation",
-                                   examples="x", ack_target_minutes=20, resolve_target_minutes=300)
+    services.severity_level_update(
+        actor=manager,
+        level=level,
+        definition="Major degradation",
+        examples="x",
+        ack_target_minutes=20,
+        resolve_target_minutes=300,
+    )
     incident.refresh_from_db()
     assert incident.ack_due_at == incident.declared_at + timedelta(minutes=20)
     with pytest.raises(PermissionDenied):
-        services.severity_level_update(actor=make_user(Role.INCIDENT_COMMANDER), level=level, definition="x",
-                                       examples="", ack_target_minutes=5, resolve_target_minutes=10)
+        services.severity_level_update(
+            actor=make_user(Role.INCIDENT_COMMANDER),
+            level=level,
+            definition="x",
+            examples="",
+            ack_target_minutes=5,
+            resolve_target_minutes=10,
+        )
+
+
+def test_repeated_identical_source_call_adds_nothing_but_flaps_are_recorded():
+    services.ensure_defaults()
+    call = dict(
+        dedup_key="check:7",
+        title="Check failing",
+        severity=2,
+        text="critical",
+        source_kind="check",
+        data={"check_id": 7, "from": "ok", "to": "critical"},
+    )
+    first = services.open_or_update_from_source(**call)
+    again = services.open_or_update_from_source(**call)
+    assert first.pk == again.pk
+    assert list(first.events.values_list("kind", flat=True).order_by("id")) == ["declared", "check"]
+    services.open_or_update_from_source(**{**call, "resolved": True, "data": {"check_id": 7, "to": "ok"}})
+    services.open_or_update_from_source(**call)
+    assert first.events.filter(kind="check").count() == 3

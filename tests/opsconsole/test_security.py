@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from django.urls import reverse
 
 from opsconsole.roles import Role
@@ -120,3 +121,12 @@ def test_admin_changelist_and_change_form_load_under_the_csp(client, make_user):
         assert response.status_code == 200
         assert _csp_directives(response["Content-Security-Policy"])["script-src"] == ["'self'"]
         assert "<script>" not in response.content.decode()
+
+
+@pytest.mark.django_db
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_https_redirect_spares_probes_and_the_scraper(client):
+    """Probes and Prometheus reach the container over plain HTTP."""
+    assert client.get(reverse("account_login")).status_code == 301
+    assert client.get(reverse("livez")).status_code == 200
+    assert client.get(reverse("metrics")).status_code == 200

@@ -1,0 +1,294 @@
+"""Tick throughput and latency through the real HTTP endpoint.
+
+Starts gunicorn (several sync workers) on a PostgreSQL bench database it
+creates, signs N clients in (real database sessions, CSRF token read from
+the run page like a browser), and has them tick items concurrently with
+htmx requests: groups of clients share a run, each ticking its own items.
+Prints ticks/s and p50/p95/p99 latency, then checks that the database holds
+exactly the ticks sent (one ticked row and one audit entry per tick, each by
+the client that sent it).
+
+    .venv/bin/python bench/checklists_bench.py --clients 32 --workers 4
+
+Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/opsconsole_bench_checklists;
+the database is dropped and re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379/4).
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DB_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_checklists"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
+SERVER_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdef",
+    "DATABASE_URL": DB_URL,
+    "REDIS_URL": REDIS_URL,
+    "CELERY_BROKER_URL": "",
+    "METRICS_TOKEN": "",
+    "LOG_LEVEL": "WARNING",
+    "ALLOWED_HOSTS": "127.0.0.1",
+}
+CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    parsed = urlparse(DB_URL)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django() -> None:
+    os.environ.update(SERVER_ENV)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
+    import django
+
+    django.setup()
+
+
+def prepare(clients: int, per_run: int, runs_per_group: int, items_per_run: int):
+    """Users, sessions and runs. Returns [(session_key, [(run_id, item_id), ...])]."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth.models import Group
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.management import call_command
+
+    from checklists.models import ChecklistTemplate, TemplateItem
+    from checklists.services import run_start
+    from opsconsole.models import User
+
+    call_command("migrate", verbosity=0)
+    template = ChecklistTemplate.objects.create(name="Bench checklist")
+    TemplateItem.objects.bulk_create(
+        TemplateItem(template=template, order=i, text=f"Bench item {i + 1}")
+        for i in range(items_per_run)
+    )
+    sre = Group.objects.get(name="SRE")
+    users = []
+    for n in range(clients):
+        user = User.objects.create(username=f"bench{n}")
+        user.groups.add(sre)
+        users.append(user)
+    plan = []
+    groups = (clients + per_run - 1) // per_run
+    group_runs = [
+        [run_start(actor=users[0], template=template) for _ in range(runs_per_group)]
+        for _ in range(groups)
+    ]
+    for n, user in enumerate(users):
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        work = []
+        for run in group_runs[n // per_run]:
+            items = list(run.items.order_by("order").values_list("pk", flat=True))
+            work += [
+                (run.pk, item) for index, item in enumerate(items) if index % per_run == n % per_run
+            ]
+        plan.append((user.pk, session.session_key, work))
+    return plan
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(workers: int, port: int, multiproc_dir: str) -> subprocess.Popen:
+    env = {**os.environ, **SERVER_ENV, "PROMETHEUS_MULTIPROC_DIR": multiproc_dir}
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "opsconsole.wsgi:application",
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "--access-logfile",
+        "/dev/null",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("gunicorn did not start within 30 s")
+
+
+async def run_client(
+    http, base: str, session_key: str, work: list, latencies: list, failures: list, think: float
+) -> None:
+    cookies = {"sessionid": session_key}
+    page = await http.get(f"{base}/checklists/runs/{work[0][0]}/", cookies=cookies)
+    match = CSRF_RE.search(page.text)
+    if page.status_code != 200 or not match or "csrftoken" not in page.cookies:
+        failures.append(f"run page: {page.status_code}")
+        return
+    cookies["csrftoken"] = page.cookies["csrftoken"]
+    headers = {"X-CSRFToken": match.group(1), "HX-Request": "true"}
+    for run_id, item_id in work:
+        started = time.perf_counter()
+        response = await http.post(
+            f"{base}/checklists/runs/{run_id}/items/{item_id}/tick/",
+            headers=headers,
+            cookies=cookies,
+        )
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 200 or 'data-state="ticked"' not in response.text:
+            failures.append(f"tick {item_id}: {response.status_code}")
+        if think:
+            # A person reads the next item before clicking: random pause around `think`.
+            await asyncio.sleep(random.uniform(0.5, 1.5) * think)
+
+
+async def load(base: str, plan: list, think: float) -> tuple[list, list, float]:
+    import httpx
+
+    latencies: list[float] = []
+    failures: list[str] = []
+    limits = httpx.Limits(max_connections=len(plan), max_keepalive_connections=len(plan))
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+        # Warm every worker (imports, template loading, DB connections) before timing.
+        await asyncio.gather(*(http.get(f"{base}/livez") for _ in range(32)))
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                run_client(http, base, key, work, latencies, failures, think)
+                for _, key, work in plan
+            )
+        )
+        elapsed = time.perf_counter() - started
+    return latencies, failures, elapsed
+
+
+def verify(plan: list) -> tuple[bool, str]:
+    from django.db import connection
+
+    from checklists.models import RunItem
+    from opsconsole.models import AuditEntry
+
+    connection.close()
+    expected = {item: user_id for user_id, _, work in plan for _, item in work}
+    rows = dict(
+        RunItem.objects.filter(state=RunItem.State.TICKED).values_list("pk", "ticked_by_id")
+    )
+    audited = AuditEntry.objects.filter(action="checklists.item_tick").count()
+    ok = rows == expected and audited == len(expected)
+    return (
+        ok,
+        f"{len(rows)} ticked rows, {audited} tick audit entries, {len(expected)} ticks sent"
+        + ("" if rows == expected else " — MISMATCH between ticked rows and ticks sent"),
+    )
+
+
+def workers_cpu_seconds(master_pid: int) -> float:
+    """User+system CPU used so far by gunicorn's workers (children of the master)."""
+    children = subprocess.run(
+        ["ps", "--ppid", str(master_pid), "-o", "pid="], capture_output=True, text=True
+    )
+    total = 0
+    for pid in children.stdout.split():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--clients-per-run", type=int, default=4)
+    parser.add_argument("--runs-per-group", type=int, default=10)
+    parser.add_argument("--items-per-run", type=int, default=20)
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0,
+        help="pause between a client's ticks (0: closed loop, as fast as the server answers)",
+    )
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()[0]
+    recreate_database()
+    setup_django()
+    plan = prepare(args.clients, args.clients_per_run, args.runs_per_group, args.items_per_run)
+    port = free_port()
+    multiproc = tempfile.mkdtemp(prefix="bench-prom-")
+    server = start_server(args.workers, port, multiproc)
+    try:
+        cpu_before = workers_cpu_seconds(server.pid)
+        latencies, failures, elapsed = asyncio.run(
+            load(f"http://127.0.0.1:{port}", plan, args.think_ms / 1000)
+        )
+        cpu_used = workers_cpu_seconds(server.pid) - cpu_before
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        shutil.rmtree(multiproc, ignore_errors=True)
+    ok, detail = verify(plan)
+    ms = [x * 1000 for x in latencies]
+    print(
+        f"clients={args.clients} gunicorn_workers={args.workers} think_ms={args.think_ms:g} "
+        f"cpus={os.cpu_count()} load_avg_before={load_before:.1f} ticks={len(ms)} "
+        f"failures={len(failures)}"
+    )
+    if ms:
+        print(f"throughput: {len(ms) / elapsed:.0f} ticks/s over {elapsed:.1f} s")
+        print(
+            f"latency ms: p50={statistics.median(ms):.1f} p95={percentile(ms, 95):.1f} "
+            f"p99={percentile(ms, 99):.1f} max={max(ms):.1f} mean={statistics.fmean(ms):.1f}"
+        )
+    if ms:
+        print(
+            f"server CPU: {cpu_used * 1000 / len(ms):.1f} ms per tick in gunicorn workers "
+            f"(PostgreSQL and the load generator not included)"
+        )
+    print(f"database: {detail} -> {'OK' if ok and not failures else 'FAILED'}")
+    if failures:
+        print("first failures:", failures[:5])
+    sys.exit(0 if ok and not failures else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -179,10 +179,6 @@ def test_repeated_failures_are_rate_limited(client, make_user):
     for _ in range(limit):
         assert "not correct" in _login(client, "alice", "wrong").content.decode()
     # Even the right password is refused now, with a message that says to wait.
-    from django.core.cache import cache as _c
-    import redis as _r
-    _keys = _r.Redis.from_url(settings.REDIS_URL).keys("*allauth*")
-    print("DEBUGRL", settings.CACHES["default"].get("KEY_PREFIX"), [k for k in _keys][:20])
     response = _login(client, "alice", PASSWORD)
 
     assert response.status_code == 200

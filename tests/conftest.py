@@ -122,23 +122,6 @@ def redis_client():
 os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")
 
 
-@pytest.fixture(autouse=True)
-def _forget_login_rate_limits():
-    """allauth counts failed sign-ins in the (Redis) cache for minutes: without
-    this, failures from earlier tests or runs would lock later sign-ins out."""
-    import redis
-    from django.conf import settings
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match="*allauth:rl:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-    yield
-
-
 def pytest_collection_modifyitems(config, items):
     """Anything that drives Chromium is a browser test, wherever it lives:
     `make test` runs those in worker processes of their own (see Makefile)."""

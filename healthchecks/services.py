@@ -62,9 +62,14 @@ def _mask(key: str, value: object) -> object:
     return value
 
 
+def mask_config(config: dict | None) -> dict:
+    """A check's config as the audit log may show it: secrets replaced."""
+    return {k: _mask(k, v) for k, v in (config or {}).items()}
+
+
 def _audit_snapshot(check: Check) -> dict:
     data = audit.snapshot(check, CHECK_AUDIT_FIELDS)
-    data["config"] = {k: _mask(k, v) for k, v in (data.get("config") or {}).items()}
+    data["config"] = mask_config(data.get("config"))
     return data
 
 

@@ -18,16 +18,22 @@ def _admin_snapshot(obj) -> dict:
 
 
 class AuditedModelAdmin(admin.ModelAdmin):
-    """Every add, change and delete made in the admin writes the audit log too."""
+    """Every add, change and delete made in the admin writes the audit log too.
+
+    Override `audit_snapshot` where a model holds secrets beyond passwords.
+    """
+
+    def audit_snapshot(self, obj) -> dict:
+        return _admin_snapshot(obj)
 
     def save_model(self, request, obj, form, change):
-        before = _admin_snapshot(type(obj).objects.get(pk=obj.pk)) if change and obj.pk else None
+        before = self.audit_snapshot(type(obj).objects.get(pk=obj.pk)) if change and obj.pk else None
         super().save_model(request, obj, form, change)
         action = f"{obj._meta.label_lower}.{'admin_change' if change else 'admin_add'}"
-        audit.record(request.user, action, obj, before=before, after=_admin_snapshot(obj))
+        audit.record(request.user, action, obj, before=before, after=self.audit_snapshot(obj))
 
     def delete_model(self, request, obj):
-        before = _admin_snapshot(obj)
+        before = self.audit_snapshot(obj)
         audit.record(request.user, f"{obj._meta.label_lower}.admin_delete", obj, before=before)
         super().delete_model(request, obj)
 
@@ -37,7 +43,7 @@ class AuditedModelAdmin(admin.ModelAdmin):
                 request.user,
                 f"{obj._meta.label_lower}.admin_delete",
                 obj,
-                before=_admin_snapshot(obj),
+                before=self.audit_snapshot(obj),
             )
         super().delete_queryset(request, queryset)
 

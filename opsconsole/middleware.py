@@ -59,4 +59,9 @@ class UserTimezoneMiddleware:
                 timezone.deactivate()
         else:
             timezone.deactivate()
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            # The thread serves other requests (and tests) next: never leave
+            # one user's timezone active for whoever comes after.
+            timezone.deactivate()

@@ -147,3 +147,20 @@ def pytest_collection_modifyitems(config, items):
         uses_browser = {"browser", "playwright_instance"} & set(getattr(item, "fixturenames", ()))
         if "/tests/browser/" in path or uses_browser:
             item.add_marker(pytest.mark.browser)
+        _serialize_rollback_if_transactional(item)
+
+
+def _serialize_rollback_if_transactional(item) -> None:
+    """Every transactional test restores the rows migrations made (role groups,
+    the SEV table) with serialized_rollback. Mixing the two kinds breaks:
+    a flush without it re-runs post_migrate (content types), and the next
+    test's restore then inserts them twice (IntegrityError at setup)."""
+    marker = item.get_closest_marker("django_db")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & fixtures
+    )
+    if transactional and not (marker and marker.kwargs.get("serialized_rollback")):
+        kwargs = dict(marker.kwargs) if marker else {}
+        kwargs.update(transaction=True, serialized_rollback=True)
+        item.add_marker(pytest.mark.django_db(**kwargs), append=False)

@@ -116,7 +116,7 @@ def _query(base: str, promql: str) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_real_prometheus_scrapes_the_console_with_the_token(live_server, tmp_path):
     token = "scrape-token-123"
     target = live_server.url.removeprefix("http://")

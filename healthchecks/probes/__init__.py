@@ -66,12 +66,21 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
 async def run_batch(specs: Sequence[ProbeSpec], *, concurrency: int = 500) -> list[ProbeResult]:
     """Run the probes concurrently (at most `concurrency` at once), results in order."""
     gate = asyncio.Semaphore(max(1, concurrency))
+    if any(spec.kind == "kubernetes" for spec in specs):
+        # The kubernetes package takes seconds to import: do it before any
+        # probe's timeout starts, so the first probe in a process is not cut.
+        await asyncio.to_thread(_import_kubernetes)
 
     async def one(spec: ProbeSpec) -> ProbeResult:
         async with gate:
             return await run_probe(spec)
 
     return list(await asyncio.gather(*(one(spec) for spec in specs)))
+
+
+def _import_kubernetes() -> None:
+    import kubernetes.client  # noqa: F401
+    import kubernetes.config  # noqa: F401
 
 
 def run_batch_sync(specs: Sequence[ProbeSpec], *, concurrency: int = 500) -> list[ProbeResult]:

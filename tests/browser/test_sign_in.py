@@ -9,8 +9,10 @@ from django.core.management import call_command
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-# serialized_rollback: the live server needs committed rows, and the flush
-# after each transactional test must not lose the role groups of migration 0002.
+# transaction=True: the live server's thread sees only committed rows.
+# serialized_rollback like the other browser tests: Django cannot mix it with
+# plain transactional tests in one database (a plain flush re-creates content
+# types under new ids, which the next serialized restore collides with).
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),

@@ -61,9 +61,7 @@ def test_state_changes_only_after_consecutive_agreeing_results():
     services.record_results([(check.pk, _result("critical", message="refused"))])
     check.refresh_from_db()
     assert check.state == "critical" and check.last_message == "refused"
-    changes = list(
-        CheckStateChange.objects.filter(check_ref=check).values_list("from_state", "to_state")
-    )
+    changes = list(CheckStateChange.objects.filter(check_ref=check).values_list("from_state", "to_state"))
     assert changes == [("ok", "critical"), ("unknown", "ok")]
     assert CheckResult.objects.filter(check_ref=check).count() == 4
     assert check.recent_latencies == [12.5] * 4
@@ -116,10 +114,7 @@ def test_a_killed_worker_loses_no_check():
 def test_two_dispatchers_never_claim_the_same_check():
     service = make_service()
     Check.objects.bulk_create(
-        [
-            Check(service=service, name=f"c{i}", kind="tcp", next_due_at=timezone.now())
-            for i in range(400)
-        ]
+        [Check(service=service, name=f"c{i}", kind="tcp", next_due_at=timezone.now()) for i in range(400)]
     )
     got: list[list[int]] = [[], []]
     barrier = threading.Barrier(2)
@@ -140,9 +135,7 @@ def test_two_dispatchers_never_claim_the_same_check():
 
 
 @pytest.mark.django_db
-def test_maintenance_window_silences_incident_actions(
-    django_capture_on_commit_callbacks, monkeypatch
-):
+def test_maintenance_window_silences_incident_actions(django_capture_on_commit_callbacks, monkeypatch):
     sent = []
     monkeypatch.setattr("healthchecks.tasks.state_change_action.delay", lambda pk: sent.append(pk))
     quiet = make_check(opens_incident=True, consecutive_needed=1)
@@ -155,9 +148,7 @@ def test_maintenance_window_silences_incident_actions(
         reason="DB upgrade",
     )
     with django_capture_on_commit_callbacks(execute=True):
-        changes = services.record_results(
-            [(quiet.pk, _result("critical")), (loud.pk, _result("critical"))]
-        )
+        changes = services.record_results([(quiet.pk, _result("critical")), (loud.pk, _result("critical"))])
     silenced = {c.check_ref.pk: c.silenced for c in changes}
     assert silenced == {quiet.pk: True, loud.pk: False}
     assert sent == [c.pk for c in changes if c.check_ref.pk == loud.pk]
@@ -169,14 +160,10 @@ def test_rollups_and_pruning(settings):
     check = make_check()
     base = timezone.now().replace(minute=0, second=0, microsecond=0) - datetime.timedelta(hours=2)
     rows = [
-        CheckResult(
-            check_ref=check, checked_at=base + datetime.timedelta(minutes=m), state=s, latency_ms=ms
-        )
+        CheckResult(check_ref=check, checked_at=base + datetime.timedelta(minutes=m), state=s, latency_ms=ms)
         for m, s, ms in [(1, "ok", 10), (2, "ok", 30), (3, "critical", 50), (61, "ok", 5)]
     ]
-    old = CheckResult(
-        check_ref=check, checked_at=timezone.now() - datetime.timedelta(days=8), state="ok"
-    )
+    old = CheckResult(check_ref=check, checked_at=timezone.now() - datetime.timedelta(days=8), state="ok")
     CheckResult.objects.bulk_create([*rows, old])
     assert services.rollup_results() == 2
     assert services.rollup_results() == 2  # idempotent: same rows rewritten
@@ -194,9 +181,7 @@ def test_rollups_and_pruning(settings):
 
 @pytest.mark.django_db
 def test_heartbeat_ping_turns_the_check_ok_and_fail_turns_it_critical():
-    check = make_check(
-        kind="heartbeat", config={"period_seconds": 3600, "grace_seconds": 60}, consecutive_needed=1
-    )
+    check = make_check(kind="heartbeat", config={"period_seconds": 3600, "grace_seconds": 60}, consecutive_needed=1)
     assert services.heartbeat_ping(token=check.heartbeat_token) is not None
     check.refresh_from_db()
     assert check.state == "ok" and check.last_ping_at is not None
@@ -209,9 +194,22 @@ def test_heartbeat_ping_turns_the_check_ok_and_fail_turns_it_critical():
 
 def test_audit_snapshots_hide_credentials():
     assert services._mask("url", "redis://:s3cret@redis:6379/0") == "redis://***@redis:6379/0"
-    assert (
-        services._mask("url", "https://api.example.com/healthz")
-        == "https://api.example.com/healthz"
-    )
+    assert services._mask("url", "https://api.example.com/healthz") == "https://api.example.com/healthz"
     assert services._mask("dsn", "postgresql://app:pw@db/app") == "***"
     assert services._mask("headers", {"Authorization": "Bearer x"}) == "***"
+
+
+@pytest.mark.django_db
+def test_chart_uses_rollups_once_raw_results_are_pruned(settings):
+    from healthchecks import selectors, tasks
+
+    settings.HEALTHCHECK_RAW_RETENTION_DAYS = 1
+    check = make_check()
+    two_hours_ago = timezone.now().replace(minute=0, second=0, microsecond=0) - datetime.timedelta(hours=2)
+    CheckResult.objects.create(check_ref=check, checked_at=two_hours_ago, state="ok", latency_ms=40)
+    assert [ms for _at, ms in selectors.latency_series(check)] == [40]
+    tasks.prune_results.delay()  # rolls up, then prunes nothing (too recent)
+    CheckResult.objects.update(checked_at=timezone.now() - datetime.timedelta(days=2))
+    tasks.prune_results.delay()  # now the raw row goes; its rollup stays
+    assert not CheckResult.objects.exists()
+    assert [(at, ms) for at, ms in selectors.latency_series(check)] == [(two_hours_ago, 40)]

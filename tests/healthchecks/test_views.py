@@ -17,10 +17,7 @@ BOARD_QUERIES = 8  # session, user, roles, counts, services, maintenance, checks
 
 
 def _many_checks(n: int) -> None:
-    services = [
-        Service.objects.create(name=f"svc {i:03}", slug=f"svc-{i:03}")
-        for i in range(max(1, n // 100))
-    ]
+    services = [Service.objects.create(name=f"svc {i:03}", slug=f"svc-{i:03}") for i in range(max(1, n // 100))]
     now = timezone.now()
     Check.objects.bulk_create(
         [
@@ -54,9 +51,7 @@ def test_board_query_count_is_constant(client_as, django_assert_max_num_queries,
     assert body.count('class="sparkline"') == n
     assert f"check {n - 1:05}" in body
     with django_assert_max_num_queries(BOARD_QUERIES):
-        partial = client.get(
-            reverse("healthchecks:board"), {"state": "critical"}, headers={"HX-Request": "true"}
-        )
+        partial = client.get(reverse("healthchecks:board"), {"state": "critical"}, headers={"HX-Request": "true"})
     assert partial.status_code == 200
     assert "<html" not in partial.content.decode()
     assert partial.content.decode().count('data-state="critical"') == len(range(1, n, 3))
@@ -217,9 +212,7 @@ def test_create_form_errors_per_type(client_as, data, field, message):
 
 @pytest.mark.django_db
 def test_edit_keeps_state_and_shows_the_current_config(client_as):
-    check = make_check(
-        kind="dns", config={"name": "api.internal", "expected": ["10.0.0.5"]}, state="critical"
-    )
+    check = make_check(kind="dns", config={"name": "api.internal", "expected": ["10.0.0.5"]}, state="critical")
     client = client_as(Role.SRE)
     page = client.get(reverse("healthchecks:edit", args=[check.pk])).content.decode()
     assert 'value="api.internal"' in page and 'value="10.0.0.5"' in page
@@ -239,9 +232,7 @@ def test_edit_keeps_state_and_shows_the_current_config(client_as):
     check.refresh_from_db()
     assert check.config == {"name": "api.internal", "expected": ["10.0.0.5", "10.0.0.6"]}
     assert (check.consecutive_needed, check.state) == (3, "critical")
-    assert AuditEntry.objects.filter(
-        action="healthchecks.check_update", target_id=str(check.pk)
-    ).exists()
+    assert AuditEntry.objects.filter(action="healthchecks.check_update", target_id=str(check.pk)).exists()
 
 
 @pytest.mark.django_db
@@ -253,17 +244,11 @@ def test_run_now_shows_the_result_inline(client_as, django_assert_max_num_querie
             config={"url": target.url("/healthz"), "json_path": "status", "json_equals": "healthy"},
         )
         client = client_as(Role.SRE)
-        response = client.post(
-            reverse("healthchecks:run_now", args=[check.pk]), headers={"HX-Request": "true"}
-        )
+        response = client.post(reverse("healthchecks:run_now", args=[check.pk]), headers={"HX-Request": "true"})
     finally:
         target.close()
     body = response.content.decode()
-    assert (
-        response.status_code == 200
-        and body.startswith('\n<div id="run-result"')
-        or 'id="run-result"' in body
-    )
+    assert response.status_code == 200 and body.startswith('\n<div id="run-result"') or 'id="run-result"' in body
     assert "HTTP 200 in" in body and "<html" not in body
     check.refresh_from_db()
     assert check.state == "ok" and CheckResult.objects.filter(check_ref=check).count() == 1
@@ -369,8 +354,33 @@ def test_demo_seed_is_idempotent_and_probes_the_console_itself():
     from healthchecks import services
 
     services.run_checks([checks["Connection usage %"].pk, checks["Ping"].pk])
-    assert set(
-        Check.objects.filter(name__in=["Connection usage %", "Ping"]).values_list(
-            "state", flat=True
-        )
-    ) == {"ok"}
+    assert set(Check.objects.filter(name__in=["Connection usage %", "Ping"]).values_list("state", flat=True)) == {"ok"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("n", [1, 300])
+def test_form_and_maintenance_pages_query_count(client_as, django_assert_max_num_queries, n):
+    _many_checks(n)
+    check = Check.objects.first()
+    now = timezone.now()
+    MaintenanceWindow.objects.bulk_create(
+        [
+            MaintenanceWindow(
+                check_ref=check,
+                starts_at=now - datetime.timedelta(hours=i + 1),
+                ends_at=now + datetime.timedelta(hours=1),
+                reason=f"window {i}",
+            )
+            for i in range(min(n, 100))
+        ]
+    )
+    client = client_as(Role.SRE)
+    for url in (
+        reverse("healthchecks:create"),
+        reverse("healthchecks:edit", args=[check.pk]),
+        reverse("healthchecks:maintenance"),
+        reverse("healthchecks:maintenance_create"),
+    ):
+        with django_assert_max_num_queries(8):
+            response = client.get(url)
+        assert response.status_code == 200, url

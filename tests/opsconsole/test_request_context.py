@@ -43,3 +43,11 @@ def test_times_are_shown_in_the_users_timezone(client_as):
     client = client_as(Role.VIEWER, timezone="America/New_York")
     page = client.get("/").content.decode()
     assert "America/New_York" in page
+
+
+@pytest.mark.django_db
+def test_a_users_timezone_does_not_outlive_their_request(client_as):
+    from django.utils import timezone
+
+    client_as(Role.VIEWER, timezone="Asia/Tokyo").get("/")
+    assert timezone.get_current_timezone_name() == "UTC"

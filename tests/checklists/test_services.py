@@ -52,7 +52,9 @@ def test_before_the_slot_nothing_is_created(make_template, make_schedule):
     assert services.create_due_runs(_at(7, 59)) == []
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: the flush afterwards must not re-create content types
+# (post_migrate) under the next serialized_rollback test of this worker.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_creation_of_one_slot_makes_one_run(make_template, make_schedule):
     """Eight threads, each with its own database connection, race to create
     the same slot: the unique constraint lets exactly one insert."""
@@ -158,7 +160,9 @@ def test_second_tick_does_not_undo_or_steal_the_first(run, make_user):
     assert item.ticked_by == first
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: the flush afterwards must not re-create content types
+# (post_migrate) under the next serialized_rollback test of this worker.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_ticks_of_one_item_record_exactly_one(make_template, make_user):
     template = make_template(1)
     users = [make_user(Role.SRE) for _ in range(6)]

@@ -2,8 +2,6 @@
 (ValidationError, ReviewRefused, ReviewConflict) become messages or form
 errors, never a 500; PermissionDenied becomes a 403."""
 
-import csv
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -11,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from opsconsole.csv_export import csv_response
 from opsconsole.roles import has_capability, requires
 
 from .. import selectors as incident_selectors
@@ -302,11 +301,6 @@ def manager(request: HttpRequest) -> HttpResponse:
     return render(request, "incidents/reviews/manager.html", context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @require_GET
 @requires("read")
 def trend_csv(request: HttpRequest, chart: str) -> HttpResponse:
@@ -314,7 +308,5 @@ def trend_csv(request: HttpRequest, chart: str) -> HttpResponse:
     found = next((c for c in trends.build_charts(request.user, weeks=weeks, service=service) if c.slug == chart), None)
     if found is None:
         raise Http404("No such chart.")
-    writer = csv.writer(_Echo())
-    response = HttpResponse("".join(writer.writerow(row) for row in found.csv_rows()), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{chart}.csv"'
-    return response
+    header, *rows = found.csv_rows()
+    return csv_response(header, rows, f"{chart}.csv")

@@ -23,7 +23,9 @@ FILLED = {
 def person(role: Role, username: str | None = None) -> User:
     n = User.objects.count() + 1
     # No password: hashing one costs a third of a second per user.
-    user = User.objects.create(username=username or f"{role.value.replace(' ', '_').lower()}_r{n}", email=f"r{n}@example.com")
+    user = User.objects.create(
+        username=username or f"{role.value.replace(' ', '_').lower()}_r{n}", email=f"r{n}@example.com"
+    )
     user.groups.add(Group.objects.get_or_create(name=role.value)[0])
     return user
 

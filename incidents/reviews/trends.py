@@ -9,11 +9,22 @@ code runs on PostgreSQL and on the SQLite database of `make run`.
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import (
+    BooleanField,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    Value,
+)
 from django.utils import timezone
 
 from opsconsole.charts import Chart, Series
-from opsconsole.models import Service
 
 from ..models import Incident, SeverityLevel
 from ..selectors import visible_incidents
@@ -22,6 +33,7 @@ from .models import Recurrence
 PERIODS = {4: "4 weeks", 12: "12 weeks", 26: "26 weeks", 52: "52 weeks"}
 DEFAULT_WEEKS = 12
 TOP_SERVICES = 8
+WEEK_SECONDS = 7 * 86400
 
 
 @dataclass
@@ -57,6 +69,31 @@ def _aware(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+class Seconds(Func):
+    """Seconds from `start` to `end` as a float (NULL when either is NULL),
+    computed by the database so that thousands of rows load as plain numbers."""
+
+    arity = 2
+    output_field = FloatField()
+
+    def __init__(self, end, start):
+        super().__init__(end, start)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s))::float8", arg_joiner=" - ", **extra
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 86400.0)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
+
+
 def incidents_in(user, span: Period, service: str = ""):
     qs = visible_incidents(user).filter(declared_at__gte=_aware(span.start), declared_at__lt=_aware(span.end))
     if service:
@@ -69,41 +106,50 @@ def incidents_in(user, span: Period, service: str = ""):
 def build_charts(user, *, weeks: int = DEFAULT_WEEKS, service: str = "", today: date | None = None) -> list[Chart]:
     span = period(weeks, today)
     qs = incidents_in(user, span, service)
+    now = timezone.now()
+    origin = _aware(span.start)
+    late = (
+        Q(acknowledged_at__isnull=True, ack_due_at__lt=now)
+        | Q(acknowledged_at__gt=F("ack_due_at"))
+        | Q(resolved_at__isnull=True, resolve_due_at__lt=now)
+        | Q(resolved_at__gt=F("resolve_due_at"))
+    )
     rows = list(
-        qs.annotate(recurs=Exists(Recurrence.objects.filter(incident_id=OuterRef("pk")))).values_list(
-            "declared_at", "acknowledged_at", "resolved_at", "severity_id", "ack_due_at", "resolve_due_at", "recurs"
-        )
+        qs.annotate(
+            offset=Seconds(F("declared_at"), Value(origin, output_field=DateTimeField())),
+            ack_s=Seconds(F("acknowledged_at"), F("declared_at")),
+            resolve_s=Seconds(F("resolved_at"), F("declared_at")),
+            late=ExpressionWrapper(late, output_field=BooleanField()),
+            recurs=Exists(Recurrence.objects.filter(incident_id=OuterRef("pk"))),
+        ).values_list("offset", "severity_id", "ack_s", "resolve_s", "late", "recurs")
     )
     levels = list(SeverityLevel.objects.order_by("level").values_list("level", "name"))
     top = list(
-        Service.objects.filter(incidents__in=qs)
-        .annotate(n=Count("incidents", filter=Q(incidents__in=qs)))
-        .order_by("-n", "name")
-        .values_list("name", "n")[:TOP_SERVICES]
+        Incident.services.through.objects.filter(incident__in=qs)
+        .values_list("service__name")
+        .annotate(n=Count("id"))
+        .order_by("-n", "service__name")[:TOP_SERVICES]
     )
     starts = span.week_starts
     labels = [f"{d:%b %d}" for d in starts]
-    index = {d: i for i, d in enumerate(starts)}
-    now = timezone.now()
     per_sev = {level: [0] * weeks for level, _ in levels}
     acks: list[list[float]] = [[] for _ in starts]
     resolves: list[list[float]] = [[] for _ in starts]
     breached = [0] * weeks
     totals = [0] * weeks
     recurrences = [0] * weeks
-    for declared, acked, resolved, sev, ack_due, resolve_due, recurs in rows:
-        local = timezone.localtime(declared).date()
-        i = index.get(local - timedelta(days=local.weekday()))
-        if i is None:
+    for offset, sev, ack_s, resolve_s, is_late, recurs in rows:
+        # Weeks counted from the period's first (local) Monday midnight.
+        i = int(offset // WEEK_SECONDS)
+        if not 0 <= i < weeks:
             continue
         totals[i] += 1
         per_sev.setdefault(sev, [0] * weeks)[i] += 1
-        if acked:
-            acks[i].append((acked - declared).total_seconds() / 60)
-        if resolved:
-            resolves[i].append((resolved - declared).total_seconds() / 3600)
-        if (acked or now) > ack_due or (resolved or now) > resolve_due:
-            breached[i] += 1
+        if ack_s is not None:
+            acks[i].append(ack_s / 60)
+        if resolve_s is not None:
+            resolves[i].append(resolve_s / 3600)
+        breached[i] += 1 if is_late else 0
         recurrences[i] += 1 if recurs else 0
     names = dict(levels)
     return [

@@ -87,14 +87,16 @@ def review_page_context(review: Review, user) -> dict:
 
 
 def incident_review_context(incident: Incident, user) -> dict:
-    """What the incident page shows about its review and recurrences (3 queries)."""
-    review = Review.objects.filter(incident=incident).select_related("author").first()
-    recurrence = Recurrence.objects.filter(incident=incident).select_related("earlier", "earlier_review").first()
-    later = list(
-        Recurrence.objects.filter(earlier=incident, incident__in=visible_incidents(user))
-        .select_related("incident")
-        .order_by("-created_at")[:10]
+    """What the incident page shows about its review and recurrences: one
+    query (the review comes joined with the incident from get_incident)."""
+    review = getattr(incident, "review", None)
+    links = list(
+        Recurrence.objects.filter(Q(incident=incident) | Q(earlier=incident, incident__in=visible_incidents(user)))
+        .select_related("incident", "earlier", "earlier_review")
+        .order_by("-created_at")[:11]
     )
+    recurrence = next((r for r in links if r.incident_id == incident.pk), None)
+    later = [r for r in links if r.earlier_id == incident.pk]
     refusal = refusal_for(incident, review)
     return {"review": review, "recurrence": recurrence, "later_recurrences": later, "close_refusal": refusal}
 

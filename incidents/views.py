@@ -14,7 +14,7 @@ from django_htmx.http import reswap, retarget
 
 from opsconsole.roles import has_capability, requires
 
-from . import selectors, services
+from . import panels, selectors, services
 from .forms import (
     AlertMappingForm,
     DeclareForm,
@@ -207,7 +207,8 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
 @requires("read")
 def detail(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
-    return render(request, "incidents/detail.html", _page_context(request, incident))
+    extra_panels = panels.render_panels(request, incident)  # registered by higher apps (runbooks)
+    return render(request, "incidents/detail.html", _page_context(request, incident, extra_panels=extra_panels))
 
 
 @require_GET

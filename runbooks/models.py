@@ -173,6 +173,9 @@ class StepRun(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"step {self.order} ({self.state})"
+
 
 class ActionRun(models.Model):
     """One request to carry out an action: approval, the worker's progress and output.

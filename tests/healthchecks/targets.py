@@ -29,6 +29,10 @@ class Routes(BaseHTTPRequestHandler):
 
     def _answer(self):
         self.server.requests.append((self.command, self.path, self.headers))  # case-insensitive
+        # Request bodies (PATCH/POST: the runbook actions' tests assert them), index-aligned with requests.
+        length = int(self.headers.get("Content-Length") or 0)
+        self.body = self.rfile.read(length) if length else b""
+        self.server.bodies.append(self.body)
         route = self.server.routes.get(self.path.split("?")[0])
         if callable(route):
             route = route(self)
@@ -47,7 +51,7 @@ class Routes(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_POST = do_HEAD = _answer
+    do_GET = do_POST = do_HEAD = do_PATCH = do_PUT = do_DELETE = _answer
 
 
 class HttpTarget:
@@ -59,6 +63,7 @@ class HttpTarget:
             None
         )  # a probe that hung up early is not a test failure
         self.server.requests = []
+        self.server.bodies = []
         if context is not None:
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]

@@ -116,7 +116,9 @@ class Section:
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False}).enable("table")
+    # The importers read inline text raw (token.content): parsing emphasis and
+    # links inside every paragraph would double the time for nothing.
+    return MarkdownIt("commonmark", {"html": False}).enable("table").disable(["inline", "text_join"])
 
 
 def _line(token: Token, offset: int) -> int:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils.text import slugify
 
 from opsconsole.markdown_reader import Block, Section, UnreadableDocument, decode, plain, read_sections
@@ -160,11 +161,16 @@ def _section_runbook(section: Section, children: list[Section], source: str) -> 
     steps: list[StepSpec] = []
     intro: list[Block] = []
     before = ""
-    numbered = next((b for b in section.blocks if _is_steps(b)), None)
+    numbered = any(_is_steps(b) for b in section.blocks)
     for block in section.blocks:
-        if numbered is not None:
-            if block is numbered:
+        if numbered:
+            # Numbered steps; a list broken by an unindented command block goes on
+            # after it (“10.” needs four spaces of indent), and the block belongs
+            # to the step before it.
+            if block.kind == "list" and block.ordered and (steps or _is_steps(block)):
                 steps.extend(_item_step(item) for item in block.items)
+            elif steps and _is_command(block) and not steps[-1].command:
+                steps[-1].command = block.text.rstrip("\n")
             elif not steps:
                 intro.append(block)
             continue
@@ -219,46 +225,87 @@ def read_document(data: bytes, name: str) -> list[Section]:
 
 
 def import_runbooks(sections: list[Section], source: str, *, actor, dry_run: bool = False) -> list[Outcome]:
-    from . import services
-    from .models import Runbook
+    """One transaction per document: a file is imported whole (and fast)."""
+    with transaction.atomic():
+        return _import_runbooks(sections, source, actor=actor, dry_run=dry_run)
 
-    outcomes = []
-    for parsed in runbooks_in(sections, source):
-        existing = Runbook.objects.filter(source=parsed.source).first()
-        clash = Runbook.objects.filter(title=parsed.title).exclude(source=parsed.source).first()
-        if existing is None and clash is not None:
+
+def _same(runbook, parsed: ParsedRunbook) -> bool:
+    from dataclasses import asdict
+
+    current = runbook.current_version
+    if current is None or current.symptoms != parsed.symptoms:
+        return False
+    steps = [
+        asdict(StepSpec(s.title, s.instructions, s.command, s.action, s.action_params)) for s in current.steps.all()
+    ]
+    return steps == [asdict(s) | {"title": s.title.strip()[:300]} for s in parsed.steps]
+
+
+def _import_runbooks(sections: list[Section], source: str, *, actor, dry_run: bool) -> list[Outcome]:
+    """Existing runbooks are read in three queries, new ones created in bulk;
+    only the runbooks whose text changed are saved one by one (a new version)."""
+    from django.db.models import Prefetch
+
+    from . import services
+    from .models import Runbook, RunbookStep
+
+    found = runbooks_in(sections, source)
+    existing = {
+        r.source: r
+        for r in Runbook.objects.filter(source__in=[p.source for p in found])
+        .select_related("current_version")
+        .prefetch_related("services", Prefetch("current_version__steps", RunbookStep.objects.order_by("order")))
+    }
+    taken = dict(
+        Runbook.objects.filter(title__in=[p.title for p in found])
+        .exclude(source__in=list(existing))
+        .values_list("title", "source")
+    )
+    outcomes, new = [], []
+    for parsed in found:
+        runbook = existing.get(parsed.source)
+        detail = f"{len(parsed.steps)} steps"
+        if runbook is None and parsed.title in taken:
+            origin = taken[parsed.title] or "the editor"
             outcomes.append(
                 Outcome(
-                    "runbook",
-                    parsed.title,
-                    "skipped",
-                    f"a runbook of that title exists (from {clash.source or 'the editor'})",
-                    parsed.line,
+                    "runbook", parsed.title, "skipped", f"a runbook of that title exists (from {origin})", parsed.line
                 )
             )
             continue
-        if dry_run:
-            verb = "would update" if existing else "would create"
-            outcomes.append(Outcome("runbook", parsed.title, verb, f"{len(parsed.steps)} steps", parsed.line))
-            continue
         try:
+            services.validate(parsed.title, parsed.steps)
+        except ValidationError as exc:
+            outcomes.append(Outcome("runbook", parsed.title, "skipped", "; ".join(exc.messages), parsed.line))
+            continue
+        if runbook is not None and _same(runbook, parsed):
+            outcomes.append(Outcome("runbook", runbook.title, "unchanged", detail, parsed.line))
+        elif dry_run:
+            outcomes.append(
+                Outcome("runbook", parsed.title, "would update" if runbook else "would create", detail, parsed.line)
+            )
+        elif runbook is None:
+            taken[parsed.title] = parsed.source  # a second section of the same title in this file is skipped
+            new.append(services.NewRunbook(parsed.title, parsed.symptoms, parsed.steps, parsed.tags, parsed.source))
+            outcomes.append(Outcome("runbook", parsed.title, "created", detail, parsed.line))
+        else:
             runbook, changed = services.runbook_save(
                 actor=actor,
-                runbook=existing,
-                title=parsed.title if not existing else existing.title,
+                runbook=runbook,
+                title=runbook.title,
                 symptoms=parsed.symptoms,
                 steps=parsed.steps,
-                services=existing.services.all() if existing else (),
-                tags=existing.tags if existing else parsed.tags,
+                services=runbook.services.all(),
+                tags=runbook.tags,
                 change_note=f"imported from {source}",
                 source=parsed.source,
                 check_permission=False,
             )
-        except ValidationError as exc:
-            outcomes.append(Outcome("runbook", parsed.title, "skipped", "; ".join(exc.messages), parsed.line))
-            continue
-        verb = ("created" if existing is None else "updated") if changed else "unchanged"
-        outcomes.append(Outcome("runbook", runbook.title, verb, f"{len(parsed.steps)} steps", parsed.line))
+            outcomes.append(
+                Outcome("runbook", runbook.title, "updated" if changed else "unchanged", detail, parsed.line)
+            )
+    services.runbooks_create_bulk(actor=actor, new=new, change_note=f"imported from {source}")
     return outcomes
 
 

@@ -1,5 +1,7 @@
 """Reads of runbooks: querysets with what their pages need, in a constant number of queries."""
 
+import re
+
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet
@@ -52,15 +54,20 @@ def recent_executions(runbook: Runbook, limit: int = 10) -> list[Execution]:
 
 
 def suggestions_for_incident(incident, limit: int = 5) -> list[Runbook]:
-    """Runbooks of the incident's services, then those whose text matches its title."""
+    """Runbooks of the incident's services or whose text matches its title (or
+    alert names): one query. The incident's services are already prefetched."""
     service_ids = [s.pk for s in incident.services.all()]
-    found = list(runbook_list().filter(services__id__in=service_ids).distinct()[:limit]) if service_ids else []
-    if len(found) < limit and incident.title:
-        words = " OR ".join(w for w in incident.title.split() if len(w) > 3)[:200]
-        if words:
-            seen = {r.pk for r in found}
-            found += [r for r in runbook_list(words)[: limit * 2] if r.pk not in seen][: limit - len(found)]
-    return found
+    condition = Q(services__id__in=service_ids) if service_ids else Q(pk__in=[])
+    words = [w for w in re.findall(r"[^\W_]+", incident.title) if len(w) > 3][:8]
+    if words:
+        if connection.vendor == "postgresql":
+            search = SearchQuery(" or ".join(words), search_type="websearch", config="english")
+            condition |= Q(search_vector=search)
+        else:
+            condition |= Q(title__icontains=words[0])
+    return list(
+        Runbook.objects.filter(current_version__isnull=False).filter(condition).distinct().order_by("title")[:limit]
+    )
 
 
 def execution_page(pk: int) -> Execution:

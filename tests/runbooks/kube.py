@@ -29,19 +29,27 @@ class FakeCluster:
         for n, template in self.replica_sets.items():
             template["metadata"]["labels"]["pod-template-hash"] = f"hash{n}"
         base = "/apis/apps/v1/namespaces/prod"
-        self.target = HttpTarget({
-            f"{base}/deployments/worker": self._deployment,
-            f"{base}/deployments/worker/scale": self._scale,
-            f"{base}/replicasets": lambda handler: self._json(self._replica_set_list()),
-            "/api/v1/namespaces/prod/pods": lambda handler: self._json(self._pods()),
-        })
+        self.target = HttpTarget(
+            {
+                f"{base}/deployments/worker": self._deployment,
+                f"{base}/deployments/worker/scale": self._scale,
+                f"{base}/replicasets": lambda handler: self._json(self._replica_set_list()),
+                "/api/v1/namespaces/prod/pods": lambda handler: self._json(self._pods()),
+            }
+        )
         self.kubeconfig = tmp_path / "kubeconfig"
-        self.kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "test",
-            "clusters": [{"name": "test", "cluster": {"server": f"http://127.0.0.1:{self.target.port}"}}],
-            "users": [{"name": "console", "user": {"token": "console-token"}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "console"}}],
-        }))
+        self.kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "test",
+                    "clusters": [{"name": "test", "cluster": {"server": f"http://127.0.0.1:{self.target.port}"}}],
+                    "users": [{"name": "console", "user": {"token": "console-token"}}],
+                    "contexts": [{"name": "test", "context": {"cluster": "test", "user": "console"}}],
+                }
+            )
+        )
 
     # --- what was asked -------------------------------------------------------------
     @property
@@ -66,18 +74,30 @@ class FakeCluster:
 
     def _deployment_doc(self) -> dict:
         return {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "worker", "namespace": "prod", "uid": UID,
-                         "annotations": {"deployment.kubernetes.io/revision": str(self.revision)}},
-            "spec": {"replicas": self.replicas, "selector": {"matchLabels": {"app": "worker"}},
-                     "template": copy.deepcopy(self.template)},
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "worker",
+                "namespace": "prod",
+                "uid": UID,
+                "annotations": {"deployment.kubernetes.io/revision": str(self.revision)},
+            },
+            "spec": {
+                "replicas": self.replicas,
+                "selector": {"matchLabels": {"app": "worker"}},
+                "template": copy.deepcopy(self.template),
+            },
             "status": {"replicas": self.replicas, "availableReplicas": self.replicas},
         }
 
     def _scale_doc(self) -> dict:
-        return {"apiVersion": "autoscaling/v1", "kind": "Scale",
-                "metadata": {"name": "worker", "namespace": "prod"},
-                "spec": {"replicas": self.replicas}, "status": {"replicas": self.replicas, "selector": "app=worker"}}
+        return {
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {"name": "worker", "namespace": "prod"},
+            "spec": {"replicas": self.replicas},
+            "status": {"replicas": self.replicas, "selector": "app=worker"},
+        }
 
     def _scale(self, handler):
         if handler.command == "PATCH":
@@ -101,24 +121,58 @@ class FakeCluster:
     def _replica_set_list(self) -> dict:
         items = []
         for n, template in self.replica_sets.items():
-            items.append({
-                "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                "metadata": {"name": f"worker-hash{n}", "namespace": "prod",
-                             "annotations": {"deployment.kubernetes.io/revision": str(n)},
-                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "worker",
-                                                  "uid": UID, "controller": True}]},
-                "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "worker"}}, "template": template},
-            })
+            items.append(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "metadata": {
+                        "name": f"worker-hash{n}",
+                        "namespace": "prod",
+                        "annotations": {"deployment.kubernetes.io/revision": str(n)},
+                        "ownerReferences": [
+                            {
+                                "apiVersion": "apps/v1",
+                                "kind": "Deployment",
+                                "name": "worker",
+                                "uid": UID,
+                                "controller": True,
+                            }
+                        ],
+                    },
+                    "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "worker"}}, "template": template},
+                }
+            )
         # A ReplicaSet of another owner with the same labels must be ignored.
-        items.append({"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                      "metadata": {"name": "stranger", "namespace": "prod",
-                                   "annotations": {"deployment.kubernetes.io/revision": "99"}},
-                      "spec": {"selector": {"matchLabels": {"app": "worker"}}, "template": _template("evil:1")}})
+        items.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": "stranger",
+                    "namespace": "prod",
+                    "annotations": {"deployment.kubernetes.io/revision": "99"},
+                },
+                "spec": {"selector": {"matchLabels": {"app": "worker"}}, "template": _template("evil:1")},
+            }
+        )
         return {"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {}, "items": items}
 
     def _pods(self) -> dict:
-        return {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
-            {"metadata": {"name": f"worker-{i}", "namespace": "prod"}, "spec": {"containers": [{"name": "worker"}]},
-             "status": {"phase": "Running", "containerStatuses": [
-                 {"name": "worker", "image": "worker:3", "imageID": "x", "ready": i != 2, "restartCount": i}]}}
-            for i in range(self.replicas)]}
+        return {
+            "apiVersion": "v1",
+            "kind": "PodList",
+            "metadata": {},
+            "items": [
+                {
+                    "metadata": {"name": f"worker-{i}", "namespace": "prod"},
+                    "spec": {"containers": [{"name": "worker"}]},
+                    "status": {
+                        "phase": "Running",
+                        "containerStatuses": [
+                            {"name": "worker", "image": "worker:3", "imageID": "x", "ready": i != 2, "restartCount": i}
+                        ],
+                    },
+                }
+                for i in range(self.replicas)
+            ],
+        }

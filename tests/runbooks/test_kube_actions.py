@@ -31,8 +31,9 @@ def test_scale_dry_run_then_apply(cluster):
     assert cluster.writes() == []  # a dry run changes nothing
     report = Reporter()
     assert scale.run(params, report, "key") == "replicas 3 → 5"
-    assert cluster.writes() == [("PATCH", f"{BASE}/scale", "application/strategic-merge-patch+json",
-                                 {"spec": {"replicas": 5}})]
+    assert cluster.writes() == [
+        ("PATCH", f"{BASE}/scale", "application/strategic-merge-patch+json", {"spec": {"replicas": 5}})
+    ]
     assert cluster.replicas == 5 and scale.verify(params) is True
     assert cluster.target.server.requests[0][2]["Authorization"] == "Bearer console-token"
 
@@ -44,9 +45,14 @@ def test_rollout_restart_patches_the_restarted_at_annotation(cluster):
     assert "its 3 pods are replaced one by one" in restart.preview(params)
     assert restart.verify(params) is False
     restart.run(params, Reporter(), "key")
-    assert cluster.writes() == [("PATCH", BASE, "application/strategic-merge-patch+json",
-                                 {"spec": {"template": {"metadata": {"annotations": {
-                                     "kubectl.kubernetes.io/restartedAt": stamp}}}}})]
+    assert cluster.writes() == [
+        (
+            "PATCH",
+            BASE,
+            "application/strategic-merge-patch+json",
+            {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}},
+        )
+    ]
     assert restart.verify(params) is True  # a redelivered task sees it done and does not patch again
 
 
@@ -60,9 +66,16 @@ def test_rollout_undo_to_the_previous_revision_via_replica_sets(cluster):
     assert list_calls[0][1] == "/apis/apps/v1/namespaces/prod/replicasets?labelSelector=app%3Dworker"
     [(method, path, content_type, body)] = cluster.writes()
     assert (method, path, content_type) == ("PATCH", BASE, "application/json-patch+json")
-    assert body == [{"op": "replace", "path": "/spec/template", "value": {
-        "metadata": {"labels": {"app": "worker"}},  # the ReplicaSet's pod-template-hash is dropped
-        "spec": {"containers": [{"name": "worker", "image": "worker:2"}]}}}]
+    assert body == [
+        {
+            "op": "replace",
+            "path": "/spec/template",
+            "value": {
+                "metadata": {"labels": {"app": "worker"}},  # the ReplicaSet's pod-template-hash is dropped
+                "spec": {"containers": [{"name": "worker", "image": "worker:2"}]},
+            },
+        }
+    ]
 
 
 def test_rollout_undo_to_a_chosen_revision_and_refusals(cluster):

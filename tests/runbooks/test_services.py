@@ -41,30 +41,53 @@ def test_saving_the_same_content_writes_nothing(make_user):
 
 def test_a_stale_editor_is_refused_not_overwriting(make_user):
     runbook = make_runbook("Stale", steps=1)
-    services.runbook_save(actor=make_user(Role.SRE), runbook=runbook, title="Stale", symptoms="", steps=[
-        services.StepSpec("Theirs")], base_version=1)
+    services.runbook_save(
+        actor=make_user(Role.SRE),
+        runbook=runbook,
+        title="Stale",
+        symptoms="",
+        steps=[services.StepSpec("Theirs")],
+        base_version=1,
+    )
     with pytest.raises(services.StaleVersion):
-        services.runbook_save(actor=make_user(Role.SRE), runbook=runbook, title="Stale", symptoms="",
-                              steps=[services.StepSpec("Mine")], base_version=1)
+        services.runbook_save(
+            actor=make_user(Role.SRE),
+            runbook=runbook,
+            title="Stale",
+            symptoms="",
+            steps=[services.StepSpec("Mine")],
+            base_version=1,
+        )
     assert runbook.versions.count() == 2
 
 
 def test_validation_refuses_before_writing(make_user):
     with pytest.raises(ValidationError) as refused:
-        services.runbook_save(actor=make_user(Role.SRE), runbook=None, title=" ", symptoms="",
-                              steps=[services.StepSpec("x", action="rm_rf")])
+        services.runbook_save(
+            actor=make_user(Role.SRE),
+            runbook=None,
+            title=" ",
+            symptoms="",
+            steps=[services.StepSpec("x", action="rm_rf")],
+        )
     assert "A runbook needs a title." in refused.value.messages
     assert "Step 1: unknown action 'rm_rf'." in refused.value.messages
     with pytest.raises(PermissionDenied):
-        services.runbook_save(actor=make_user(Role.VIEWER), runbook=None, title="t", symptoms="",
-                              steps=[services.StepSpec("x")])
+        services.runbook_save(
+            actor=make_user(Role.VIEWER), runbook=None, title="t", symptoms="", steps=[services.StepSpec("x")]
+        )
 
 
 def test_full_text_search_ranks_titles_symptoms_and_steps():
     make_runbook("Messenger Queue Backlog", symptoms="RabbitMQ messages pile up")
     other = make_runbook("Database failover", symptoms="replica lag")
-    services.runbook_save(actor=system_admin(), runbook=other, title="Database failover", symptoms="replica lag",
-                          steps=[services.StepSpec("Promote the replica", command="pg_ctl promote")])
+    services.runbook_save(
+        actor=system_admin(),
+        runbook=other,
+        title="Database failover",
+        symptoms="replica lag",
+        steps=[services.StepSpec("Promote the replica", command="pg_ctl promote")],
+    )
     assert [r.title for r in selectors.runbook_list("queue backlog")] == ["Messenger Queue Backlog"]
     assert [r.title for r in selectors.runbook_list("rabbitmq")] == ["Messenger Queue Backlog"]
     assert [r.title for r in selectors.runbook_list("promote")] == ["Database failover"]  # a step's text
@@ -194,8 +217,9 @@ def test_run_check_action_records_a_result_now(make_user):
     from healthchecks.models import Check
 
     service = Service.objects.create(name="Heartbeat svc", slug="hb-svc")
-    check = Check.objects.create(service=service, name="nightly", kind="heartbeat", config={},
-                                 interval_seconds=60, timeout_seconds=5)
+    check = Check.objects.create(
+        service=service, name="nightly", kind="heartbeat", config={}, interval_seconds=60, timeout_seconds=5
+    )
     sre = make_user(Role.SRE)
     run = start(make_runbook(action="run_check", action_step=1), actor=sre)
     step_run = StepRun.objects.select_related("step", "execution").get(execution=run, order=1)

@@ -40,10 +40,19 @@ def test_edit_creates_a_version_and_history_lists_it(client_as):
     client = client_as(Role.SRE)
     runbook = make_runbook("Editable", steps=1)
     data = {
-        "title": "Editable", "symptoms": "slow", "tags": "queue, k8s", "change_note": "second step",
-        "base_version": "1", "steps-TOTAL_FORMS": "2", "steps-INITIAL_FORMS": "0", "steps-MIN_NUM_FORMS": "0",
-        "steps-MAX_NUM_FORMS": "500", "steps-0-title": "One", "steps-1-title": "Two",
-        "steps-1-action": "k8s_scale", "steps-1-action_params": '{"namespace": "prod"}',
+        "title": "Editable",
+        "symptoms": "slow",
+        "tags": "queue, k8s",
+        "change_note": "second step",
+        "base_version": "1",
+        "steps-TOTAL_FORMS": "2",
+        "steps-INITIAL_FORMS": "0",
+        "steps-MIN_NUM_FORMS": "0",
+        "steps-MAX_NUM_FORMS": "500",
+        "steps-0-title": "One",
+        "steps-1-title": "Two",
+        "steps-1-action": "k8s_scale",
+        "steps-1-action_params": '{"namespace": "prod"}',
     }
     response = client.post(reverse("runbooks:edit", args=[runbook.pk]), data)
     assert response.status_code == 302
@@ -59,8 +68,15 @@ def test_edit_creates_a_version_and_history_lists_it(client_as):
 def test_bad_edits_are_form_errors_and_change_nothing(client_as):
     client = client_as(Role.SRE)
     runbook = make_runbook("Guarded", steps=1)
-    base = {"title": "Guarded", "base_version": "1", "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0",
-            "steps-MIN_NUM_FORMS": "0", "steps-MAX_NUM_FORMS": "500", "steps-0-title": "x"}
+    base = {
+        "title": "Guarded",
+        "base_version": "1",
+        "steps-TOTAL_FORMS": "1",
+        "steps-INITIAL_FORMS": "0",
+        "steps-MIN_NUM_FORMS": "0",
+        "steps-MAX_NUM_FORMS": "500",
+        "steps-0-title": "x",
+    }
     bad_json = client.post(reverse("runbooks:edit", args=[runbook.pk]), base | {"steps-0-action_params": "[1"})
     assert bad_json.status_code == 200 and "Not JSON" in bad_json.content.decode()
     stale = client.post(reverse("runbooks:edit", args=[runbook.pk]), base | {"base_version": "0"})
@@ -126,8 +142,7 @@ def test_incident_page_suggests_runbooks_by_service_and_starts_one(client_as):
     client = client_as(Role.SRE)
     queue = Service.objects.create(name="Queue", slug="queue")
     runbook = make_runbook("Messenger Queue Backlog", services=[queue])
-    incident = incident_services.incident_declare(actor=client.user, title="Queue stuck", severity=2,
-                                                  services=[queue])
+    incident = incident_services.incident_declare(actor=client.user, title="Queue stuck", severity=2, services=[queue])
     page = client.get(reverse("incidents:detail", args=[incident.reference])).content.decode()
     assert 'data-testid="incident-runbooks"' in page and "Messenger Queue Backlog" in page
     response = client.post(reverse("runbooks:start", args=[runbook.pk]), {"incident": incident.reference})

@@ -43,10 +43,28 @@ class Worker:
 
     def __init__(self, queue: str, **env: str):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "-Q", queue, "--pool", "prefork",
-             "--concurrency", "1", "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle",
-             "--without-gossip"],
-            cwd=ROOT, env=production_env(CELERY_BROKER_URL="", **env), stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "opsconsole",
+                "worker",
+                "-Q",
+                queue,
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "WARNING",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=production_env(CELERY_BROKER_URL="", **env),
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
 
@@ -69,8 +87,13 @@ class Worker:
 def _queued(runbook_action: str, params: dict) -> ActionRun:
     execution = start(make_runbook(action=runbook_action, action_step=1))
     return ActionRun.objects.create(
-        step_run=execution.step_runs.get(order=1), action=runbook_action, params=params, destructive=True,
-        dry_run="test", status=ActionRun.Status.QUEUED, requested_at=timezone.now(),
+        step_run=execution.step_runs.get(order=1),
+        action=runbook_action,
+        params=params,
+        destructive=True,
+        dry_run="test",
+        status=ActionRun.Status.QUEUED,
+        requested_at=timezone.now(),
     )
 
 
@@ -92,8 +115,11 @@ def test_a_killed_worker_never_sends_a_non_idempotent_request_twice(worker_id_su
         tasks.perform_action.apply_async((run.pk,), queue=queue)
         _wait(lambda: hits, 60, "the worker never sent the request")
         worker.kill_child()
-        _wait(lambda: ActionRun.objects.get(pk=run.pk).status == "interrupted", 60,
-              "the redelivered task did not settle the run")
+        _wait(
+            lambda: ActionRun.objects.get(pk=run.pk).status == "interrupted",
+            60,
+            "the redelivered task did not settle the run",
+        )
         time.sleep(1)
     finally:
         app.conf.task_always_eager = True
@@ -118,8 +144,12 @@ def test_a_killed_worker_verifies_a_scale_instead_of_patching_again(worker_id_su
     cluster.target.server.routes["/apis/apps/v1/namespaces/prod/deployments/worker/scale"] = slow_scale
     queue = f"rb-kill-k8s{worker_id_suffix}"
     run = _queued("k8s_scale", {"namespace": "prod", "deployment": "worker", "replicas": 5})
-    worker = Worker(queue, RUNBOOK_KUBECONFIG=str(cluster.kubeconfig), RUNBOOK_ALLOWED_NAMESPACES="prod",
-                    RUNBOOK_ALLOWED_DEPLOYMENTS="prod/worker")
+    worker = Worker(
+        queue,
+        RUNBOOK_KUBECONFIG=str(cluster.kubeconfig),
+        RUNBOOK_ALLOWED_NAMESPACES="prod",
+        RUNBOOK_ALLOWED_DEPLOYMENTS="prod/worker",
+    )
     app.conf.task_always_eager = False
     try:
         tasks.perform_action.apply_async((run.pk,), queue=queue)

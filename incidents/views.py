@@ -14,11 +14,7 @@ from django_htmx.http import reswap, retarget
 from opsconsole.csv_export import csv_response
 from opsconsole.roles import has_capability, requires
 
-<<<<<<< HEAD
-from . import panels, selectors, services
-=======
-from . import exports, selectors, services
->>>>>>> main
+from . import exports, panels, selectors, services
 from .forms import (
     AlertMappingForm,
     DeclareForm,

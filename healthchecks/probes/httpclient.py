@@ -13,6 +13,7 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from . import policy
 from .base import ProbeError
 
 MAX_BODY = 1 << 20  # enough for any health JSON; bigger bodies are cut
@@ -208,12 +209,13 @@ async def request(
     payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
     loop = asyncio.get_running_loop()
     done: asyncio.Future = loop.create_future()
-    transport, _protocol = await loop.create_connection(
+    # Through the target policy: the name is resolved and checked once, and
+    # the connection goes to the checked address (docs/healthchecks.md).
+    transport, _protocol = await policy.create_connection(
         lambda: _Exchange(payload, 0 if method == "HEAD" else max_body, done),
         parts.hostname,
         port,
         ssl=(context or _default_context()) if secure else None,
-        server_hostname=parts.hostname if secure else None,
     )
     try:
         peer_cert = None

@@ -93,11 +93,23 @@ def _pin_api_server(configuration) -> None:
         raise ProbeError(f"the kubeconfig's server {excerpt(configuration.host)} has no host", "kubeconfig refused")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     address = policy.resolve_blocking(parts.hostname, port)[0]
-    if address != parts.hostname:
-        netloc = f"[{address}]" if ":" in address else address
-        configuration.host = urlunsplit(parts._replace(netloc=f"{netloc}:{port}"))
-        if parts.scheme == "https" and not configuration.tls_server_name:
-            configuration.tls_server_name = parts.hostname
+    if address == parts.hostname:
+        return
+    netloc = f"[{address}]" if ":" in address else address
+    pinned = urlunsplit(parts._replace(netloc=f"{netloc}:{port}"))
+    configuration.host = pinned
+    if parts.scheme == "https" and not configuration.tls_server_name:
+        configuration.tls_server_name = parts.hostname
+    hook = configuration.refresh_api_key_hook
+    if hook is not None:
+        # The kubeconfig loader's hook copies the server's URL back (and
+        # installs itself again) before every request: pin after it.
+        def refresh(conf) -> None:
+            hook(conf)
+            conf.host = pinned
+            conf.refresh_api_key_hook = refresh
+
+        configuration.refresh_api_key_hook = refresh
 
 
 def _kubernetes_api_client(config: dict):

@@ -25,6 +25,7 @@ KIND_FIELDS: dict[str, list[str]] = {
         "body_contains",
         "json_path",
         "json_equals",
+        "follow_redirects",
         "verify_tls",
         "ca_file",
         "ca_pem",
@@ -59,6 +60,9 @@ CONFIG_KEYS = {
 }
 # Never sent back to the browser: a stored pasted kubeconfig holds credentials.
 SECRET_FIELDS = {"kubeconfig_content", "forget_kubeconfig"}
+# Checkboxes that are on unless unticked: their False is stored, since the probe
+# reads a missing key as on (blackbox_exporter's defaults).
+DEFAULT_ON = {"verify_tls", "follow_redirects"}
 THRESHOLD_HELP = (
     "HTTP/TCP/Redis ping: latency in ms. TLS: days left (warning above critical). PostgreSQL, "
     "Prometheus: the value. Redis memory: % used; list: length. Kubernetes: restarts."
@@ -91,6 +95,12 @@ class CheckForm(forms.ModelForm):
     )
     json_equals = forms.CharField(required=False, max_length=200, help_text="e.g. healthy")
     verify_tls = forms.BooleanField(required=False, initial=True, label="Verify the certificate")
+    follow_redirects = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Follow redirects",
+        help_text="Up to 10 hops, as blackbox_exporter does; off: a 3xx is the answer.",
+    )
     ca_file = forms.CharField(
         required=False,
         max_length=300,
@@ -217,7 +227,7 @@ class CheckForm(forms.ModelForm):
         for name in KIND_FIELDS[kind]:
             value = data.get(name)
             if name == "forget_kubeconfig" or value in (None, "") or (
-                isinstance(value, bool) and not value and name != "verify_tls"
+                isinstance(value, bool) and not value and name not in DEFAULT_ON
             ):
                 continue
             try:

@@ -15,7 +15,7 @@ from healthchecks.models import Check, CheckResult
 from healthchecks.probes import policy
 from opsconsole.roles import Role
 from tests.healthchecks.factories import make_check, make_service
-from tests.healthchecks.targets import CertificateAuthority, HttpTarget, json_route
+from tests.healthchecks.targets import CertificateAuthority, HttpTarget, json_route, redirect
 from tests.healthchecks.test_probes import dns_server, probe  # noqa: F401 (fixture)
 
 REFUSED = policy.REFUSED_SUMMARY
@@ -179,6 +179,17 @@ def test_redis_postgres_dns_kubernetes_refuse_loopback(settings, target, pg_dsn,
     for kind, config in cases[:1] + cases[2:4] + cases[5:]:
         result = probe(kind, config, timeout=5)
         assert result.state == "ok", (kind, result.message)
+
+
+def test_every_redirect_hop_goes_through_the_policy(target, rebinding_dns):
+    answers, _lookups = rebinding_dns
+    answers["metadata.test"] = ["169.254.169.254"]
+    target.server.routes["/to-metadata"] = redirect("http://169.254.169.254/latest/meta-data/")
+    target.server.routes["/to-name"] = redirect("http://metadata.test/latest/meta-data/")
+    for path in ("/to-metadata", "/to-name"):
+        result = probe("http", {"url": target.url(path)})
+        assert result.state == "critical" and result.summary == REFUSED, result.message
+        assert "169.254.169.254, in the denied network 169.254.0.0/16" in result.message
 
 
 # --- DNS rebinding: the checked address is the connected address ---------------------------

@@ -39,8 +39,7 @@ def allowed_file(path: str, *, what: str) -> str:
     base = files_dir()
     if not base:
         raise FileRefused(
-            f"{what}: no directory for probe files is configured (HEALTHCHECK_FILES_DIR); "
-            "paste the content instead"
+            f"{what}: no directory for probe files is configured (HEALTHCHECK_FILES_DIR); paste the content instead"
         )
     if "\x00" in path:
         raise FileRefused(f"{what}: the path contains a NUL character")

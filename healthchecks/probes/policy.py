@@ -61,8 +61,7 @@ def parse_networks(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
                 networks.append(ipaddress.ip_network(text, strict=False))
             except ValueError as exc:
                 raise ValueError(
-                    f"{entry!r} is neither a network (10.0.0.0/8, fe80::/10) nor one of "
-                    f"{', '.join(ALIASES)}"
+                    f"{entry!r} is neither a network (10.0.0.0/8, fe80::/10) nor one of {', '.join(ALIASES)}"
                 ) from exc
     return tuple(networks)
 
@@ -114,8 +113,7 @@ def check_address(address: str, *, name: str | None = None) -> None:
     if network is not None:
         target = f"{name} resolves to {address}" if name and name != address else address
         raise TargetRefused(
-            f"{target}, in the denied network {network} (HEALTHCHECK_DENY_NETWORKS): "
-            "probes may not connect there"
+            f"{target}, in the denied network {network} (HEALTHCHECK_DENY_NETWORKS): probes may not connect there"
         )
 
 
@@ -158,7 +156,7 @@ async def open_connection(host: str, port: int, *, ssl=None, server_hostname: st
     """asyncio.open_connection to the checked addresses of `host`, in order;
     TLS verifies against `server_hostname` (default: the name)."""
     addresses = await resolve(host, port)
-    error: OSError | None = None
+    error: OSError = OSError("no address to connect to")
     for address in addresses:
         try:
             return await asyncio.open_connection(
@@ -171,7 +169,6 @@ async def open_connection(host: str, port: int, *, ssl=None, server_hostname: st
             raise  # the server answered: its certificate is the result
         except OSError as exc:  # ConnectionRefusedError etc.: try the next address
             error = exc
-    assert error is not None
     raise error
 
 
@@ -179,7 +176,7 @@ async def create_connection(protocol_factory, host: str, port: int, *, ssl=None)
     """loop.create_connection to the checked addresses of `host`, in order."""
     loop = asyncio.get_running_loop()
     addresses = await resolve(host, port)
-    error: OSError | None = None
+    error: OSError = OSError("no address to connect to")
     for address in addresses:
         try:
             return await loop.create_connection(
@@ -193,5 +190,4 @@ async def create_connection(protocol_factory, host: str, port: int, *, ssl=None)
             raise
         except OSError as exc:
             error = exc
-    assert error is not None
     raise error

@@ -39,6 +39,8 @@ def action_item_line(item: ActionItem) -> str:
         links.append(f"[tracker]({item.tracker_url})")
     if item.change_url:
         links.append(f"[changes]({item.change_url})")
+    if item.runbook_id:
+        links.append(f"runbook “{item.runbook}”")
     if item.checklist_template_id:
         links.append(f"checklist “{item.checklist_template}”")
     tail = f" — {', '.join(links)}" if links else ""

@@ -57,14 +57,16 @@ class ActionItemForm(forms.Form):
     status = forms.ChoiceField(choices=ActionStatus.choices, initial=ActionStatus.OPEN)
     wont_do_reason = forms.CharField(max_length=500, required=False, label="Reason (won't do)")
     tracker_url = forms.CharField(max_length=500, required=False, label="Tracker link (http/https)")
+    runbook = forms.ModelChoiceField(queryset=None, required=False, label="Runbook it changes")
     checklist_template = forms.ModelChoiceField(queryset=None, required=False, label="Checklist it changes")
-    change_url = forms.CharField(max_length=500, required=False, label="Runbook or page it changes (link)")
+    change_url = forms.CharField(max_length=500, required=False, label="Other page it changes (link)")
     version = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = assignable_users()
-        # The checklists app sits above incidents: reach its model by name, never by import.
+        # The checklists and runbooks apps sit above incidents: reach their models by name, never by import.
+        self.fields["runbook"].queryset = apps.get_model("runbooks", "Runbook").objects.only("id", "title")
         self.fields["checklist_template"].queryset = apps.get_model("checklists", "ChecklistTemplate").objects.all()
 
     def item_data(self) -> dict:

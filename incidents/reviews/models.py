@@ -183,14 +183,15 @@ class ActionItem(models.Model):
     status = models.CharField(max_length=12, choices=ActionStatus.choices, default=ActionStatus.OPEN, db_index=True)
     wont_do_reason = models.CharField(max_length=500, blank=True)
     tracker_url = models.URLField(max_length=500, blank=True, help_text="Issue in an external tracker (http/https).")
-    # "Update the runbook after each postmortem" (seeds 000). The runbooks app
-    # has no Runbook model yet: an item links a checklist template, or any
-    # console page (a runbook's URL) through `change_url`.
+    # "Update the runbook after each postmortem" (seeds 000): the runbook or
+    # checklist template the item changes (string references: those apps sit
+    # above incidents and are never imported), or any other page by URL.
+    runbook = models.ForeignKey("runbooks.Runbook", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     checklist_template = models.ForeignKey(
         "checklists.ChecklistTemplate", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     change_url = models.CharField(
-        max_length=500, blank=True, help_text="Runbook or page this item changes (a console path or http/https URL)."
+        max_length=500, blank=True, help_text="Another page this item changes (a console path or http/https URL)."
     )
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)

@@ -58,7 +58,7 @@ def candidate_events(review: Review, limit: int = 200) -> list[TimelineEvent]:
 
 
 def action_items(review: Review) -> list[ActionItem]:
-    return list(ActionItem.objects.filter(review=review).select_related("owner", "checklist_template"))
+    return list(ActionItem.objects.filter(review=review).select_related("owner", "checklist_template", "runbook"))
 
 
 def review_page_context(review: Review, user) -> dict:

@@ -554,6 +554,7 @@ def _item_fields(data: dict) -> dict:
         "status": status,
         "wont_do_reason": reason[:500] if status == ActionStatus.WONT_DO else "",
         "tracker_url": clean_tracker_url(data.get("tracker_url", "")),
+        "runbook": data.get("runbook"),
         "checklist_template": data.get("checklist_template"),
         "change_url": clean_change_url(data.get("change_url", "")),
     }

@@ -81,15 +81,22 @@ def test_bad_tracker_url_is_a_message_not_a_500(client_as):
 
 
 def test_markdown_export_holds_timeline_and_action_items(client_as):
+    from runbooks.models import Runbook
+
     client = client_as(Role.VIEWER)
     review = review_for()
+    runbook = Runbook.objects.create(title="TLS certificate expired")
     action_item(review, title="Alert 14 days before expiry")
+    action_item(review, title="Add the renewal check to the runbook", runbook=runbook)
     response = client.get(_url("review_export", review))
     text = response.content.decode()
     assert response["Content-Type"].startswith("text/markdown")
     assert f"**Incident ID**: {review.incident.reference}" in text
     assert "## Timeline" in text and "Declared SEV-2" in text
     assert "- [ ] Alert 14 days before expiry" in text
+    assert "runbook “TLS certificate expired”" in text
+    page = client.get(_url("review", review)).content.decode()
+    assert reverse("runbooks:detail", args=[runbook.pk]) in page
     assert "## Root cause" in text and "## Lessons learned" in text
 
 

@@ -6,10 +6,10 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.db import transaction
 
-from opsconsole import notifications
+from notifications import services as notifications
+from notifications.models import Delivery
 from opsconsole.celery import app
-from opsconsole.models import Delivery
-from tests.opsconsole.webhook_server import WebhookReceiver
+from tests.notifications.webhook_server import WebhookReceiver
 
 
 @pytest.fixture

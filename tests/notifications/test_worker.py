@@ -11,6 +11,11 @@ from notifications.models import Delivery
 from opsconsole.celery import app
 from tests.notifications.webhook_server import WebhookReceiver
 
+# Both tests start a worker on the "notifications" queue of the same Redis
+# database: on two xdist workers at once, one would take the other's messages
+# (and look the delivery up in its own test database). One group, one process.
+pytestmark = pytest.mark.xdist_group("notifications-worker")
+
 
 @pytest.fixture
 def receiver():

@@ -11,6 +11,7 @@ class OpsConsoleConfig(AppConfig):
         from . import celery_signals, dashboard, metrics, notifications  # noqa: F401  (connect signal handlers)
 
         metrics.register_db_collector(notifications.DeadLetterCollector())
+        metrics.register_db_collector(metrics.AuditHeadCollector())
         dashboard.register_panel(
             name="notifications",
             template="opsconsole/_notifications_panel.html",

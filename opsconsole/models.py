@@ -101,6 +101,29 @@ class AuditEntry(models.Model):
         return f"#{self.seq} {self.action} by {self.actor_label or 'system'}"
 
 
+class AuditHead(models.Model):
+    """The audit chain's last position, kept outside the table it protects.
+
+    One row, moved forward in the same transaction as every append (see
+    opsconsole.audit.record). Rows deleted from the end of the log leave the
+    head pointing past the last row, which `verify_audit` reports; a
+    database trigger (migration 0004) refuses to delete it or move it back.
+    Its hash is also exported on /metrics and logged daily, so a copy lives
+    outside the database too.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audithead_single_row")]
+
+    def __str__(self) -> str:
+        return f"audit head #{self.seq}"
+
+
 def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 

@@ -64,7 +64,7 @@ class _FormFields(HTMLParser):
 
 
 def _m2m_admins():
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         m2m = [f.name for f in model._meta.many_to_many]
         if m2m:
             yield pytest.param(model, m2m, id=model._meta.label)
@@ -119,7 +119,8 @@ def test_change_form_saves_many_to_many_fields_and_audits_them(superuser_client,
         options = [value for value in form.options[name] if value][:2]
         assert options, f"{model._meta.label}.{name} offers nothing to choose"
         form.data[name] = options
-        chosen[name] = sorted(str(obj) for obj in model._meta.get_field(name).related_model.objects.filter(pk__in=options))
+        related = model._meta.get_field(name).related_model
+        chosen[name] = sorted(str(obj) for obj in related.objects.filter(pk__in=options))
     before = AuditEntry.objects.count()
 
     response = superuser_client.post(url, {**form.data, "_save": "Save"})

@@ -8,6 +8,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from .validators import validate_link_url
+
 TIMEZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones())
 
 
@@ -61,7 +63,7 @@ class ServiceLink(models.Model):
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="links")
     title = models.CharField(max_length=100)
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500, validators=[validate_link_url])
 
     class Meta:
         ordering = ["title"]

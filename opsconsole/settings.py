@@ -27,11 +27,27 @@ DEBUG = env.bool("DEBUG", default=False)
 # that is not DEBUG is production and must bring its own key.
 INSECURE_DEFAULT_SECRET_KEY = "insecure-development-key-change-me-in-production-0123456789"
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
-if not DEBUG and SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is the built-in development key. Set SECRET_KEY to a long random "
-        "value (or DEBUG=true for local development)."
-    )
+# Django's own rule (security.W009), enforced at start-up rather than only by
+# `check --deploy`: a short or repetitive key lets anyone forge sessions,
+# password-reset links and signed values.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+if not DEBUG:
+    if SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is the built-in development key. Set SECRET_KEY to a long random "
+            "value (or DEBUG=true for local development)."
+        )
+    if (
+        len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+        or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too weak: it needs at least {SECRET_KEY_MIN_LENGTH} characters, "
+            f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} of them different, and no 'django-insecure-' prefix. "
+            "Generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -314,7 +314,14 @@ def test_history_figures(client_as, make_template, make_user):
 
 @pytest.mark.parametrize(
     "link",
-    ["javascript:alert(1)", "//evil.example/runbook", "/\\evil.example", "data:text/html,x", "ftp://host/x", "/runbooks/1"],
+    [
+        "javascript:alert(1)",
+        "//evil.example/runbook",
+        "/\\evil.example",
+        "data:text/html,x",
+        "ftp://host/x",
+        "/runbooks/1",
+    ],
 )
 def test_editor_rejects_links_that_are_not_absolute_http(client_as, make_template, link):
     client = client_as(Role.SRE)

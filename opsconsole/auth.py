@@ -52,6 +52,7 @@ class AccountAdapter(DefaultAccountAdapter):
         return settings.OPEN_SIGNUP
 
     def save_user(self, request, user, form, commit=True):
+        user._email_from_signup = True  # typed by the newcomer: allauth verifies it, not trust_address
         user = super().save_user(request, user, form, commit)
         if commit:
             _make_viewer(user)
@@ -65,6 +66,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return True
 
     def save_user(self, request, sociallogin, form=None):
+        sociallogin.user._email_from_signup = True  # allauth records the provider's verification
         user = super().save_user(request, sociallogin, form)
         _make_viewer(user)
         return user
@@ -91,8 +93,9 @@ def _audit_email_changed(sender, request, user, from_email_address, to_email_add
 
 
 def trust_address(user) -> None:
-    """An address set by an admin, a seed or single sign-on (never by the user:
-    the profile has no e-mail field) is the account's verified primary one.
+    """An address set by an admin or a seed (never by the user: the profile
+    has no e-mail field; sign-up addresses go through allauth's verification)
+    is the account's verified primary one.
     Without this, allauth's change-e-mail flow would treat the current
     address as the unconfirmed "new" one and drop it."""
     from allauth.account.models import EmailAddress
@@ -112,5 +115,7 @@ def trust_address(user) -> None:
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
 def _trust_address_set_outside_allauth(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    if getattr(instance, "_email_from_signup", False):
+        return
     if not raw and (update_fields is None or "email" in update_fields):
         trust_address(instance)

@@ -8,7 +8,7 @@ class OpsConsoleConfig(AppConfig):
     verbose_name = "Ops Console"
 
     def ready(self) -> None:
-        from . import celery_signals, dashboard, metrics  # noqa: F401  (connect signal handlers)
+        from . import auth, celery_signals, dashboard, metrics  # noqa: F401  (connect signal handlers)
 
         dashboard.register_panel(
             name="services",

@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("contenttypes", "0002_remove_content_type_name"),
-        ("opsconsole", "0004_move_delivery_to_notifications"),
+        ("opsconsole", "0007_move_delivery_to_notifications"),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("opsconsole", "0003_delivery_service_webhook_url"),
+        ("opsconsole", "0006_trust_existing_email_addresses"),
     ]
 
     operations = [

@@ -25,7 +25,8 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from opsconsole import audit, notifications
+from notifications import services as notifications
+from opsconsole import audit
 from opsconsole.roles import check_capability, has_capability
 
 from ..models import EventKind, EventStar, Incident, IncidentSignal, TimelineEvent

@@ -7,7 +7,7 @@ import pytest
 from incidents import services
 from incidents.models import EventKind, Incident, Status, TimelineEvent
 from incidents.reviews.models import ActionItem, ActionStatus, Recurrence, Review, ReviewStatus
-from opsconsole.models import Delivery
+from notifications.models import Delivery
 from opsconsole.roles import Role
 from tests.incidents.review_factories import person
 

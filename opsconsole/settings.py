@@ -189,6 +189,13 @@ HEALTHCHECK_DISPATCH_LIMIT = env.int("HEALTHCHECK_DISPATCH_LIMIT", default=20000
 HEALTHCHECK_CONCURRENCY = env.int("HEALTHCHECK_CONCURRENCY", default=500)
 HEALTHCHECK_LEASE_MARGIN_SECONDS = env.int("HEALTHCHECK_LEASE_MARGIN_SECONDS", default=30)
 HEALTHCHECK_DEFAULT_QUEUE = env.str("HEALTHCHECK_DEFAULT_QUEUE", default="default")
+# Probe target policy (docs/healthchecks.md): networks no probe may connect
+# to, checked after DNS resolution. CIDRs or the names link-local, metadata,
+# loopback, private; validated by the healthchecks app at start-up.
+HEALTHCHECK_DENY_NETWORKS = env.list("HEALTHCHECK_DENY_NETWORKS", default=["link-local", "metadata"])
+# The only directory whose files a check may name (CA bundles, kubeconfigs);
+# empty: none, checks paste the content instead.
+HEALTHCHECK_FILES_DIR = env.str("HEALTHCHECK_FILES_DIR", default="")
 if HEALTHCHECK_BATCH_SIZE < 1 or HEALTHCHECK_CONCURRENCY < 1 or HEALTHCHECK_RAW_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("HEALTHCHECK_BATCH_SIZE, _CONCURRENCY and _RAW_RETENTION_DAYS must be at least 1.")
 CELERY_TASK_ROUTES["healthchecks.tasks.*"] = {"queue": "default"}

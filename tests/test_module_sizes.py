@@ -1,0 +1,34 @@
+"""No Python module outside migrations and tests grows past what one person
+reads in one sitting (docs/architecture.md): split it by concern instead, as
+incidents/services/ is."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_LINES = 500
+SKIPPED = {".venv", ".git", "migrations", "tests", "node_modules", "var"}
+
+
+def oversized_modules(root: Path = ROOT, limit: int = MAX_LINES) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        if SKIPPED.intersection(relative.parts) or relative.parts[0].endswith(".egg-info"):
+            continue
+        lines = len(path.read_text().splitlines())
+        if lines > limit:
+            found.append(f"{relative}: {lines} lines")
+    return found
+
+
+def test_no_module_is_over_the_size_bound():
+    too_long = oversized_modules()
+    assert not too_long, f"modules over {MAX_LINES} lines (split them by concern):\n" + "\n".join(too_long)
+
+
+def test_the_bound_catches_a_long_module(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "long.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    (tmp_path / "app" / "migrations").mkdir()
+    (tmp_path / "app" / "migrations" / "0001_initial.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    assert oversized_modules(tmp_path) == [f"app/long.py: {MAX_LINES + 1} lines"]

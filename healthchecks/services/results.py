@@ -142,7 +142,7 @@ def record_results(
             _audit_changes(changes)
             actionable = [c.pk for c in changes if not c.silenced and c.check_ref.opens_incident]
             if actionable:
-                from . import tasks
+                from .. import tasks
 
                 transaction.on_commit(lambda: [tasks.state_change_action.delay(pk) for pk in actionable])
     return changes

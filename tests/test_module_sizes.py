@@ -7,6 +7,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES = 500
 SKIPPED = {".venv", ".git", "migrations", "tests", "node_modules", "var"}
+# Over the bound today, each with the reason and who splits it. The test fails
+# once such a module is back under the bound, so that its entry goes too.
+KNOWN_OVERSIZED = {
+    # Landed at 607 lines while the post-incident reviews work is still in
+    # progress on it; splitting it under that work would only cause conflicts.
+    "incidents/reviews/services.py": "the reviews area splits it by concern",
+}
 
 
 def oversized_modules(root: Path = ROOT, limit: int = MAX_LINES) -> list[str]:
@@ -22,8 +29,14 @@ def oversized_modules(root: Path = ROOT, limit: int = MAX_LINES) -> list[str]:
 
 
 def test_no_module_is_over_the_size_bound():
-    too_long = oversized_modules()
+    too_long = [entry for entry in oversized_modules() if entry.split(":")[0] not in KNOWN_OVERSIZED]
     assert not too_long, f"modules over {MAX_LINES} lines (split them by concern):\n" + "\n".join(too_long)
+
+
+def test_known_oversized_modules_are_still_oversized():
+    still = {entry.split(":")[0] for entry in oversized_modules()}
+    fixed = sorted(set(KNOWN_OVERSIZED) - still)
+    assert not fixed, f"back under {MAX_LINES} lines: remove from KNOWN_OVERSIZED: {fixed}"
 
 
 def test_the_bound_catches_a_long_module(tmp_path):

@@ -116,9 +116,7 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 # No DATABASE_URL: SQLite in var/, so that `make run` needs no server.
 VAR_DIR.mkdir(exist_ok=True)
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'opsconsole.sqlite3'}")
-}
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'opsconsole.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web, worker and beat share one file: take the write lock up front and
     # wait for it instead of failing with "database is locked".

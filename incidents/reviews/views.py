@@ -14,7 +14,7 @@ from opsconsole.roles import has_capability, requires
 
 from .. import selectors as incident_selectors
 from ..services import render_markdown
-from . import selectors, services, trends
+from . import action_items, selectors, services, trends
 from .export import review_markdown
 from .forms import (
     ActionItemForm,
@@ -241,7 +241,9 @@ def action_add(request: HttpRequest, reference: str) -> HttpResponse:
         for field, errors in form.errors.items():
             messages.error(request, f"{form.fields[field].label if field in form.fields else ''}: {' '.join(errors)}")
         return _back(review, "#action-items")
-    return _run(request, review, services.action_item_add, "Action item added.", "#action-items", **form.item_data())
+    return _run(
+        request, review, action_items.action_item_add, "Action item added.", "#action-items", **form.item_data()
+    )
 
 
 @require_POST
@@ -258,7 +260,7 @@ def action_update(request: HttpRequest, reference: str, pk: int) -> HttpResponse
         return _back(review, "#action-items")
 
     def update(review, actor, **data):
-        return services.action_item_update(item=item, actor=actor, version=form.cleaned_data["version"], **data)
+        return action_items.action_item_update(item=item, actor=actor, version=form.cleaned_data["version"], **data)
 
     return _run(request, review, update, "Action item saved.", "#action-items", **form.item_data())
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from incidents.models import EventKind, EventStar, TimelineEvent
-from incidents.reviews import services
+from incidents.reviews import action_items, services
 from incidents.reviews.models import ActionItem, ActionStatus, Review, ReviewStatus, ReviewVersion
 from opsconsole.models import AuditEntry
 from opsconsole.roles import Role
@@ -207,13 +207,13 @@ def test_author_can_add_and_remove_timeline_events_only_in_draft():
 def test_tracker_url_must_be_http(url):
     review = review_for()
     with pytest.raises(ValidationError):
-        services.action_item_add(review=review, actor=review.author, title="Fix", tracker_url=url)
+        action_items.action_item_add(review=review, actor=review.author, title="Fix", tracker_url=url)
     assert not ActionItem.objects.filter(review=review).exists()
 
 
 def test_action_item_wont_do_needs_a_reason_and_updates_are_optimistic():
     review = review_for()
-    item = services.action_item_add(
+    item = action_items.action_item_add(
         review=review,
         actor=review.author,
         title="Alert on expiry",
@@ -222,17 +222,17 @@ def test_action_item_wont_do_needs_a_reason_and_updates_are_optimistic():
         tracker_url="https://tracker.example.com/OPS-1",
     )
     with pytest.raises(ValidationError, match="why"):
-        services.action_item_update(item=item, actor=review.author, version=1, title=item.title, status="wont_do")
-    done = services.action_item_update(item=item, actor=review.author, version=1, title=item.title, status="done")
+        action_items.action_item_update(item=item, actor=review.author, version=1, title=item.title, status="wont_do")
+    done = action_items.action_item_update(item=item, actor=review.author, version=1, title=item.title, status="done")
     assert done.status == ActionStatus.DONE and done.closed_at is not None
     with pytest.raises(services.ReviewConflict):
-        services.action_item_update(item=item, actor=review.author, version=1, title=item.title, status="open")
+        action_items.action_item_update(item=item, actor=review.author, version=1, title=item.title, status="open")
 
 
 def test_viewer_cannot_own_an_action_item():
     review = review_for()
     with pytest.raises(ValidationError, match="read-only"):
-        services.action_item_add(review=review, actor=review.author, title="x", owner=person(Role.VIEWER))
+        action_items.action_item_add(review=review, actor=review.author, title="x", owner=person(Role.VIEWER))
 
 
 def test_close_refusal_until_published():

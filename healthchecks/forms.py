@@ -323,7 +323,7 @@ class CheckForm(forms.ModelForm):
         ):
             raise ValidationError("Enter a postgresql:// URL or a key=value DSN.")
         if name == "dsn":
-            self._policy(datastores.dsn_parameters, value)
+            self._policy(datastores.check_dsn, value)
         if (
             name == "query"
             and kind == "postgres"

@@ -153,3 +153,12 @@ def test_a_viewer_cannot_rotate(client_as):
     response = client_as(Role.VIEWER).post(reverse("healthchecks:heartbeat_rotate", args=[check.pk]))
     assert response.status_code == 403
     assert Check.objects.get(pk=check.pk).heartbeat_token == check.heartbeat_token
+
+
+def test_errors_without_a_summary_of_their_own_keep_only_their_leading_words():
+    from healthchecks.probes.base import ProbeError
+
+    assert ProbeError("malformed HTTP response: status line 'secret'").summary == "malformed HTTP response"
+    assert ProbeError("redirect loop: 'http://a/?token=1' → 'http://b/'").summary == "redirect loop"
+    assert ProbeError("stopped after 10 redirects (the last to 'http://x/a: b')").summary == "check failed"
+    assert ProbeError("header 'X: y' contains a line break").summary == "check failed"

@@ -282,6 +282,8 @@ def test_tcp_tls_redis_postgres_kubernetes_connect_to_the_checked_address(
         ({"kind": "dns", "dns_name": "example.com", "nameserver": "169.254.169.253"}, "nameserver"),
         ({"kind": "redis", "url": "redis://100.100.100.200:6379/0"}, "url"),
         ({"kind": "prometheus", "url": "http://169.254.169.254:9090", "query": "up"}, "url"),
+        ({"kind": "postgres", "dsn": "postgresql://u@169.254.169.254/db", "query": "SELECT 1"}, "dsn"),
+        ({"kind": "postgres", "dsn": "host=db hostaddr=fe80::1 dbname=x", "query": "SELECT 1"}, "dsn"),
     ],
 )
 def test_the_form_refuses_denied_addresses(client_as, data, field):

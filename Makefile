@@ -52,8 +52,11 @@ test: install
 	if [ $$browser -ne 0 ] && [ $$browser -ne 5 ]; then exit $$browser; fi; \
 	if [ $$status -eq 5 ] && [ $$browser -eq 5 ]; then echo "no tests were collected"; exit 5; fi
 
+# ruff: pyflakes, pycodestyle, isort, bugbear (B), pyupgrade, Django (DJ) rules,
+# and the formatter's check (line length 120, pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: install
 	$(BIN)/ruff format .

@@ -21,7 +21,8 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-# Web + Celery worker + Celery beat on http://127.0.0.1:$PORT (8000). Without
+# Web + Celery worker + Celery beat on http://127.0.0.1:$PORT (8000), started by
+# honcho (a dev extra: `install` puts it in .venv). Without
 # DATABASE_URL / REDIS_URL: SQLite and a file-based broker, no server needed.
 # PORT is exported because honcho would otherwise give the web process 5000;
 # the three processes share one metrics directory, so /metrics shows the

@@ -1,7 +1,8 @@
-"""Demo on-call data: a "Primary SRE" rotation (sre and commander alternating
-12-hour shifts from the start of today for 8 days) and a "Database" rotation
-(manager, covering PostgreSQL). Idempotent: shifts that exist are kept, the
-missing ones are added; running it again adds nothing."""
+"""Demo on-call data: a "Primary SRE" rotation (sre and commander, 12-hour
+shifts handed over at 08:00 and 20:00 London time) and a "Database" rotation
+(manager and admin, weekly, covering PostgreSQL), their computed shifts, an
+escalation policy with the seeds' ladder and a handoff. Idempotent: a rotation
+that has members already is left as it is."""
 
 import datetime
 
@@ -10,60 +11,56 @@ from django.utils import timezone
 from opsconsole.models import Service, User
 
 from . import services
-from .models import Rotation, Shift
+from .models import Rotation, ShiftLength
 
-DAYS = 8  # today and the next 7 days
-
-
-def _day_start() -> datetime.datetime:
-    now = timezone.now().astimezone(datetime.UTC)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _ensure_shift(rotation: Rotation, user: User, starts_at: datetime.datetime, hours: int) -> bool:
-    ends_at = starts_at + datetime.timedelta(hours=hours)
-    if Shift.objects.filter(
-        rotation=rotation, starts_at__lt=ends_at, ends_at__gt=starts_at
-    ).exists():
-        return False  # this slot is taken already (by an earlier seed or by hand)
-    services.shift_create(
-        actor=None, rotation=rotation, user=user, starts_at=starts_at, ends_at=ends_at
-    )
-    return True
+ROTATIONS = [
+    (
+        "Primary SRE",
+        "First responder for every service: alerts, missed checklists, incidents without a commander.",
+        {
+            "timezone": "Europe/London",
+            "shift_length": ShiftLength.CUSTOM,
+            "custom_hours": 12,
+            "handoff_time": datetime.time(8, 0),
+        },
+        ["sre", "commander"],
+        None,
+    ),
+    (
+        "Database",
+        "PostgreSQL primary and replica: replication, failover, disk.",
+        {
+            "timezone": "Asia/Singapore",
+            "shift_length": ShiftLength.WEEKLY,
+            "custom_hours": 12,
+            "handoff_time": datetime.time(10, 0),
+        },
+        ["manager", "admin"],
+        "postgresql",
+    ),
+]
 
 
 def seed(stdout) -> None:
-    users = {
-        user.username: user
-        for user in User.objects.filter(username__in=["sre", "commander", "manager"])
-    }
-    if len(users) < 3:
+    users = {user.username: user for user in User.objects.filter(username__in=["sre", "commander", "manager", "admin"])}
+    if len(users) < 4:
         stdout.write("oncall: demo users missing, skipped")
         return
-    primary, _ = Rotation.objects.get_or_create(
-        name="Primary SRE",
-        defaults={
-            "description": "First responder for every service: alerts, missed checklists, "
-            "incidents without a commander.",
-            "timezone": "Europe/London",
-        },
-    )
-    database, created = Rotation.objects.get_or_create(
-        name="Database",
-        defaults={
-            "description": "PostgreSQL primary and replica: replication, failover, disk.",
-            "timezone": "Asia/Singapore",
-        },
-    )
-    postgres = Service.objects.filter(slug="postgresql").first()
-    if created and postgres is not None:
-        database.services.add(postgres)
-    start = _day_start()
-    added = 0
-    for half_day in range(DAYS * 2):
-        # sre takes the day (00–12 UTC), commander the night (12–24 UTC).
-        user = users["sre"] if half_day % 2 == 0 else users["commander"]
-        added += _ensure_shift(primary, user, start + datetime.timedelta(hours=12 * half_day), 12)
-    for day in range(DAYS):
-        added += _ensure_shift(database, users["manager"], start + datetime.timedelta(days=day), 24)
-    stdout.write(f"oncall: 2 rotations, {added} new shifts")
+    configured = 0
+    for name, description, settings, members, service_slug in ROTATIONS:
+        rotation, created = Rotation.objects.get_or_create(name=name, defaults={"description": description})
+        if created and service_slug and (service := Service.objects.filter(slug=service_slug).first()):
+            rotation.services.add(service)
+        if rotation.members.exists():
+            services.rotation_materialise(rotation=rotation)  # extends the window; changes nothing else
+            continue
+        start = timezone.localdate() - datetime.timedelta(days=7)
+        services.rotation_update(
+            actor=None,
+            rotation=rotation,
+            member_ids=[users[m].pk for m in members],
+            start_date=start,
+            **settings,
+        )
+        configured += 1
+    stdout.write(f"oncall: {len(ROTATIONS)} rotations, {configured} newly configured")

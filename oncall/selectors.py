@@ -3,13 +3,14 @@
 import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from opsconsole.models import Service, User
 
-from .models import Rotation, Shift
+from .models import CalendarFeed, Override, Rotation, RotationMember, Shift
 
 
 def rotations_covering(service: Service | None) -> QuerySet[Rotation]:
@@ -43,9 +44,7 @@ def upcoming_shifts(rotation: Rotation, limit: int = 10) -> list[Shift]:
     """The rotation's current shift (if any) and the next ones, soonest first."""
     now = timezone.now()
     return list(
-        Shift.objects.filter(rotation=rotation, ends_at__gt=now)
-        .select_related("user")
-        .order_by("starts_at")[:limit]
+        Shift.objects.filter(rotation=rotation, ends_at__gt=now).select_related("user").order_by("starts_at")[:limit]
     )
 
 
@@ -61,14 +60,16 @@ def rotations_overview(
     in a constant number of queries."""
     at = at or timezone.now()
     horizon = at + datetime.timedelta(days=horizon_days)
-    queryset = (
-        Rotation.objects.all()
-        if rotation_ids is None
-        else Rotation.objects.filter(pk__in=rotation_ids)
-    )
+    queryset = Rotation.objects.all() if rotation_ids is None else Rotation.objects.filter(pk__in=rotation_ids)
     rotations = list(
         queryset.prefetch_related(
             "services",
+            Prefetch("members", queryset=RotationMember.objects.select_related("user").order_by("position")),
+            Prefetch(
+                "overrides",
+                queryset=Override.objects.filter(ends_at__gt=at).select_related("user").order_by("starts_at"),
+                to_attr="open_overrides",
+            ),
             Prefetch(
                 "shifts",
                 queryset=Shift.objects.filter(ends_at__gt=at, starts_at__lt=horizon)
@@ -93,28 +94,93 @@ def uncovered_rotation_count(at: datetime.datetime | None = None) -> int:
 
 
 def dashboard_panel_context(request) -> dict:
-    """Dashboard "On call now": each rotation and who holds it (2 queries)."""
-    now = timezone.now()
-    current = (
-        Shift.objects.filter(starts_at__lte=now, ends_at__gt=now)
+    """Dashboard "On call now and next": each rotation, who holds it and who is next (2 queries)."""
+    rotations = list(Rotation.objects.all()[:20])
+    now_next = now_and_next([r.pk for r in rotations])
+    rows = [(rotation, *now_next.get(rotation.pk, (None, None))) for rotation in rotations]
+    return {"rows": rows, "uncovered": sum(1 for _rotation, current, _next in rows if current is None)}
+
+
+def now_and_next(rotation_ids: list[int], at: datetime.datetime | None = None) -> dict[int, tuple]:
+    """{rotation id: (current shift or None, next shift or None)} in one query:
+    the current shift and the first one starting after `at`, per rotation."""
+    at = at or timezone.now()
+    result: dict[int, list] = {pk: [None, None] for pk in rotation_ids}
+    # Two rows per rotation are enough (shifts never overlap): the window
+    # function keeps the rows read constant whatever the horizon holds.
+    ranked = Shift.objects.filter(pk__in=_first_two_per_rotation(rotation_ids, at)).select_related("user")
+    for shift in sorted(ranked, key=lambda s: s.starts_at):
+        slot = result[shift.rotation_id]
+        if shift.starts_at <= at and slot[0] is None:
+            slot[0] = shift
+        elif shift.starts_at > at and slot[1] is None:
+            slot[1] = shift
+    return {pk: tuple(pair) for pk, pair in result.items()}
+
+
+def _first_two_per_rotation(rotation_ids: list[int], at: datetime.datetime) -> QuerySet:
+    return (
+        Shift.objects.filter(rotation_id__in=rotation_ids, ends_at__gt=at)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("rotation_id")], order_by=F("starts_at").asc()))
+        .filter(rank__lte=2)
+        .values("pk")
+    )
+
+
+def calendar(
+    *, start: datetime.date, days: int, tz: datetime.tzinfo, rotation_ids: list[int] | None = None
+) -> tuple[list[Rotation], list[dict]]:
+    """The coming `days` days from `start` (in the viewer's timezone `tz`): one row
+    per day with, per rotation, the shifts that touch that day. Two queries."""
+    rotations = list(Rotation.objects.all() if rotation_ids is None else Rotation.objects.filter(pk__in=rotation_ids))
+    begin = datetime.datetime.combine(start, datetime.time(), tzinfo=tz)
+    end = datetime.datetime.combine(start + datetime.timedelta(days=days), datetime.time(), tzinfo=tz)
+    shifts = list(
+        Shift.objects.filter(rotation__in=rotations, ends_at__gt=begin, starts_at__lt=end)
         .select_related("user")
         .order_by("starts_at")
     )
-    by_rotation: dict[int, list[Shift]] = {}
-    for shift in current:
-        by_rotation.setdefault(shift.rotation_id, []).append(shift)
-    rows = [
-        (rotation, by_rotation.get(rotation.pk, [])) for rotation in Rotation.objects.all()[:20]
-    ]
-    return {"rows": rows, "uncovered": sum(1 for _rotation, shifts in rows if not shifts)}
+    rows = []
+    for offset in range(days):
+        day = start + datetime.timedelta(days=offset)
+        day_start = datetime.datetime.combine(day, datetime.time(), tzinfo=tz)
+        day_end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), tzinfo=tz)
+        cells = [
+            [s for s in shifts if s.rotation_id == rotation.pk and s.starts_at < day_end and s.ends_at > day_start]
+            for rotation in rotations
+        ]
+        rows.append({"day": day, "cells": cells, "is_weekend": day.weekday() >= 5})
+    return rotations, rows
+
+
+def user_shifts(user: User, since: datetime.datetime, until: datetime.datetime) -> list[Shift]:
+    """The person's shifts overlapping [since, until), with their rotations (one query)."""
+    return list(
+        Shift.objects.filter(user=user, ends_at__gt=since, starts_at__lt=until)
+        .select_related("rotation")
+        .order_by("starts_at")
+    )
+
+
+def live_feed(raw_token: str):
+    """The live (not revoked) calendar feed for a raw token, or None."""
+    if not raw_token or len(raw_token) > 100:
+        return None
+    return (
+        CalendarFeed.objects.filter(token_hash=CalendarFeed.hash(raw_token), revoked_at__isnull=True)
+        .select_related("user")
+        .first()
+    )
+
+
+def has_live_feed(user: User) -> bool:
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).exists()
 
 
 class UncoveredRotationsCollector:
     """/metrics: rotations with nobody on call right now (read at scrape time)."""
 
     def collect(self):
-        gauge = GaugeMetricFamily(
-            "opsconsole_oncall_uncovered_rotations", "Rotations with nobody on call right now."
-        )
+        gauge = GaugeMetricFamily("opsconsole_oncall_uncovered_rotations", "Rotations with nobody on call right now.")
         gauge.add_metric([], uncovered_rotation_count())
         yield gauge

@@ -6,7 +6,8 @@ from oncall.models import Rotation, Shift
 
 
 def shift(rotation: Rotation, user, start_hours: float, end_hours: float) -> Shift:
-    """A shift from now+start_hours to now+end_hours (straight into the table)."""
+    """A materialised shift from now+start_hours to now+end_hours (straight into
+    the table, as rotation_materialise would write it) for selector and page tests."""
     now = timezone.now()
     return Shift.objects.create(
         rotation=rotation,

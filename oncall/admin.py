@@ -5,7 +5,20 @@ from django.core.exceptions import ValidationError
 from opsconsole.admin import AuditedModelAdmin
 
 from . import services
-from .models import CalendarFeed, Override, Rotation, RotationMember, Shift
+from .models import (
+    CalendarFeed,
+    EscalationLevel,
+    EscalationPolicy,
+    EscalationStep,
+    Handoff,
+    HandoffItem,
+    IncidentEscalation,
+    Override,
+    PolicyService,
+    Rotation,
+    RotationMember,
+    Shift,
+)
 
 
 class RotationMemberInline(admin.TabularInline):
@@ -113,3 +126,89 @@ class CalendarFeedAdmin(AuditedModelAdmin):
 
     def has_add_permission(self, request):
         return False  # people make their own (the token is shown to them once)
+
+
+class PolicyServiceInline(admin.TabularInline):
+    model = PolicyService
+    extra = 1
+
+
+class EscalationLevelInline(admin.StackedInline):
+    model = EscalationLevel
+    extra = 1
+    fields = ("position", "name", "rotation", "users", "wait_minutes")
+    filter_horizontal = ("users",)
+    ordering = ("position",)
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(AuditedModelAdmin):
+    list_display = ("name", "is_default", "created_at")
+    search_fields = ("name", "description")
+    inlines = [PolicyServiceInline, EscalationLevelInline]
+
+
+class EscalationStepInline(admin.TabularInline):
+    model = EscalationStep
+    extra = 0
+    can_delete = False
+    readonly_fields = ("position", "level_name", "due_at", "paged_at", "late", "recipients")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IncidentEscalation)
+class IncidentEscalationAdmin(AuditedModelAdmin):
+    """Read-only: the clock is run by the escalation sweep and stopped by acknowledging."""
+
+    list_display = ("incident", "policy", "current_position", "next_due_at", "stopped_reason")
+    list_filter = ("policy", "stopped_reason")
+    list_select_related = ("incident", "policy")
+    inlines = [EscalationStepInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class HandoffItemInline(admin.TabularInline):
+    model = HandoffItem
+    extra = 0
+    fields = ("position", "title", "severity", "status", "notes", "closed")
+    readonly_fields = ("title", "severity", "status")
+
+
+@admin.register(Handoff)
+class HandoffAdmin(AuditedModelAdmin):
+    """Repairs only (close a stuck item, fix a note): handoffs are written and
+    confirmed on the console's pages."""
+
+    list_display = ("rotation", "outgoing", "incoming", "submitted_at", "status")
+    list_filter = ("rotation", "status")
+    list_select_related = ("rotation", "outgoing", "incoming")
+    date_hierarchy = "submitted_at"
+    readonly_fields = (
+        "rotation",
+        "outgoing",
+        "incoming",
+        "period_start",
+        "period_end",
+        "status",
+        "system_status",
+        "scheduled",
+        "activity",
+        "submitted_at",
+        "acknowledged_at",
+        "acknowledged_by",
+        "confirmations",
+        "question",
+        "questioned_at",
+        "questioned_by",
+    )
+    inlines = [HandoffItemInline]
+
+    def has_add_permission(self, request):
+        return False

@@ -339,3 +339,81 @@ class EscalationStep(models.Model):
 
     def __str__(self) -> str:
         return f"L{self.position} of escalation {self.escalation_id}"
+
+
+# --- Handoffs ------------------------------------------------------------------------------
+
+
+class Handoff(models.Model):
+    """The outgoing engineer's written shift-change report (the seeds' template),
+    acknowledged by the incoming engineer or answered with a question."""
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Waiting for the incoming engineer"
+        QUESTIONED = "questioned", "Question asked"
+        ACKNOWLEDGED = "acknowledged", "Handoff confirmed"
+
+    rotation = models.ForeignKey(Rotation, on_delete=models.PROTECT, related_name="handoffs")
+    outgoing = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="handoffs_given")
+    incoming = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="handoffs_received"
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SUBMITTED, db_index=True)
+    # Prefilled by the console, kept as they were at submission (a snapshot).
+    system_status = models.JSONField(default=dict, blank=True)
+    scheduled = models.JSONField(default=list, blank=True)
+    activity = models.JSONField(default=list, blank=True, help_text="Runbook executions / remediations of the shift.")
+    recent_changes = models.TextField(blank=True)
+    known_issues = models.TextField(blank=True)
+    submitted_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    confirmations = models.JSONField(default=list, blank=True, help_text="Handoff-confirmed items ticked.")
+    question = models.TextField(blank=True)
+    questioned_at = models.DateTimeField(null=True, blank=True)
+    questioned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-submitted_at", "-pk"]
+        indexes = [models.Index(fields=["rotation", "-submitted_at"], name="oncall_handoff_history")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(period_end__gte=models.F("period_start")), name="handoff_period_ordered"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="acknowledged") | models.Q(acknowledged_at__isnull=False),
+                name="handoff_acknowledged_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Handoff {self.rotation}: {self.outgoing} → {self.incoming or '?'} ({self.submitted_at:%Y-%m-%d %H:%M})"
+
+
+class HandoffItem(models.Model):
+    """A row of "Outstanding issues". Open ones are carried over to the rotation's
+    next handoff (carried_from) until someone closes them."""
+
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField(default=0)
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    title = models.CharField(max_length=200)
+    severity = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=30, blank=True)
+    notes = models.TextField(blank=True)
+    closed = models.BooleanField(default=False)
+    carried_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["handoff", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.title

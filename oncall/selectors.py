@@ -3,14 +3,25 @@
 import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import F, Prefetch, Q, QuerySet, Window
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from opsconsole.models import Service, User
 
-from .models import CalendarFeed, Override, Rotation, RotationMember, Shift
+from .handoffs import overdue_before
+from .models import (
+    CalendarFeed,
+    EscalationLevel,
+    EscalationPolicy,
+    Handoff,
+    IncidentEscalation,
+    Override,
+    Rotation,
+    RotationMember,
+    Shift,
+)
 
 
 def rotations_covering(service: Service | None) -> QuerySet[Rotation]:
@@ -184,3 +195,72 @@ class UncoveredRotationsCollector:
         gauge = GaugeMetricFamily("opsconsole_oncall_uncovered_rotations", "Rotations with nobody on call right now.")
         gauge.add_metric([], uncovered_rotation_count())
         yield gauge
+
+
+def policies_overview() -> list:
+    """Every escalation policy with its services and levels (people, rotation), in 4 queries."""
+    return list(
+        EscalationPolicy.objects.prefetch_related(
+            "services",
+            Prefetch(
+                "levels",
+                queryset=EscalationLevel.objects.select_related("rotation")
+                .prefetch_related("users")
+                .order_by("position"),
+            ),
+        )
+    )
+
+
+def escalation_panel_context(request, incident) -> dict:
+    """The incident page's escalation panel: current level, who was paged when,
+    when the next level is due (3 queries)."""
+    state = IncidentEscalation.objects.filter(incident_id=incident.pk).select_related("policy").first()
+    if state is None:
+        return {"escalation": None}
+    steps = list(state.steps.order_by("position"))
+    following = None
+    if state.next_due_at is not None:
+        following = EscalationLevel.objects.filter(policy_id=state.policy_id, position=state.next_position).first()
+    return {"escalation": state, "steps": steps, "next_level": following}
+
+
+def current_rotation_of(user) -> Rotation | None:
+    """The rotation the person is on call for now (else the first one)."""
+    now = timezone.now()
+    shift = Shift.objects.filter(user=user, starts_at__lte=now, ends_at__gt=now).select_related("rotation").first()
+    return shift.rotation if shift else Rotation.objects.first()
+
+
+def handoffs_with_items() -> QuerySet:
+    return Handoff.objects.select_related(
+        "rotation", "outgoing", "incoming", "acknowledged_by", "questioned_by"
+    ).prefetch_related("items")
+
+
+def handoff_history(rotation: Rotation | None, limit: int = 100) -> list:
+    queryset = Handoff.objects.select_related("rotation", "outgoing", "incoming", "acknowledged_by")
+    if rotation is not None:
+        queryset = queryset.filter(rotation=rotation)
+    return list(queryset.order_by("-submitted_at")[:limit])
+
+
+def handoff_panel_rows() -> list[dict]:
+    """Dashboard: each rotation's last handoff, whether it was confirmed, and
+    whether it is overdue (unconfirmed past ONCALL_HANDOFF_ACK_MINUTES). 2 queries."""
+    latest = Handoff.objects.filter(rotation=OuterRef("pk")).order_by("-submitted_at", "-pk").values("pk")[:1]
+    rows = list(
+        Handoff.objects.filter(pk__in=Rotation.objects.annotate(last=Subquery(latest)).values("last"))
+        .select_related("rotation", "outgoing", "incoming")
+        .order_by("rotation__name")
+    )
+    limit = overdue_before()
+    return [{"handoff": h, "overdue": h.status != h.Status.ACKNOWLEDGED and h.submitted_at < limit} for h in rows]
+
+
+def unacknowledged_overdue_count() -> int:
+    return Handoff.objects.exclude(status=Handoff.Status.ACKNOWLEDGED).filter(submitted_at__lt=overdue_before()).count()
+
+
+def handoff_panel_context(request) -> dict:
+    return {"rows": handoff_panel_rows()}

@@ -402,5 +402,6 @@ if ONCALL_SCHEDULE_DAYS < 7 or ONCALL_HANDOFF_ACK_MINUTES < 1 or ONCALL_ESCALATI
         "ONCALL_ESCALATION_LATE_SECONDS at least 1."
     )
 CELERY_TASK_ROUTES["oncall.tasks.*"] = {"queue": "default"}
+CELERY_BEAT_SCHEDULE["oncall-escalate"] = {"task": "oncall.tasks.escalate_due", "schedule": 30.0}
 CELERY_BEAT_SCHEDULE["oncall-reminders"] = {"task": "oncall.tasks.send_reminders", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["oncall-materialise"] = {"task": "oncall.tasks.materialise_schedules", "schedule": 3600.0}

@@ -49,3 +49,51 @@ CASES = [
     Case("oncall:rotation_edit", "schedule.edit", setup=_rotation, data=_settings_data),
     Case("oncall:my_feed", "read", data=lambda kwargs: {"action": "create"}),
 ]
+
+
+def _handoff_new_data(kwargs):
+    rotation, _ = Rotation.objects.get_or_create(name="Matrix rotation")
+    return {"rotation": rotation.pk, "recent_changes": "matrix"}
+
+
+def _handoff(user):
+    from oncall.models import Handoff
+
+    rotation, _ = Rotation.objects.get_or_create(name="Matrix rotation")
+    outgoing, _ = User.objects.get_or_create(username="matrix-outgoing")
+    now = timezone.now()
+    handoff = Handoff.objects.create(
+        rotation=rotation, outgoing=outgoing, incoming=user, period_start=now, period_end=now, submitted_at=now
+    )
+    return {"pk": handoff.pk}
+
+
+CASES += [
+    Case("oncall:handoff_new", "handoff.write", data=_handoff_new_data),
+    Case("oncall:handoff_answer", "handoff.write", setup=_handoff, data=lambda kwargs: {"action": "acknowledge"}),
+]
+
+
+def _policy_data(kwargs):
+    from oncall.models import EscalationPolicy
+
+    return {"name": f"Matrix policy {EscalationPolicy.objects.count()}", "levels": "L1 | 15 | Matrix rotation"}
+
+
+def _policy(user):
+    from oncall.models import EscalationPolicy
+
+    Rotation.objects.get_or_create(name="Matrix rotation")
+    policy = EscalationPolicy.objects.create(name=f"Matrix policy {EscalationPolicy.objects.count()}-x")
+    return {"pk": policy.pk}
+
+
+def _policy_add_setup(user):
+    Rotation.objects.get_or_create(name="Matrix rotation")
+    return {}
+
+
+CASES += [
+    Case("oncall:policy_add", "schedule.edit", setup=_policy_add_setup, data=_policy_data),
+    Case("oncall:policy_save", "schedule.edit", setup=_policy, data=_policy_data),
+]

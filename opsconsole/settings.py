@@ -189,6 +189,13 @@ HEALTHCHECK_DISPATCH_LIMIT = env.int("HEALTHCHECK_DISPATCH_LIMIT", default=20000
 HEALTHCHECK_CONCURRENCY = env.int("HEALTHCHECK_CONCURRENCY", default=500)
 HEALTHCHECK_LEASE_MARGIN_SECONDS = env.int("HEALTHCHECK_LEASE_MARGIN_SECONDS", default=30)
 HEALTHCHECK_DEFAULT_QUEUE = env.str("HEALTHCHECK_DEFAULT_QUEUE", default="default")
+# Probe target policy (docs/healthchecks.md): networks no probe may connect
+# to, checked after DNS resolution. CIDRs or the names link-local, metadata,
+# loopback, private; validated by the healthchecks app at start-up.
+HEALTHCHECK_DENY_NETWORKS = env.list("HEALTHCHECK_DENY_NETWORKS", default=["link-local", "metadata"])
+# The only directory whose files a check may name (CA bundles, kubeconfigs);
+# empty: none, checks paste the content instead.
+HEALTHCHECK_FILES_DIR = env.str("HEALTHCHECK_FILES_DIR", default="")
 if HEALTHCHECK_BATCH_SIZE < 1 or HEALTHCHECK_CONCURRENCY < 1 or HEALTHCHECK_RAW_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("HEALTHCHECK_BATCH_SIZE, _CONCURRENCY and _RAW_RETENTION_DAYS must be at least 1.")
 CELERY_TASK_ROUTES["healthchecks.tasks.*"] = {"queue": "default"}
@@ -372,6 +379,23 @@ if INCIDENT_NUDGE_MINUTES < 1:
     raise ImproperlyConfigured("INCIDENT_NUDGE_MINUTES must be at least 1.")
 CELERY_TASK_ROUTES["incidents.tasks.*"] = {"queue": "default"}
 CELERY_BEAT_SCHEDULE["incidents-nudges"] = {"task": "incidents.tasks.send_nudges", "schedule": 60.0}
+
+# --- Runbooks and remediation (docs/runbooks.md) ----------------------------
+# Allowlists of what actions may touch; shell-style patterns, comma-separated.
+# Empty means nothing: an action on a target not listed is refused.
+RUNBOOK_ALLOWED_NAMESPACES = env.list("RUNBOOK_ALLOWED_NAMESPACES", default=[])
+RUNBOOK_ALLOWED_DEPLOYMENTS = env.list("RUNBOOK_ALLOWED_DEPLOYMENTS", default=[])  # "namespace/name" patterns
+RUNBOOK_ALLOWED_HOSTS = env.list("RUNBOOK_ALLOWED_HOSTS", default=[])  # "host" or "host:port" patterns
+RUNBOOK_ALLOWED_QUEUES = env.list("RUNBOOK_ALLOWED_QUEUES", default=[])  # Redis keys
+RUNBOOK_KUBECONFIG = env.str("RUNBOOK_KUBECONFIG", default="")  # empty: the in-cluster service account
+RUNBOOK_KUBE_CONTEXT = env.str("RUNBOOK_KUBE_CONTEXT", default="")
+RUNBOOK_REDIS_URL = env.str("RUNBOOK_REDIS_URL", default="")  # the monitored application's Redis
+RUNBOOK_ACTION_TIMEOUT_SECONDS = env.int("RUNBOOK_ACTION_TIMEOUT_SECONDS", default=30)
+RUNBOOK_VERIFY_SETTLE_SECONDS = env.int("RUNBOOK_VERIFY_SETTLE_SECONDS", default=60)
+RUNBOOK_IMPORT_MAX_BYTES = env.int("RUNBOOK_IMPORT_MAX_BYTES", default=5_000_000)
+if RUNBOOK_ACTION_TIMEOUT_SECONDS < 1 or RUNBOOK_VERIFY_SETTLE_SECONDS < 0:
+    raise ImproperlyConfigured("RUNBOOK_ACTION_TIMEOUT_SECONDS must be at least 1, _VERIFY_SETTLE_SECONDS at least 0.")
+CELERY_TASK_ROUTES["runbooks.tasks.*"] = {"queue": "default"}
 
 # Demo data (manage.py seed_demo) gives every demo user this password.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="opsconsole-demo")

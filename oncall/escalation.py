@@ -32,8 +32,7 @@ from prometheus_client import Counter
 
 from incidents.models import EventKind, Incident, Status
 from incidents.services import timeline_add_event
-from opsconsole import notifications
-from opsconsole import audit
+from opsconsole import audit, notifications
 from opsconsole.models import User
 
 from .models import EscalationLevel, EscalationPolicy, EscalationStep, IncidentEscalation, Shift
@@ -273,12 +272,19 @@ def policy_save(*, actor, policy: EscalationPolicy | None, name: str, is_default
     policy.levels.all().delete()
     for position, data in enumerate(levels, start=1):
         level = EscalationLevel.objects.create(
-            policy=policy, position=position, name=data["name"], wait_minutes=data["wait_minutes"],
+            policy=policy,
+            position=position,
+            name=data["name"],
+            wait_minutes=data["wait_minutes"],
             rotation=data["rotation"],
         )
         level.users.set(data["users"])
-    after = {"name": name, "is_default": is_default, "levels": _levels_snapshot(policy),
-             "services": sorted(s.slug for s in services)}
+    after = {
+        "name": name,
+        "is_default": is_default,
+        "levels": _levels_snapshot(policy),
+        "services": sorted(s.slug for s in services),
+    }
     audit.record(actor, "oncall.policy_save", policy, before=before, after=after)
     return policy
 

@@ -181,7 +181,9 @@ class PolicyForm(forms.Form):
                     raise forms.ValidationError(f"Line {number}: “{who}” is neither a rotation nor an active user.")
             if rotation is None and not people:
                 raise forms.ValidationError(f"Line {number}: name a rotation or people to page.")
-            levels.append({"name": parts[0][:100], "wait_minutes": int(parts[1]), "rotation": rotation, "users": people})
+            levels.append(
+                {"name": parts[0][:100], "wait_minutes": int(parts[1]), "rotation": rotation, "users": people}
+            )
         if not levels:
             raise forms.ValidationError("A policy needs at least one level.")
         return levels

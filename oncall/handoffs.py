@@ -4,7 +4,7 @@ Handoff" template), prefilled by the console, acknowledged by the incoming one.
 Prefill reads the apps below this one: failing checks and maintenance
 windows (healthchecks), open incidents (incidents; restricted ones never
 appear — a handoff is readable by everyone), checklist runs and schedules
-(checklists), runbook executions of the shift (runbooks, when installed).
+(checklists), runbook executions and remediation actions of the shift (runbooks).
 Open items of the rotation's previous handoff are carried over until someone
 closes them.
 
@@ -16,7 +16,6 @@ acknowledged handoff is never reopened.
 import datetime
 from dataclasses import dataclass, field
 
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -29,6 +28,7 @@ from incidents.models import Incident
 from opsconsole import audit
 from opsconsole.models import User
 from opsconsole.roles import check_capability, has_capability
+from runbooks.models import ActionRun, Execution
 
 from .models import Handoff, HandoffItem, Rotation, Shift
 
@@ -140,23 +140,37 @@ def _next_slot(schedule: Schedule, now: datetime.datetime) -> datetime.datetime 
 
 
 def _activity(start: datetime.datetime, end: datetime.datetime) -> list[dict]:
-    """Runbook executions of the shift, when the runbooks app keeps them."""
-    try:
-        execution = apps.get_model("runbooks", "Execution")
-    except LookupError:
-        return []
-    rows = execution.objects.filter(started_at__gte=start, started_at__lte=end).select_related("runbook", "started_by")
-    if "incident" in {f.name for f in execution._meta.get_fields()}:
-        rows = rows.filter(Q(incident__isnull=True) | Q(incident__restricted=False))
-    return [
+    """Runbook executions and remediation actions of the shift (none about a restricted incident)."""
+    visible = Q(incident__isnull=True) | Q(incident__restricted=False)
+    executions = (
+        Execution.objects.filter(visible, started_at__gte=start, started_at__lte=end)
+        .select_related("runbook", "started_by")
+        .order_by("started_at")[:30]
+    )
+    rows = [
         {
-            "what": f"Runbook: {row.runbook}",
-            "status": getattr(row, "status", ""),
-            "by": str(row.started_by or ""),
-            "at": row.started_at.isoformat(),
+            "what": f"Runbook: {e.runbook}",
+            "status": e.get_status_display(),
+            "by": str(e.started_by or ""),
+            "at": e.started_at.isoformat(),
         }
-        for row in rows.order_by("started_at")[:30]
+        for e in executions
     ]
+    actions = (
+        ActionRun.objects.filter(visible, requested_at__gte=start, requested_at__lte=end)
+        .select_related("requested_by")
+        .order_by("requested_at")[:30]
+    )
+    rows += [
+        {
+            "what": f"Remediation: {a.action}",
+            "status": a.get_status_display(),
+            "by": str(a.requested_by or ""),
+            "at": a.requested_at.isoformat(),
+        }
+        for a in actions
+    ]
+    return sorted(rows, key=lambda row: row["at"])
 
 
 def prefill(*, rotation: Rotation, outgoing: User, now: datetime.datetime | None = None) -> Draft:

@@ -188,12 +188,25 @@ def has_live_feed(user: User) -> bool:
     return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).exists()
 
 
-class UncoveredRotationsCollector:
-    """/metrics: rotations with nobody on call right now (read at scrape time)."""
+class OncallCollector:
+    """/metrics, read at scrape time: rotations with nobody on call now, handoffs
+    not acknowledged in time, escalations running. (Escalation levels paged,
+    on time or late, are the counter opsconsole_oncall_escalations_total.)"""
 
     def collect(self):
         gauge = GaugeMetricFamily("opsconsole_oncall_uncovered_rotations", "Rotations with nobody on call right now.")
         gauge.add_metric([], uncovered_rotation_count())
+        yield gauge
+        gauge = GaugeMetricFamily(
+            "opsconsole_oncall_handoffs_unacknowledged",
+            "Handoffs submitted longer than ONCALL_HANDOFF_ACK_MINUTES ago and not confirmed.",
+        )
+        gauge.add_metric([], unacknowledged_overdue_count())
+        yield gauge
+        gauge = GaugeMetricFamily(
+            "opsconsole_oncall_escalations_running", "Incidents whose escalation is still paging levels."
+        )
+        gauge.add_metric([], IncidentEscalation.objects.filter(stopped_at__isnull=True).count())
         yield gauge
 
 

@@ -37,21 +37,22 @@ def rotation(db, make_user, settings):
 
 
 def test_reminders_go_out_a_day_and_an_hour_ahead_exactly_once(rotation):
-    # Tuesday 09:00 is ben's first shift.
-    tuesday = MONDAY + datetime.timedelta(days=1)
-    with time_machine.travel(tuesday - datetime.timedelta(days=1, minutes=1), tick=False):
-        assert reminders.send_due_reminders() == 0  # a minute too early for the 1-day one
-    with time_machine.travel(tuesday - datetime.timedelta(days=1), tick=False):
-        assert send_reminders.delay().get() == 1
-        assert reminders.send_due_reminders() == 0  # a second sweep: nothing new
-    assert list(_deliveries().values_list("target", flat=True)) == ["ben@example.com"]
-    subject = _deliveries().get().payload["subject"]
-    assert "On call for Primary SRE in 1 day" in subject
-    with time_machine.travel(tuesday - datetime.timedelta(minutes=59), tick=False):
-        assert reminders.send_due_reminders() == 1
+    # Wednesday 09:00 is ben's second shift (Mon ana, Tue ben, Wed ana, Thu ben).
+    thursday = MONDAY + datetime.timedelta(days=3)
+    ben = _deliveries().filter(target="ben@example.com")
+    with time_machine.travel(thursday - datetime.timedelta(days=1, minutes=1), tick=False):
+        reminders.send_due_reminders()  # Wednesday's (ana) reminders go out now
+        assert not ben.filter(payload__subject__contains="in 1 day").exists()  # a minute too early for ben's
+    with time_machine.travel(thursday - datetime.timedelta(days=1), tick=False):
+        send_reminders.delay().get()
+        reminders.send_due_reminders()  # a second sweep: nothing new
+    assert ben.count() == 1 and "On call for Primary SRE in 1 day" in ben.get().payload["subject"]
+    with time_machine.travel(thursday - datetime.timedelta(minutes=59), tick=False):
+        reminders.send_due_reminders()
         assert reminders.send_due_reminders() == 0
-    assert _deliveries().count() == 2
-    assert "in 1 h" in _deliveries().order_by("-pk").first().payload["subject"]
+    assert ben.count() == 2
+    assert "in 1 h" in ben.order_by("-pk").first().payload["subject"]
+    assert SentReminder.objects.filter(user__username="ben", skipped=False).count() == 2
 
 
 def test_a_shift_planned_at_short_notice_gets_only_the_shortest_reminder(rotation):

@@ -8,9 +8,14 @@ class OncallConfig(AppConfig):
     def ready(self) -> None:
         from incidents import panels as incident_panels
         from incidents import signals as incident_signals
+        from notifications.recipients import register_on_call_resolver
         from opsconsole import dashboard, metrics
 
         from . import receivers, selectors
+
+        # Notifications and incidents page "whoever is on call" through this
+        # hook: they sit below oncall and never import it.
+        register_on_call_resolver(selectors.on_call_now)
 
         dashboard.register_panel(
             name="oncall",

@@ -32,7 +32,8 @@ from prometheus_client import Counter
 
 from incidents.models import EventKind, Incident, Status
 from incidents.services import timeline_add_event
-from opsconsole import audit, notifications
+from notifications import services as notifications
+from opsconsole import audit
 from opsconsole.models import User
 
 from .models import EscalationLevel, EscalationPolicy, EscalationStep, IncidentEscalation, Shift

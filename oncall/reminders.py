@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from opsconsole import notifications
+from notifications import services as notifications
 
 from .models import SentReminder, Shift
 

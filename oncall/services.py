@@ -18,7 +18,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from opsconsole import audit, notifications
+from notifications import services as notifications
+from opsconsole import audit
 from opsconsole.models import User
 from opsconsole.roles import check_capability
 

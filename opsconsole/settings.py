@@ -27,17 +27,34 @@ DEBUG = env.bool("DEBUG", default=False)
 # that is not DEBUG is production and must bring its own key.
 INSECURE_DEFAULT_SECRET_KEY = "insecure-development-key-change-me-in-production-0123456789"
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
-if not DEBUG and SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is the built-in development key. Set SECRET_KEY to a long random "
-        "value (or DEBUG=true for local development)."
-    )
+# Django's own rule (security.W009), enforced at start-up rather than only by
+# `check --deploy`: a short or repetitive key lets anyone forge sessions,
+# password-reset links and signed values.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+if not DEBUG:
+    if SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is the built-in development key. Set SECRET_KEY to a long random "
+            "value (or DEBUG=true for local development)."
+        )
+    if (
+        len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+        or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too weak: it needs at least {SECRET_KEY_MIN_LENGTH} characters, "
+            f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} of them different, and no 'django-insecure-' prefix. "
+            "Generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "opsconsole",
+    "notifications",
     "incidents",
     "runbooks",
     "checklists",
@@ -160,8 +177,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     # Outbound notifications have their own queue so that a slow webhook
     # never delays probes or checklist runs (and the other way round).
-    "opsconsole.tasks.send_delivery": {"queue": "notifications"},
-    "opsconsole.tasks.requeue_stale_deliveries": {"queue": "notifications"},
+    "notifications.tasks.*": {"queue": "notifications"},
     "opsconsole.tasks.*": {"queue": "default"},
     "checklists.tasks.*": {"queue": "default"},
 }
@@ -172,7 +188,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "opsconsole.tasks.verify_audit_chain",
         "schedule": crontab(hour=3, minute=17),
     },
-    "requeue-stale-deliveries": {"task": "opsconsole.tasks.requeue_stale_deliveries", "schedule": 60.0},
+    "requeue-stale-deliveries": {"task": "notifications.tasks.requeue_stale_deliveries", "schedule": 60.0},
     # Checklists: create each schedule slot's run, mark overdue runs missed,
     # tick items whose health check now passes. All idempotent.
     "checklists-create-due-runs": {"task": "checklists.tasks.create_due_runs", "schedule": 60.0},
@@ -223,14 +239,35 @@ ACCOUNT_FORMS = {"login": "opsconsole.forms.LoginForm"}
 SOCIALACCOUNT_ADAPTER = "opsconsole.auth.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = "none"
+# One address per account, unique across accounts, and a new one replaces the
+# old only once the link sent to it is followed (allauth's change-email flow):
+# nobody can claim someone else's address. Sign-in itself does not wait for
+# verification ("optional"): accounts made by an admin keep working.
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_MAX_EMAIL_ADDRESSES = 2
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_RATE_LIMITS = {
-    # Five wrong passwords per account (and thirty per address) in five
-    # minutes, then the login form says to wait.
-    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="30/5m/ip,5/5m/key"),
+    # Thirty wrong passwords per address in five minutes, then that address
+    # is refused for a while. Deliberately no per-account ("key") limit here:
+    # that would let anyone lock an account out. Accounts are slowed down
+    # instead (opsconsole.signin_throttle, docs/security.md).
+    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="30/5m/ip"),
 }
+# Per-account slow-down: after this many failures, one attempt per delay,
+# the delay doubling per failure from 1 s up to the maximum.
+LOGIN_SLOWDOWN_AFTER = env.int("LOGIN_SLOWDOWN_AFTER", default=5)
+LOGIN_SLOWDOWN_MAX_DELAY_SECONDS = env.int("LOGIN_SLOWDOWN_MAX_DELAY_SECONDS", default=60)
+LOGIN_SLOWDOWN_WINDOW_SECONDS = env.int("LOGIN_SLOWDOWN_WINDOW_SECONDS", default=900)
+if LOGIN_SLOWDOWN_AFTER < 1 or LOGIN_SLOWDOWN_MAX_DELAY_SECONDS < 1 or LOGIN_SLOWDOWN_WINDOW_SECONDS < 1:
+    raise ImproperlyConfigured("LOGIN_SLOWDOWN_AFTER, _MAX_DELAY_SECONDS and _WINDOW_SECONDS must be at least 1.")
+if "/key" in ACCOUNT_RATE_LIMITS["login_failed"]:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILED_RATE_LIMIT must not limit per account (/key): that locks accounts out. "
+        "Use LOGIN_SLOWDOWN_* for accounts."
+    )
 OPEN_SIGNUP = env.bool("OPEN_SIGNUP", default=False)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Ops Console"
@@ -263,7 +300,7 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Ops Console <opsconsole@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# --- Outbound notifications (opsconsole.notifications, docs/notifications.md)
+# --- Outbound notifications (the notifications app, docs/notifications.md)
 # Slack-compatible incoming webhook used when a service has no webhook of its
 # own; empty: no webhook.
 NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", default="")

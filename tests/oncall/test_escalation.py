@@ -8,10 +8,11 @@ from django.urls import reverse
 
 from incidents import services as incidents
 from incidents.models import EventKind, Status, TimelineEvent
+from notifications.models import Delivery
 from oncall import escalation
 from oncall.models import EscalationStep, IncidentEscalation
 from oncall.tasks import escalate_due
-from opsconsole.models import AuditEntry, Delivery
+from opsconsole.models import AuditEntry
 from opsconsole.roles import Role
 from tests.oncall.factories import seed_policy
 

@@ -13,11 +13,11 @@ from django.db import connection
 from django.utils import timezone
 
 from incidents import services as incidents
+from notifications.models import Delivery
 from oncall.models import EscalationStep, IncidentEscalation
 from oncall.tasks import escalate_due
 from opsconsole.audit import _CHAIN_LOCK_ID
 from opsconsole.celery import app
-from opsconsole.models import Delivery
 from tests.oncall.factories import seed_policy
 from tests.processes import production_env
 

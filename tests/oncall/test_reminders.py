@@ -5,10 +5,10 @@ import pytest
 import time_machine
 from django.db import connection
 
+from notifications.models import Delivery
 from oncall import reminders, services
 from oncall.models import Rotation, SentReminder, Shift, ShiftLength
 from oncall.tasks import send_reminders
-from opsconsole.models import Delivery
 from opsconsole.roles import Role
 
 UTC = datetime.UTC

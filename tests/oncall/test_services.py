@@ -7,9 +7,10 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 
+from notifications.models import Delivery
 from oncall import schedule, services
 from oncall.models import Override, Rotation, Shift, ShiftLength
-from opsconsole.models import AuditEntry, Delivery
+from opsconsole.models import AuditEntry
 from opsconsole.roles import Role
 
 H = datetime.timedelta(hours=1)

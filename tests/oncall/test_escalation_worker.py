@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -16,10 +17,10 @@ from incidents import services as incidents
 from notifications.models import Delivery
 from oncall.models import EscalationStep, IncidentEscalation
 from oncall.tasks import escalate_due
-from opsconsole.audit import _CHAIN_LOCK_ID
 from opsconsole.celery import app
+from opsconsole.models import AuditHead
 from tests.oncall.factories import seed_policy
-from tests.processes import production_env
+from tests.processes import production_env, test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,8 +69,8 @@ def _no_other_session() -> bool:
 def _blocked_on_the_audit_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s",
-            [_CHAIN_LOCK_ID],
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
         )
         return cursor.fetchone()[0] > 0
 
@@ -78,8 +79,8 @@ def _blocked_on_the_audit_lock() -> bool:
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_escalation_pages_that_level_exactly_once(make_user, worker_id_suffix):
     """The sweep is stopped inside its transaction (after claiming level 2,
-    before committing: this test holds the audit log's advisory lock, which
-    the step's audit entry waits for). kill -9 the worker there: PostgreSQL
+    before committing: this test holds the audit log's head row, which the
+    step's audit entry waits for). kill -9 the worker there: PostgreSQL
     rolls the step back. A new worker pages level 2 once, and only once."""
     ladder = seed_policy(make_user)
     incident = incidents.incident_declare(
@@ -91,15 +92,16 @@ def test_a_worker_killed_mid_escalation_pages_that_level_exactly_once(make_user,
     queue = f"oncall-kill{worker_id_suffix}"
     worker = _worker(queue)
     app.conf.task_always_eager = False
-    holder = connection.cursor()
+    # Another session holds the audit log's head row: every audit append waits for it.
+    holder = psycopg.connect(test_database_url())
     try:
-        holder.execute("SELECT pg_advisory_lock(%s)", [_CHAIN_LOCK_ID])  # session lock: audit appends wait
+        holder.execute(f"SELECT seq FROM {AuditHead._meta.db_table} WHERE id = 1 FOR UPDATE")
         escalate_due.apply_async(queue=queue)
         _wait(_blocked_on_the_audit_lock, what="the worker to reach the step's audit entry")
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(10)
     finally:
-        holder.execute("SELECT pg_advisory_unlock(%s)", [_CHAIN_LOCK_ID])
+        holder.rollback()
         holder.close()
         if worker.poll() is None:
             worker.kill()

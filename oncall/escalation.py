@@ -222,10 +222,18 @@ def _page(escalation: IncidentEscalation, incident: Incident, level: EscalationL
     notifications.notify(
         event="incident.escalated",
         title=f"{incident.reference} escalated to L{level.position} {level.name}",
-        text=f"{incident.title} is not acknowledged. You are paged as L{level.position} {level.name}{delay}.",
+        # A restricted incident's title never leaves the console: the page says
+        # only that one waits, and nothing goes to the shared channel.
+        text=(
+            "A restricted incident is not acknowledged"
+            if incident.restricted
+            else f"{incident.title} is not acknowledged"
+        )
+        + f". You are paged as L{level.position} {level.name}{delay}.",
         url=reverse("incidents:detail", args=[incident.reference]),
         service=incident.services.first(),
         emails=[u.email for u in people if u.email],
+        webhook=not incident.restricted,
     )
     audit.record(
         None,

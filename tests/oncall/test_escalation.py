@@ -178,3 +178,13 @@ def test_a_manager_edits_a_policy_on_its_page(client_as, ladder):
     assert [(lv.name, lv.wait_minutes) for lv in levels] == [("On-call engineer", 10), ("Team lead", 20)]
     assert levels[0].rotation == ladder["rotation"] and {u.username for u in levels[1].users.all()} == {"lead", "cto"}
     assert AuditEntry.objects.filter(action="oncall.policy_save").exists()
+
+
+def test_a_restricted_incident_pages_without_its_title_or_the_shared_webhook(ladder):
+    incident = incidents.incident_declare(
+        actor=ladder["declarer"], title="Card data leaked", severity=1, services=[ladder["service"]], restricted=True
+    )
+    paged = Delivery.objects.filter(event="incident.escalated")
+    assert list(paged.values_list("channel", "target")) == [("email", "ana@example.com")]
+    assert "Card data leaked" not in str(paged.get().payload)
+    assert _steps(incident) == [(1, ["oncall-ana"], False)]

@@ -1,4 +1,4 @@
-"""Roles and what each may do: the PRODUCT.md matrix, enforced on the server.
+"""Roles and what each may do: the docs/roles.md matrix, enforced on the server.
 
 Roles are Django groups (created by migration 0002). Views declare what they
 need with @requires("capability"); services that need an object-level rule

@@ -16,6 +16,9 @@ from opsconsole.models import AuditEntry
 from opsconsole.roles import Role
 from tests.oncall.factories import seed_policy
 
+# The suite-wide SEV-table fixture needs database access before fixtures that ask for `db`.
+pytestmark = pytest.mark.django_db
+
 UTC = datetime.UTC
 T0 = datetime.datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 MIN = datetime.timedelta(minutes=1)

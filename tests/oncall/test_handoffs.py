@@ -16,6 +16,9 @@ from opsconsole.models import AuditEntry, Service
 from opsconsole.roles import Role
 from tests.oncall.factories import shift
 
+# The suite-wide SEV-table fixture needs database access before fixtures that ask for `db`.
+pytestmark = pytest.mark.django_db
+
 H = datetime.timedelta(hours=1)
 
 

@@ -11,6 +11,9 @@ from oncall.models import Rotation, SentReminder, Shift, ShiftLength
 from oncall.tasks import send_reminders
 from opsconsole.roles import Role
 
+# The suite-wide SEV-table fixture needs database access before fixtures that ask for `db`.
+pytestmark = pytest.mark.django_db
+
 UTC = datetime.UTC
 MONDAY = datetime.datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 

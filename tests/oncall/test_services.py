@@ -13,6 +13,9 @@ from oncall.models import Override, Rotation, Shift, ShiftLength
 from opsconsole.models import AuditEntry
 from opsconsole.roles import Role
 
+# The suite-wide SEV-table fixture needs database access before fixtures that ask for `db`.
+pytestmark = pytest.mark.django_db
+
 H = datetime.timedelta(hours=1)
 UTC = datetime.UTC
 LONDON = zoneinfo.ZoneInfo("Europe/London")

@@ -46,6 +46,7 @@ CAPABILITIES: dict[str, frozenset[Role]] = {
     "remediation.request": _RESPONDERS,
     "remediation.approve": _RESPONDERS,
     "config.edit": _RESPONDERS,  # runbooks, checklist templates, checks
+    "handoff.write": _RESPONDERS,  # write an on-call handoff, confirm or question one
     "schedule.edit": _MANAGERS,  # schedules, escalation policies, SEV table, alert mappings
     "users.manage": frozenset({Role.ADMIN}),
 }

@@ -52,8 +52,10 @@ test: install
 	if [ $$browser -ne 0 ] && [ $$browser -ne 5 ]; then exit $$browser; fi; \
 	if [ $$status -eq 5 ] && [ $$browser -eq 5 ]; then echo "no tests were collected"; exit 5; fi
 
+# bandit: medium severity and up; a `# nosec Bxxx - reason` needs its reason.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/bandit -c pyproject.toml -r . --severity-level medium --quiet
 
 format: install
 	$(BIN)/ruff format .

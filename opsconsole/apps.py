@@ -8,16 +8,7 @@ class OpsConsoleConfig(AppConfig):
     verbose_name = "Ops Console"
 
     def ready(self) -> None:
-        from . import auth, celery_signals, dashboard, metrics, notifications  # noqa: F401  (connect signal handlers)
-
-        metrics.register_db_collector(notifications.DeadLetterCollector())
-        metrics.register_db_collector(metrics.AuditHeadCollector())
-        dashboard.register_panel(
-            name="notifications",
-            template="opsconsole/_notifications_panel.html",
-            context=notifications.dashboard_panel_context,
-            order=80,
-        )
+        from . import auth, celery_signals, dashboard, metrics  # noqa: F401  (connect signal handlers)
 
         dashboard.register_panel(
             name="services",

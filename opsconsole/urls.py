@@ -24,5 +24,5 @@ urlpatterns = [
     path("runbooks/", include("runbooks.urls")),
     path("health/", include("healthchecks.urls")),
     path("oncall/", include("oncall.urls")),
-    path("notifications/", include("opsconsole.notification_urls")),
+    path("notifications/", include("notifications.urls")),
 ]

@@ -163,7 +163,7 @@ def _claim_receipts(note: Notification) -> set[str]:
         cursor.execute(
             f"INSERT INTO {table} (key, group_key, fingerprint, status, received_at) "
             f"VALUES {values} "
-            "ON CONFLICT (key) DO NOTHING RETURNING key",  # nosec B608 - table from model _meta, values are %s parameters
+            "ON CONFLICT (key) DO NOTHING RETURNING key",  # nosec B608  # table from model _meta, values are %s parameters
             params,
         )
         return {row[0] for row in cursor.fetchall()}

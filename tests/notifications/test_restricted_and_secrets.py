@@ -95,7 +95,11 @@ def test_dead_letter_list_shows_a_restricted_payload_only_to_who_may_see_it(worl
     incident = _declare(world, restricted=True)
     # An old-style delivery whose payload still names the incident (made before the fix).
     (leaky,) = notifications.notify(
-        event="incident.declared", title="Acquisition talks leaked", text="Board memo", subject=incident, restricted=True
+        event="incident.declared",
+        title="Acquisition talks leaked",
+        text="Board memo",
+        subject=incident,
+        restricted=True,
     )
     for delivery in Delivery.objects.all():
         send_delivery.delay(delivery.pk)

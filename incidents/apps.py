@@ -11,8 +11,11 @@ class IncidentsConfig(AppConfig):
         from opsconsole.metrics import register_db_collector
 
         from . import metrics, selectors
+        from .reviews import metrics as review_metrics
+        from .reviews import selectors as review_selectors
 
         register_db_collector(metrics.COLLECTOR)
+        register_db_collector(review_metrics.COLLECTOR)
         # The dead-letter list shows a restricted incident's notifications
         # only to the people who may see that incident.
         register_subject_visibility("incidents.incident", selectors.visible_incident_ids)
@@ -21,4 +24,10 @@ class IncidentsConfig(AppConfig):
             template="incidents/_dashboard_panel.html",
             context=selectors.dashboard_panel_context,
             order=10,
+        )
+        dashboard.register_panel(
+            name="reviews",
+            template="incidents/reviews/_dashboard_panel.html",
+            context=review_selectors.dashboard_panel_context,
+            order=15,
         )

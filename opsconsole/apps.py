@@ -10,6 +10,7 @@ class OpsConsoleConfig(AppConfig):
     def ready(self) -> None:
         from . import auth, celery_signals, dashboard, metrics  # noqa: F401  (connect signal handlers)
 
+        metrics.register_db_collector(metrics.AuditHeadCollector())
         dashboard.register_panel(
             name="services",
             template="opsconsole/_services_panel.html",

@@ -436,3 +436,9 @@ CELERY_TASK_ROUTES["runbooks.tasks.*"] = {"queue": "default"}
 
 # Demo data (manage.py seed_demo) gives every demo user this password.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="opsconsole-demo")
+
+# Post-incident reviews are due this many business days (Mon–Fri) after the
+# review is created (when a SEV-1/2 incident is resolved).
+REVIEW_DUE_BUSINESS_DAYS = env.int("REVIEW_DUE_BUSINESS_DAYS", default=5)
+if not 1 <= REVIEW_DUE_BUSINESS_DAYS <= 60:
+    raise ImproperlyConfigured("REVIEW_DUE_BUSINESS_DAYS must be between 1 and 60.")

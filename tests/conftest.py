@@ -53,7 +53,8 @@ def pytest_sessionstart(session):
 @pytest.fixture(autouse=True)
 def _eager_celery():
     """Tasks run in-process by default; tests about queues start a real worker
-    (tests/celery_worker.py) and switch this off."""
+    (celery.contrib.testing.worker.start_worker, e.g. tests/notifications/test_worker.py)
+    and switch this off."""
     from opsconsole.celery import app
 
     previous = app.conf.task_always_eager, app.conf.task_eager_propagates

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.core.exceptions import ValidationError
 
+from opsconsole.badinput import DateTimeField
 from opsconsole.models import Service
 
 from .models import Check, MaintenanceWindow
@@ -210,8 +211,13 @@ class CheckForm(forms.ModelForm):
     def _convert(self, kind: str, name: str, value):
         if name == "url":
             schemes = ("redis", "rediss", "unix") if kind == "redis" else ("http", "https")
-            parts = urlsplit(value)
-            if parts.scheme not in schemes or not (parts.hostname or parts.scheme == "unix"):
+            try:
+                parts = urlsplit(value)
+                hostname = parts.hostname
+                parts.port  # noqa: B018  (raises ValueError for a port out of range)
+            except ValueError:  # "http://[::1" (an unclosed IPv6 bracket), "http://h:99999"
+                parts, hostname = None, None
+            if parts is None or parts.scheme not in schemes or not (hostname or parts.scheme == "unix"):
                 raise ValidationError(
                     f"Enter a URL starting with {' or '.join(s + '://' for s in schemes)}."
                 )
@@ -269,6 +275,7 @@ class MaintenanceWindowForm(forms.ModelForm):
         model = MaintenanceWindow
         fields = ["service", "check_ref", "starts_at", "ends_at", "reason"]
         labels = {"check_ref": "Check"}
+        field_classes = {"starts_at": DateTimeField, "ends_at": DateTimeField}
         widgets = {
             "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
             "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),

@@ -1,5 +1,6 @@
 from django import forms
 
+from opsconsole.badinput import DateTimeField
 from opsconsole.models import User
 
 
@@ -8,11 +9,11 @@ class ShiftForm(forms.Form):
     (the active one, set by UserTimezoneMiddleware) and stored in UTC."""
 
     user = forms.TypedChoiceField(coerce=int, label="Who")
-    starts_at = forms.DateTimeField(
+    starts_at = DateTimeField(
         label="Starts",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
-    ends_at = forms.DateTimeField(
+    ends_at = DateTimeField(
         label="Ends",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )

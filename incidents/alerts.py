@@ -18,7 +18,6 @@ from opsconsole import audit
 from . import services
 from .models import AlertReceipt, Incident
 
-
 RECEIPT_CHUNK = 2000
 LISTED_ALERTS = 50
 

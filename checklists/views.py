@@ -1,19 +1,19 @@
-import csv
 import datetime
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
+from opsconsole.csv_export import csv_response
 from opsconsole.roles import has_capability, requires
 
-from . import selectors, services
+from . import exports, selectors, services
 from .forms import (
     NaForm,
     NoteForm,
@@ -272,45 +272,7 @@ def template_history(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @requires("read")
-def template_export(request: HttpRequest, pk: int) -> HttpResponse:
+def template_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     template = get_object_or_404(ChecklistTemplate, pk=pk)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="checklist-{template.pk}-runs.csv"'
-    writer = csv.writer(response)
-    writer.writerow(
-        [
-            "run",
-            "title",
-            "slot",
-            "created_at",
-            "due_at",
-            "status",
-            "started_by",
-            "signed_off_by",
-            "signed_off_at",
-            "minutes_to_complete",
-            "items",
-            "done",
-            "late",
-        ]
-    )
-    for run in selectors.runs_for_export(template).iterator(chunk_size=500):
-        minutes = round((run.signed_off_at - run.created_at).total_seconds() / 60, 1) if run.signed_off_at else ""
-        writer.writerow(
-            [
-                run.pk,
-                run.title,
-                run.slot.isoformat() if run.slot else "",
-                run.created_at.isoformat(),
-                run.due_at.isoformat(),
-                run.status,
-                run.started_by or "",
-                run.signed_off_by or "",
-                run.signed_off_at.isoformat() if run.signed_off_at else "",
-                minutes,
-                run.total,
-                run.done,
-                "yes" if run.completed_late else "",
-            ]
-        )
-    return response
+    rows = exports.run_rows(selectors.runs_for_export(template))
+    return csv_response(exports.RUN_COLUMNS, rows, f"checklist-{template.pk}-runs.csv")

@@ -24,6 +24,7 @@ KIND_FIELDS: dict[str, list[str]] = {
         "body_contains",
         "json_path",
         "json_equals",
+        "follow_redirects",
         "verify_tls",
         "ca_file",
     ],
@@ -55,6 +56,9 @@ CONFIG_KEYS = {
     "redis_key": "key",
     "kube_context": "context",
 }
+# Checkboxes that are on unless unticked: their False is stored, since the probe
+# reads a missing key as on (blackbox_exporter's defaults).
+DEFAULT_ON = {"verify_tls", "follow_redirects"}
 THRESHOLD_HELP = (
     "HTTP/TCP/Redis ping: latency in ms. TLS: days left (warning above critical). PostgreSQL, "
     "Prometheus: the value. Redis memory: % used; list: length. Kubernetes: restarts."
@@ -87,6 +91,12 @@ class CheckForm(forms.ModelForm):
     )
     json_equals = forms.CharField(required=False, max_length=200, help_text="e.g. healthy")
     verify_tls = forms.BooleanField(required=False, initial=True, label="Verify the certificate")
+    follow_redirects = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Follow redirects",
+        help_text="Up to 10 hops, as blackbox_exporter does; off: a 3xx is the answer.",
+    )
     ca_file = forms.CharField(required=False, max_length=300, label="CA bundle path")
     host = forms.CharField(required=False, max_length=253)
     port = forms.IntegerField(required=False, min_value=1, max_value=65535)
@@ -188,7 +198,7 @@ class CheckForm(forms.ModelForm):
         for name in KIND_FIELDS[kind]:
             value = data.get(name)
             if value in (None, "") or (
-                isinstance(value, bool) and not value and name != "verify_tls"
+                isinstance(value, bool) and not value and name not in DEFAULT_ON
             ):
                 continue
             try:

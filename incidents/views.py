@@ -1,6 +1,5 @@
 """Incident pages. Views stay thin: access → form → service → render."""
 
-import csv
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -13,9 +12,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from opsconsole.badinput import int_param
+from opsconsole.csv_export import csv_response
 from opsconsole.roles import has_capability, requires
 
-from . import selectors, services
+from . import exports, selectors, services
 from .forms import (
     AlertMappingForm,
     DeclareForm,
@@ -76,102 +76,19 @@ def declare(request: HttpRequest) -> HttpResponse:
     return render(request, "incidents/declare.html", {"form": form})
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_response(rows, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 @require_GET
 @requires("read")
 def export_incidents(request: HttpRequest) -> StreamingHttpResponse:
     incidents = selectors.incident_list(request.user, IncidentFilterForm(request.GET or None).filters())
-
-    def rows():
-        yield [
-            "reference",
-            "title",
-            "severity",
-            "status",
-            "commander",
-            "services",
-            "tags",
-            "restricted",
-            "declared_at",
-            "acknowledged_at",
-            "mitigated_at",
-            "resolved_at",
-            "closed_at",
-            "breached",
-            "customer_impact",
-            "summary",
-        ]
-        for i in incidents.iterator(chunk_size=500):
-            yield [
-                i.reference,
-                i.title,
-                i.severity.name,
-                i.status,
-                i.commander or "",
-                " ".join(s.slug for s in i.services.all()),
-                " ".join(i.tags),
-                i.restricted,
-                _iso(i.declared_at),
-                _iso(i.acknowledged_at),
-                _iso(i.mitigated_at),
-                _iso(i.resolved_at),
-                _iso(i.closed_at),
-                i.is_breached,
-                i.customer_impact,
-                i.summary,
-            ]
-
-    return _csv_response(rows(), "incidents.csv")
-
-
-def _iso(value) -> str:
-    return value.isoformat() if value else ""
+    return csv_response(exports.INCIDENT_COLUMNS, exports.incident_rows(incidents), "incidents.csv")
 
 
 @require_GET
 @requires("read")
 def export_timeline(request: HttpRequest, reference: str) -> StreamingHttpResponse:
     incident = selectors.get_incident(request.user, reference)
-
-    def rows():
-        yield [
-            "incident",
-            "event_id",
-            "occurred_at",
-            "recorded_at",
-            "kind",
-            "author",
-            "text",
-            "corrects",
-            "starred",
-            "data",
-        ]
-        for e in selectors.timeline_export(incident):
-            yield [
-                incident.reference,
-                e.pk,
-                _iso(e.occurred_at),
-                _iso(e.recorded_at),
-                e.kind,
-                e.author.get_username() if e.author else e.author_label,
-                e.text,
-                e.corrects_id or "",
-                e.starred,
-                e.data,
-            ]
-
-    return _csv_response(rows(), f"{incident.reference}-timeline.csv")
+    rows = exports.timeline_rows(incident, selectors.timeline_export(incident))
+    return csv_response(exports.TIMELINE_COLUMNS, rows, f"{incident.reference}-timeline.csv")
 
 
 # --- the incident page ------------------------------------------------------------------

@@ -1,30 +1,103 @@
-"""A small asyncio HTTP/1.1 client for probes.
+"""The probes' HTTP/1.1 client: httptools (llhttp, the parser uvicorn and
+Node.js use) under a bare asyncio transport, one request per connection.
 
-Why not httpx: a probe makes one request per connection and needs only the
-status, headers, a bounded body and the peer certificate; this client does
-that with a fraction of the per-request cost, which is what lets one worker
-process run thousands of probes per second (bench/healthchecks_bench.py).
+Why not httpx or aiohttp: a probe needs only the status, the headers, a bounded
+body and the peer certificate; a bare Protocol feeding llhttp does that with a
+fraction of their per-request cost, which is what lets one worker process run
+thousands of probes per second (bench/healthchecks_bench.py). The parsing is
+llhttp's, not ours: repeated header fields, 1xx interim responses, chunked
+bodies with trailers and malformed answers are handled as RFC 9112 says.
+
+Redirects are followed as blackbox_exporter (Go's net/http) does: at most
+MAX_REDIRECTS hops; 301/302/303 turn a POST into a GET without its body,
+307/308 keep method and body; credentials are not sent to another host. Every
+hop connects through the same `_exchange` as the first request, so a redirect
+cannot reach a target the check itself could not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import SplitResult, quote, urljoin, urlsplit
+
+import httptools
 
 from .base import ProbeError
 
-MAX_BODY = 1 << 20  # enough for any health JSON; bigger bodies are cut
+MAX_BODY = 1 << 20  # enough for any health JSON; bigger bodies are cut (truncated=True)
+MAX_HEAD = 65536  # status line + header fields; llhttp itself sets no bound
+MAX_REDIRECTS = 10  # Go's net/http default, which blackbox_exporter uses
 USER_AGENT = "OpsConsole-HealthCheck/1.0"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Sent only to the host the check names (or its subdomains), as net/http does.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "cookie2", "www-authenticate"})
+BODY_HEADERS = frozenset({"content-length", "content-type", "content-encoding", "transfer-encoding"})
+# Characters left as they are in a request target; anything else (spaces,
+# controls, non-ASCII from a Location header) is percent-encoded, so no URL can
+# inject a line into the request.
+_TARGET_SAFE = "/?#[]@!$&'()*+,;=%:-._~"
+_EXCERPT = 120
+CRLF = b"\r\n"
+_STATUS_LINE = re.compile(rb"HTTP/\d\.\d \d{3}(?: [^\r\n]*)?")
+
+
+class Headers:
+    """Header fields in the order received, names lower-cased, repeats kept.
+
+    `get` joins repeated fields with ", " (RFC 9110 §5.3); `get_all` gives
+    each value, which is the only right way to read Set-Cookie.
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: list[tuple[str, str]] | None = None):
+        self.fields = fields if fields is not None else []
+
+    def get_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self.fields if key == name]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.get_all(name)
+        return ", ".join(values) if values else default
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(key == name.lower() for key, _ in self.fields)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(key for key, _ in self.fields))
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self.fields)
+
+    def __repr__(self) -> str:
+        return f"Headers({self.fields!r})"
 
 
 @dataclass
 class HttpResponse:
     status: int
-    headers: dict[str, str]
+    headers: Headers
     body: bytes
     peer_cert_der: bytes | None
+    trailers: Headers = field(default_factory=Headers)
+    informational: list[int] = field(default_factory=list)  # 1xx statuses before the final one
+    truncated: bool = False  # the body was longer than max_body and was cut
+    url: str = ""  # the URL that gave this response (after redirects)
+    redirects: list[str] = field(default_factory=list)  # the URLs redirected from, in order
 
 
 def ssl_context(*, verify: bool = True, ca_file: str | None = None) -> ssl.SSLContext:
@@ -46,170 +119,199 @@ def _default_context() -> ssl.SSLContext:
     return _DEFAULT_CONTEXT
 
 
-class _Exchange(asyncio.Protocol):
-    """One request, one response, then the server closes (Connection: close).
+def _excerpt(value: str | bytes) -> str:
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    return repr(text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…")
 
-    A bare Protocol instead of StreamReader/StreamWriter: a third fewer event
-    loop callbacks per probe, which is most of a probe's CPU cost.
+
+class _Exchange(asyncio.Protocol):
+    """One request, one response, then the connection closes (Connection: close).
+
+    The protocol is also llhttp's callback object: httptools calls on_header,
+    on_headers_complete, on_body and on_message_complete as bytes arrive. A bare
+    Protocol instead of StreamReader/StreamWriter costs a third fewer event-loop
+    callbacks per probe, which is most of a probe's CPU cost.
     """
 
-    def __init__(self, payload: bytes, max_body: int, done: asyncio.Future):
-        self.payload, self.max_body, self.done = payload, max_body, done
-        self.buffer = bytearray()
-        self.head: tuple[int, dict[str, str], int] | None = None  # status, headers, body offset
-        self.transport: asyncio.Transport | None = None
+    def __init__(self, payload: bytes, max_body: int, head_only: bool, done: asyncio.Future):
+        self.payload, self.max_body, self.head_only, self.done = payload, max_body, head_only, done
+        self.parser = httptools.HttpResponseParser(self)
+        self.received = 0
+        self.head_size = 0  # bytes of header fields so far (llhttp sets no bound)
+        self.first_bytes = b""  # for naming a bad status line
+        self.fields: list[tuple[str, str]] = []
+        self.trailers: list[tuple[str, str]] = []
+        self.informational: list[int] = []
+        self.status: int | None = None  # the final (non-1xx) status, once its head is parsed
+        self.body = bytearray()
+        self.truncated = False
+
+    # --- asyncio ----------------------------------------------------------------------
 
     def connection_made(self, transport) -> None:
-        self.transport = transport
         transport.write(self.payload)
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
         if self.done.done():
             return
+        if not self.received:
+            self.first_bytes = data[:_EXCERPT]
+        self.received += len(data)
         try:
-            if self.head is None:
-                end = self.buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(self.buffer) > 65536:
-                        raise ProbeError("malformed HTTP response: headers longer than 64 KiB")
-                    return
-                status, headers = _parse_head(bytes(self.buffer[:end]))
-                self.head = (status, headers, end + 4)
-            status, headers, offset = self.head
-            length = headers.get("content-length")
-            if length is not None and "chunked" not in headers.get("transfer-encoding", "").lower():
-                try:
-                    wanted = min(int(length), self.max_body)
-                except ValueError as exc:
-                    raise ProbeError("malformed HTTP response: bad Content-Length") from exc
-                if len(self.buffer) - offset >= wanted:
-                    self._finish()
-            elif len(self.buffer) - offset >= self.max_body:
-                self._finish()
-        except ProbeError as exc:
-            self.done.set_exception(exc)
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            return  # a 101: on_headers_complete has failed the exchange
+        except httptools.HttpParserError as exc:
+            self._fail(self._where() + (str(exc) or type(exc).__name__))
+            return
+        if self.status is None and self.received > MAX_HEAD and not self.done.done():
+            self._fail(f"headers longer than {MAX_HEAD // 1024} KiB")
 
     def eof_received(self) -> bool:
-        self._finish(eof=True)
+        self._end_of_stream()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            if exc is not None and not self.buffer:
-                self.done.set_exception(exc)
-            else:
-                self._finish(eof=True)
-
-    def _finish(self, eof: bool = False) -> None:
         if self.done.done():
             return
-        try:
-            self.done.set_result(self._response(eof))
-        except ProbeError as exc:
+        if exc is not None and not self.received:
             self.done.set_exception(exc)
+        else:
+            self._end_of_stream()
 
-    def _response(self, eof: bool) -> tuple[int, dict[str, str], bytes]:
-        if self.head is None:
-            if not self.buffer:
-                raise ProbeError(
-                    "malformed HTTP response: the server closed the connection without answering"
-                )
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                _parse_head(bytes(self.buffer))  # names the bad status line if there is one
-                raise ProbeError("malformed HTTP response: headers cut short")
-            status, headers = _parse_head(bytes(self.buffer[:end]))
-            self.head = (status, headers, end + 4)
-        status, headers, offset = self.head
-        body = bytes(self.buffer[offset:])
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            return status, headers, _dechunk(body, self.max_body)
-        length = headers.get("content-length")
-        if length is not None:
-            length_value = int(length)
-            if len(body) < min(length_value, self.max_body):
-                raise ProbeError(
-                    f"malformed HTTP response: body ended after {len(body)} of {length_value} bytes"
-                )
-            return status, headers, body[: min(length_value, self.max_body)]
-        return status, headers, body[: self.max_body]
+    # --- httptools callbacks ----------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size > MAX_HEAD:
+            self._fail(f"headers longer than {MAX_HEAD // 1024} KiB")
+        pair = (name.decode("latin-1").lower(), value.decode("latin-1"))
+        # Fields after the final head are a chunked body's trailer section.
+        (self.fields if self.status is None else self.trailers).append(pair)
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:  # 101 would be final: this client never asks to upgrade
+            # An interim response (100 Continue, 103 Early Hints): llhttp starts
+            # the next message; the final answer follows on the same connection.
+            self.informational.append(status)
+            self.fields = []
+            return
+        self.status = status
+        if status == 101:
+            self._fail("the server switched protocols (101) though the probe did not ask to")
+        elif self.head_only:
+            self._succeed()  # a HEAD answer's Content-Length announces a body that never comes
+
+    def on_body(self, data: bytes) -> None:
+        room = self.max_body - len(self.body)
+        if len(data) > room:
+            self.body += data[:room]
+            self.truncated = True
+            self._succeed()
+        else:
+            self.body += data
+
+    def on_message_complete(self) -> None:
+        if self.status is not None:
+            self._succeed()
+
+    # --- outcome ----------------------------------------------------------------------
+
+    def _succeed(self) -> None:
+        if not self.done.done():
+            self.done.set_result(self)
+
+    def _fail(self, reason: str) -> None:
+        if not self.done.done():
+            self.done.set_exception(ProbeError(f"malformed HTTP response: {reason}"))
+
+    def _where(self) -> str:
+        if self.status is not None:
+            return "chunked body: " if self._chunked() else "body: "
+        first_line, _, rest = self.first_bytes.partition(CRLF)
+        if not self.fields and not (_STATUS_LINE.fullmatch(first_line) and rest):
+            return f"status line {_excerpt(first_line)}: "
+        return f"header line {len(self.fields) + 2}: "
+
+    def _chunked(self) -> bool:
+        return "chunked" in ", ".join(v for k, v in self.fields if k == "transfer-encoding").lower()
+
+    def _end_of_stream(self) -> None:
+        """The server closed: fine if the message was complete or its body runs to the close."""
+        if self.done.done():
+            return
+        if not self.received:
+            self._fail("the server closed the connection without answering")
+        elif self.status is None:
+            self._fail(
+                "headers cut short"
+                if CRLF in self.first_bytes
+                else f"status line {_excerpt(self.first_bytes)} cut short"
+            )
+        elif self._chunked():
+            self._fail("chunked body cut short")
+        elif any(k == "content-length" for k, _ in self.fields):
+            length = next(v for k, v in self.fields if k == "content-length")
+            self._fail(f"body ended after {len(self.body)} of {length} bytes")
+        else:
+            self._succeed()  # no length given: the body is everything until the close
 
 
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    lines = head.split(b"\r\n")
-    status_line = lines[0]
-    try:
-        version, code, *_ = status_line.decode("latin-1").split(" ", 2)
-        if not version.startswith("HTTP/"):
-            raise ValueError(version)
-        status = int(code)
-    except ValueError as exc:
-        raise ProbeError(f"malformed HTTP response: status line {status_line[:60]!r}") from exc
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.decode("latin-1").partition(":")
-        if not sep:
-            raise ProbeError(f"malformed HTTP response: header line {line[:60]!r}")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers
-
-
-def _dechunk(body: bytes, max_body: int) -> bytes:
-    out, position = bytearray(), 0
-    while True:
-        end = body.find(b"\r\n", position)
-        if end < 0:
-            raise ProbeError("malformed HTTP response: chunked body cut short")
-        try:
-            size = int(body[position:end].split(b";")[0].strip(), 16)
-        except ValueError as exc:
-            raise ProbeError("malformed HTTP response: bad chunk size") from exc
-        if size == 0 or len(out) >= max_body:
-            return bytes(out[:max_body])
-        out += body[end + 2 : end + 2 + size]
-        position = end + 4 + size
-
-
-async def request(
-    url: str,
-    *,
-    method: str = "GET",
-    headers: dict[str, str] | None = None,
-    body: bytes = b"",
-    context: ssl.SSLContext | None = None,
-    max_body: int = MAX_BODY,
-) -> HttpResponse:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProbeError(f"not an http(s) URL: {url!r}")
-    secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
-    path = parts.path or "/"
+def _request_bytes(method: str, parts: SplitResult, headers: dict[str, str], body: bytes) -> bytes:
+    target = quote(parts.path or "/", safe=_TARGET_SAFE)
     if parts.query:
-        path = f"{path}?{parts.query}"
-    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-    if ":" in parts.hostname:
-        host_header = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+        target = f"{target}?{quote(parts.query, safe=_TARGET_SAFE)}"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
     lines = [
-        f"{method} {path} HTTP/1.1",
-        f"Host: {host_header}",
+        f"{method} {target} HTTP/1.1",
+        f"Host: {host}",
         f"User-Agent: {USER_AGENT}",
         "Accept: */*",
         "Connection: close",
     ]
-    given = {name.lower() for name in (headers or {})}
-    for name, value in (headers or {}).items():
-        if "\r" in name + value or "\n" in name + value:
-            raise ProbeError(f"header {name!r} contains a line break")
+    given = set()
+    for name, value in headers.items():
+        if any(c in name + value for c in "\r\n\0") or not name or ":" in name:
+            raise ProbeError(f"header {name[:40]!r} contains a line break, a NUL or a colon in its name")
+        given.add(name.lower())
         lines.append(f"{name}: {value}")
     if body and "content-length" not in given:
         lines.append(f"Content-Length: {len(body)}")
-    payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + body
+
+
+def _split(url: str) -> tuple[SplitResult, int]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ProbeError(f"not a valid URL: {_excerpt(url)} ({exc})") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProbeError(f"not an http(s) URL: {_excerpt(url)}")
+    if any(c.isspace() or ord(c) < 32 for c in parts.hostname):
+        raise ProbeError(f"not a valid host name: {_excerpt(parts.hostname)}")
+    return parts, port or (443 if parts.scheme == "https" else 80)
+
+
+async def _exchange(
+    parts: SplitResult,
+    port: int,
+    payload: bytes,
+    *,
+    head_only: bool,
+    context: ssl.SSLContext | None,
+    max_body: int,
+) -> tuple[_Exchange, bytes | None]:
+    """One connection, one request, one response. Every hop of a redirect chain
+    comes through here, so whatever checks a connection checks every hop."""
+    secure = parts.scheme == "https"
     loop = asyncio.get_running_loop()
     done: asyncio.Future = loop.create_future()
     transport, _protocol = await loop.create_connection(
-        lambda: _Exchange(payload, 0 if method == "HEAD" else max_body, done),
+        lambda: _Exchange(payload, max_body, head_only, done),
         parts.hostname,
         port,
         ssl=(context or _default_context()) if secure else None,
@@ -220,7 +322,72 @@ async def request(
         if secure:
             ssl_object = transport.get_extra_info("ssl_object")
             peer_cert = ssl_object.getpeercert(binary_form=True) if ssl_object else None
-        status, response_headers, content = await done
-        return HttpResponse(status, response_headers, content, peer_cert)
+        return await done, peer_cert
     finally:
         transport.close()
+
+
+def _same_site(host: str, original: str) -> bool:
+    """net/http's rule for credentials: the same host or a subdomain of it."""
+    return host == original or host.endswith("." + original)
+
+
+async def request(
+    url: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    context: ssl.SSLContext | None = None,
+    max_body: int = MAX_BODY,
+    follow_redirects: bool = True,
+    max_redirects: int = MAX_REDIRECTS,
+) -> HttpResponse:
+    """One HTTP(S) request, following up to `max_redirects` redirects.
+
+    Raises ProbeError (a message for the operator) for a malformed answer, a
+    redirect loop, too many redirects or a redirect to a non-HTTP URL; OSError
+    and ssl errors for the connection itself (base.error_message names them).
+    """
+    headers = dict(headers or {})
+    original_host = _split(url)[0].hostname
+    redirects: list[str] = []
+    while True:
+        parts, port = _split(url)
+        payload = _request_bytes(method, parts, headers, body)
+        exchange, peer_cert = await _exchange(
+            parts,
+            port,
+            payload,
+            head_only=method == "HEAD",
+            context=context,
+            max_body=max_body,
+        )
+        status = exchange.status
+        location = next((v for k, v in exchange.fields if k == "location"), None)
+        if not (follow_redirects and status in REDIRECT_STATUSES and location):
+            return HttpResponse(
+                status=status,
+                headers=Headers(exchange.fields),
+                body=bytes(exchange.body),
+                peer_cert_der=peer_cert,
+                trailers=Headers(exchange.trailers),
+                informational=exchange.informational,
+                truncated=exchange.truncated,
+                url=url,
+                redirects=redirects,
+            )
+        redirects.append(url)
+        url = urljoin(url, location.strip()).partition("#")[0]
+        if url in redirects:
+            raise ProbeError(f"redirect loop: {_excerpt(' → '.join([*redirects, url]))}")
+        if len(redirects) > max_redirects:
+            raise ProbeError(f"stopped after {max_redirects} redirects (the last to {_excerpt(url)})")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ProbeError(f"HTTP {status} redirects to {_excerpt(url)}, not an http(s) URL")
+        if status in (301, 302, 303) and method not in ("GET", "HEAD"):
+            method, body = "GET", b""
+            headers = {k: v for k, v in headers.items() if k.lower() not in BODY_HEADERS}
+        next_host = urlsplit(url).hostname or ""
+        if not _same_site(next_host, original_host):
+            headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}

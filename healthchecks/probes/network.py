@@ -68,9 +68,14 @@ async def probe_http(spec: ProbeSpec) -> ProbeResult:
         headers=config.get("headers") or {},
         body=(config.get("body") or "").encode(),
         context=_context(config),
+        follow_redirects=config.get("follow_redirects", True),
     )
     latency = (time.perf_counter() - started) * 1000
     details: dict[str, Any] = {"http_status": response.status}
+    hops = len(response.redirects)
+    after = f" after {hops} redirect{'s' if hops > 1 else ''}" if hops else ""
+    if hops:
+        details["redirects"] = hops
     expiry = cert_expiry(response.peer_cert_der)
     if expiry:
         details["cert_expiry"] = expiry.timestamp()
@@ -79,7 +84,7 @@ async def probe_http(spec: ProbeSpec) -> ProbeResult:
         not expected and not 200 <= response.status < 400
     ):
         wanted = ", ".join(map(str, expected)) if expected else "2xx/3xx"
-        return ProbeResult(CRITICAL, f"HTTP {response.status}, expected {wanted}", latency, details)
+        return ProbeResult(CRITICAL, f"HTTP {response.status}{after}, expected {wanted}", latency, details)
     text = None
     if config.get("body_contains"):
         text = response.body.decode("utf-8", "replace")
@@ -114,7 +119,7 @@ async def probe_http(spec: ProbeSpec) -> ProbeResult:
     state = grade(latency, spec.warning, spec.critical)
     return ProbeResult(
         state,
-        f"HTTP {response.status} in "
+        f"HTTP {response.status}{after} in "
         f"{describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=' ms')}",
         latency,
         details,

@@ -10,6 +10,7 @@ import socketserver
 import ssl
 import threading
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,8 +20,26 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
+@dataclass
+class Reply:
+    """A route's answer when a (status, content type, body, delay) tuple is not enough:
+    repeated header fields, 1xx interim responses before the final one, a chunked
+    body with trailer fields, or a Content-Length that lies."""
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    interim: list[tuple[int, list[tuple[str, str]]]] = field(default_factory=list)
+    chunks: list[bytes] | None = None  # set: Transfer-Encoding: chunked with these chunks
+    trailers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def redirect(location: str, status: int = 302) -> Reply:
+    return Reply(status, [("Location", location)], b"moved")
+
+
 class Routes(BaseHTTPRequestHandler):
-    """GET path → (status, content type, body, delay seconds) from server.routes."""
+    """GET path → (status, content type, body, delay seconds) or a Reply, from server.routes."""
 
     protocol_version = "HTTP/1.1"
 
@@ -28,12 +47,17 @@ class Routes(BaseHTTPRequestHandler):
         pass
 
     def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.bodies.append(self.rfile.read(length) if length else b"")
         self.server.requests.append((self.command, self.path, self.headers))  # case-insensitive
         route = self.server.routes.get(self.path.split("?")[0])
         if callable(route):
             route = route(self)
         if route is None:
             route = (404, "text/plain", b"not found", 0)
+        if isinstance(route, Reply):
+            self._reply(route)
+            return
         status, content_type, body, delay = route
         if delay:
             time.sleep(delay)
@@ -47,7 +71,33 @@ class Routes(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_POST = do_HEAD = _answer
+    def _reply(self, reply: Reply) -> None:
+        for status, headers in reply.interim:
+            self.send_response_only(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.end_headers()
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        names = {name.lower() for name, _ in reply.headers}
+        if reply.chunks is not None:
+            self.send_header("Transfer-Encoding", "chunked")
+        elif "content-length" not in names:
+            self.send_header("Content-Length", str(len(reply.body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if reply.chunks is None:
+            self.wfile.write(reply.body)
+            return
+        for chunk in reply.chunks:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        trailer = "".join(f"{name}: {value}\r\n" for name, value in reply.trailers)
+        self.wfile.write(b"0\r\n" + trailer.encode("latin-1") + b"\r\n")
+
+    do_GET = do_POST = do_HEAD = do_PUT = _answer
 
 
 class HttpTarget:
@@ -55,10 +105,9 @@ class HttpTarget:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Routes)
         self.server.daemon_threads = True
         self.server.routes = routes
-        self.server.handle_error = lambda *args: (
-            None
-        )  # a probe that hung up early is not a test failure
+        self.server.handle_error = lambda *args: None  # a probe that hung up early is not a test failure
         self.server.requests = []
+        self.server.bodies = []
         if context is not None:
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
@@ -133,23 +182,15 @@ class CertificateAuthority:
 
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        sans = [x509.DNSName(h) for h in hostnames] + [
-            x509.IPAddress(ipaddress.ip_address(i)) for i in ips
-        ]
+        sans = [x509.DNSName(h) for h in hostnames] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
         not_after = now + datetime.timedelta(days=days)
         cert = (
             x509.CertificateBuilder()
-            .subject_name(
-                x509.Name(
-                    [x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0] if hostnames else "x")]
-                )
-            )
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0] if hostnames else "x")]))
             .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(
-                min(now - datetime.timedelta(days=30), not_after - datetime.timedelta(days=1))
-            )
+            .not_valid_before(min(now - datetime.timedelta(days=30), not_after - datetime.timedelta(days=1)))
             .not_valid_after(not_after)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .sign(self.key, hashes.SHA256())

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 from django.test import Client
@@ -116,6 +117,7 @@ def test_create_http_check_builds_config_and_audits(client_as):
             "json_path": "status",
             "json_equals": "healthy",
             "verify_tls": "on",
+            "follow_redirects": "on",
             "interval_seconds": 30,
             "timeout_seconds": 5,
             "warning_threshold": 500,
@@ -134,6 +136,7 @@ def test_create_http_check_builds_config_and_audits(client_as):
         "expected_status": [200, 204],
         "json_path": "status",
         "json_equals": "healthy",
+        "follow_redirects": True,
         "verify_tls": True,
     }
     entry = AuditEntry.objects.get(action="healthchecks.check_create")
@@ -208,6 +211,24 @@ def test_create_form_errors_per_type(client_as, data, field, message):
     assert response.status_code == 200
     assert message in " ".join(response.context["form"].errors[field])
     assert not Check.objects.exists()
+
+
+@pytest.mark.django_db
+def test_follow_redirects_is_on_unless_unticked(client_as):
+    client = client_as(Role.SRE)
+    assert _follow_box(client.get(reverse("healthchecks:create"))).endswith(" checked>")
+    fields = {"service": make_service().pk, "kind": "http", "url": "http://127.0.0.1:9/healthz", "method": "GET"}
+    timing = {"interval_seconds": 30, "timeout_seconds": 5, "consecutive_needed": 1}
+    client.post(reverse("healthchecks:create"), {"name": "no-follow", **fields, **timing})
+    check = Check.objects.get(name="no-follow")
+    assert check.config["follow_redirects"] is False
+    assert not _follow_box(client.get(reverse("healthchecks:edit", args=[check.pk]))).endswith(" checked>")
+    legacy = make_check(kind="http", config={"url": "http://127.0.0.1:9/"})  # saved before the setting existed
+    assert _follow_box(client.get(reverse("healthchecks:edit", args=[legacy.pk]))).endswith(" checked>")
+
+
+def _follow_box(response) -> str:
+    return re.search(r'<input type="checkbox" name="follow_redirects"[^>]*>', response.content.decode()).group(0)
 
 
 @pytest.mark.django_db

@@ -114,6 +114,11 @@ class InputGuardMiddleware:
                 if response.has_header(header):
                     json_response[header] = response[header]
             return json_response
+        if response.status_code == 405 and not getattr(response, "streaming", False) and not response.content:
+            # require_POST's bare 405: the console's own page instead of a blank one.
+            page = error_response(request, f"this address does not take {request.method} requests", 405)
+            page["Allow"] = response.get("Allow", "")
+            return page
         return response
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:

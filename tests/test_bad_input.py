@@ -274,3 +274,19 @@ def test_page_note_with_a_date_past_year_9999_in_utc_is_a_field_error(client_as)
     )
     assert response.status_code == 200 and "occurred_at" in response.context["note_form"].errors
     assert _writes() == before
+
+
+def test_a_page_answers_a_wrong_method_with_the_console_page(client_as):
+    client = client_as(Role.SRE)
+    response = client.get(reverse("incidents:alert_mapping_set"))
+    assert response.status_code == 405 and "POST" in response["Allow"]
+    assert "Not here" in response.content.decode()
+
+
+def test_a_server_error_on_the_api_is_json_and_on_a_page_the_console_page(rf):
+    from opsconsole.badinput import server_error
+
+    response = server_error(rf.post("/api/incidents"))
+    assert response.status_code == 500 and json.loads(response.content)["error"].startswith("server error")
+    response = server_error(rf.get("/incidents/"))
+    assert response.status_code == 500 and "Something went wrong on our side" in response.content.decode()

@@ -72,6 +72,11 @@ NO_INPUT = {"livez", "readyz", "healthz", "metrics", "favicon.ico"}
 # token's last use (written by authentication, before the view) and sessions.
 BOOKKEEPING_TABLES = ("opsconsole_apitoken", "django_session")
 
+# Parameters views read outside their forms (cursors, filters, htmx extras).
+PARAMETER_NAMES = [
+    *("q", "status", "severity", "service", "commander", "date_from", "date_to", "page", "kind", "since"),
+    *("after", "before", "state", "check", "correct", "breached", "tz", "next", "starred", "confirm"),
+]
 EDGE_STRINGS = [
     "",
     " ",
@@ -296,7 +301,8 @@ def form_mutations(draw, valid: dict):
     data = {k: v if isinstance(v, list) else str(v) for k, v in valid.items()}
     changed = set()
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        key = draw(st.sampled_from(sorted(data)) | _text(surrogates=False)) if data else draw(_text(False))
+        known = sorted(data) + PARAMETER_NAMES
+        key = draw(st.sampled_from(known) | st.sampled_from(sorted(data) or known) | _text(surrogates=False))
         if key in data and draw(st.booleans()) and draw(st.booleans()):
             del data[key]
         else:
@@ -378,10 +384,7 @@ def test_bad_input_to_a_state_changing_endpoint(client, make_user, case):
     example()
 
 
-QUERY_KEYS = st.sampled_from(
-    ["q", "status", "severity", "service", "commander", "date_from", "date_to", "page", "kind", "since"]
-    + ["after", "before", "state", "check", "correct", "breached", "tz", "next"]
-) | _text(surrogates=False)
+QUERY_KEYS = st.sampled_from(PARAMETER_NAMES) | _text(surrogates=False)
 
 
 def _read_url(name: str, pattern, user) -> str:

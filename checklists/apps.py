@@ -18,3 +18,9 @@ class ChecklistsConfig(AppConfig):
             order=20,
         )
         register_db_collector(metrics.ChecklistRunsCollector())
+
+        from runbooks.importer import register_extractor
+
+        from .importer import import_templates
+
+        register_extractor("checklists", import_templates)

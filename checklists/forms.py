@@ -52,13 +52,6 @@ class TemplateItemForm(forms.ModelForm):
         ]
         widgets = {"help": forms.Textarea(attrs={"rows": 2})}
 
-    def clean_runbook_url(self) -> str:
-        # Rendered as a link: only web addresses and console paths, never javascript: or data:.
-        url = self.cleaned_data["runbook_url"].strip()
-        if url and not (url.startswith("/") or url.lower().startswith(("https://", "http://"))):
-            raise forms.ValidationError("Give an http(s) address or a path on this console (starting with /).")
-        return url
-
 
 # The choices read "service / check": load each check's service in the same query.
 TemplateItemForm.base_fields["health_check"].queryset = Check.objects.select_related("service")

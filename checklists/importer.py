@@ -1,35 +1,38 @@
 """Extract checklists from the Markdown operations guides teams already wrote.
 
-Recognised, inside or outside fenced code blocks:
+Built on the shared Markdown reader (opsconsole.markdown_reader), so lists,
+fences and tables are what markdown-it says they are. Recognised:
 
-- checkbox lines: `[ ] item`, `- [ ] item`, `* [x] item`, `1. [ ] item`;
+- checkbox items: list items or paragraph lines starting `[ ]` or `[x]`
+  (`- [ ] item`, `* [x] item`, `1. [ ] item`, or bare `[ ] item` lines);
 - tables whose header's first column is “Item” and that have a “Check”
   column (`| Item | Check |`): one item per row; a Check cell other than a
   plain tick mark becomes the item's expected evidence.
 
-Grouping: a fenced block that holds checkboxes is one checklist — its first
-heading (or leading `# comment` in a shell block) is the title and later
-headings are sections; the paragraph just before a section's items becomes
-their help text. Outside fences, consecutive items under one heading are one
-checklist titled by that heading. Items that are only a placeholder
-(`[Immediate fix]`) are skipped, and so are inline status pickers
-(`**Status**: [ ] Pending | [ ] Done`) since they do not start a line.
-An item ending in “(optional)” or “if needed” is optional.
+Grouping: a fenced block that holds checkboxes is one checklist, its content
+read as Markdown — its first heading (or leading `# comment` in a shell
+block) is the title and later headings are sections; the paragraph just
+before a section's items becomes their help text. Outside fences,
+consecutive items under one heading are one checklist titled by that
+heading. Items that are only a placeholder (`[Immediate fix]`) are skipped,
+and so are inline status pickers (`**Status**: [ ] Pending | [ ] Done`) since
+they do not start a line. An item ending in “(optional)” or “if needed” is
+optional.
 """
 
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CHECKBOX = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+)?\[[ xX]\]\s+(?P<text>\S.*?)\s*$")
-HEADING = re.compile(r"^\s{0,3}(?P<hashes>#{1,6})\s+(?P<text>.+?)\s*#*\s*$")
-FENCE = re.compile(r"^\s*(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
-TABLE_ROW = re.compile(r"^\s*\|(?P<cells>.*)\|\s*$")
-TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+from opsconsole.markdown_reader import Block, Section, decode, fence_sections, read_sections
+
+CHECKBOX = re.compile(r"^\[[ xX]\]\s+(?P<text>\S.*?)\s*$")
 PLACEHOLDER = re.compile(r"^\[[^\]]*\]$")
 OPTIONAL = re.compile(r"\s*\((?:optional)\)\s*$|\bif needed\s*$", re.IGNORECASE)
 TICK_MARKS = {"", "✅", "✔", "✔️", "☑", "x", "X", "[x]", "[ ]", "yes"}
-MARKDOWN_LANGS = {"", "markdown", "md"}
+# Fences whose content is read for checkboxes: Markdown and shell blocks
+# (a shell block's `# comment` is its title).
+NOT_CHECKLIST_LANGS = {"json", "yaml", "yml", "sql", "xml", "html", "toml", "ini"}
 
 
 @dataclass
@@ -59,7 +62,7 @@ def clean_title(text: str) -> str:
     return re.sub(r"[\s:\-–—v]+$", "", text.strip()).strip() or "Checklist"
 
 
-def _item(text: str, section: str, help_text: str) -> ParsedItem | None:
+def _item(text: str, section: str = "", help_text: str = "") -> ParsedItem | None:
     text = text.strip()
     if not text or PLACEHOLDER.match(text):
         return None
@@ -68,155 +71,125 @@ def _item(text: str, section: str, help_text: str) -> ParsedItem | None:
     return ParsedItem(text=text[:300], section=section, help=help_text, required=required)
 
 
-def _cells(line: str) -> list[str]:
-    match = TABLE_ROW.match(line)
-    return [cell.strip() for cell in match.group("cells").split("|")] if match else []
+def _boxes(block: Block) -> list[str] | None:
+    """The checkbox texts of a list or paragraph block; None when it has none."""
+    if block.kind == "list":
+        texts = [m.group("text") for item in block.items if (m := CHECKBOX.match(item.text.split("\n")[0].strip()))]
+    elif block.kind == "paragraph":
+        texts = [m.group("text") for line in block.text.split("\n") if (m := CHECKBOX.match(line.strip()))]
+    else:
+        return None
+    return texts or None
 
 
-class _Parser:
-    def __init__(self, source: str):
-        self.source = source
-        self.checklists: list[ParsedChecklist] = []
-        self.current: ParsedChecklist | None = None
-        self.heading = ""  # nearest heading outside fences
-        self.heading_line = 0
-        self.paragraph: list[str] = []
-        # Fence state
-        self.in_fence = False
-        self.fence_marker = ""
-        self.fence_markdown = False
-        self.fence_title = ""
-        self.fence_section = ""
-        self.fence_start = 0
-        self.fence_list: ParsedChecklist | None = None
+def _table(block: Block, title: str, source: str) -> ParsedChecklist | None:
+    header = [cell.lower() for cell in (block.rows[0] if block.rows else [])]
+    if not header or header[0] != "item" or "check" not in header:
+        return None
+    check_col = header.index("check")
+    checklist = ParsedChecklist(clean_title(title), source=source, line=block.line)
+    for row in block.rows[1:]:
+        item = _item(row[0] if row else "")
+        if item is None:
+            continue
+        check = row[check_col] if check_col < len(row) else ""
+        if check not in TICK_MARKS:
+            item.expected_evidence = check[:300]
+        checklist.items.append(item)
+    return checklist
 
-    def _emit(self, checklist: ParsedChecklist | None) -> None:
-        if checklist is not None and checklist.items:
-            self.checklists.append(checklist)
 
-    def _close_outside(self) -> None:
-        self._emit(self.current)
-        self.current = None
-
-    def _add_outside(self, item: ParsedItem, lineno: int) -> None:
-        if self.current is None:
-            self.current = ParsedChecklist(clean_title(self.heading), source=self.source, line=lineno)
-        self.current.items.append(item)
-
-    def feed(self, lines: list[str]) -> list[ParsedChecklist]:
-        index = 0
-        while index < len(lines):
-            line, lineno = lines[index], index + 1
-            fence = FENCE.match(line)
-            if self.in_fence:
-                if fence and fence.group("fence").startswith(self.fence_marker[0]) and not fence.group("lang"):
-                    self._end_fence()
-                else:
-                    self._fence_line(line, lineno)
-                index += 1
+def _fence_checklist(block: Block, heading: str, source: str) -> ParsedChecklist | None:
+    if block.language in NOT_CHECKLIST_LANGS or "[" not in block.text:
+        return None
+    checklist = ParsedChecklist("", source=source, line=block.line)
+    title, section = "", ""
+    for inner in fence_sections(block):
+        if inner.title:
+            # The first heading before any item names the checklist; later ones are sections.
+            if not title and not checklist.items:
+                title = inner.title
+            else:
+                section = clean_title(inner.title)
+        help_text = ""
+        for part in inner.blocks:
+            texts = _boxes(part)
+            if texts is None:
+                if part.kind == "paragraph" and not part.text.startswith("**"):
+                    help_text = " ".join(line.strip() for line in part.text.split("\n"))
                 continue
-            if fence:
-                self._start_fence(fence, lineno)
-                index += 1
-                continue
-            heading = HEADING.match(line)
-            if heading:
-                self._close_outside()
-                self.heading, self.heading_line = heading.group("text"), lineno
-                self.paragraph = []
-            elif (box := CHECKBOX.match(line)) is not None:
-                item = _item(box.group("text"), "", "")
+            for text in texts:
+                item = _item(text, section, help_text if section else "")
                 if item:
-                    self._add_outside(item, lineno)
-            elif TABLE_ROW.match(line) and index + 1 < len(lines) and TABLE_RULE.match(lines[index + 1]):
-                index = self._table(lines, index)
-                continue
-            elif line.strip():
-                if self.current is not None and not line.startswith((" ", "\t")):
-                    self._close_outside()
-                self.paragraph.append(line.strip())
-            else:
-                self.paragraph = []
-            index += 1
-        if self.in_fence:
-            self._end_fence()
-        self._close_outside()
-        return self.checklists
+                    checklist.items.append(item)
+    checklist.title = clean_title(title or heading)
+    return checklist if checklist.items else None
 
-    def _table(self, lines: list[str], index: int) -> int:
-        header = [cell.lower() for cell in _cells(lines[index])]
-        index += 2
-        rows = []
-        while index < len(lines) and TABLE_ROW.match(lines[index]):
-            rows.append(_cells(lines[index]))
-            index += 1
-        if header and header[0] == "item" and "check" in header:
-            self._close_outside()
-            check_col = header.index("check")
-            checklist = ParsedChecklist(clean_title(self.heading), source=self.source, line=self.heading_line)
-            for row in rows:
-                item = _item(row[0] if row else "", "", "")
-                if item is None:
-                    continue
-                check = row[check_col] if check_col < len(row) else ""
-                if check not in TICK_MARKS:
-                    item.expected_evidence = check[:300]
-                checklist.items.append(item)
-            self._emit(checklist)
-        return index
 
-    # --- fenced blocks -------------------------------------------------------------
+def _section_checklists(section: Section, source: str) -> list[ParsedChecklist]:
+    found: list[ParsedChecklist] = []
+    current: ParsedChecklist | None = None
 
-    def _start_fence(self, fence: re.Match, lineno: int) -> None:
-        self._close_outside()
-        self.in_fence = True
-        self.fence_marker = fence.group("fence")
-        self.fence_markdown = fence.group("lang").lower() in MARKDOWN_LANGS
-        self.fence_title = ""
-        self.fence_section = ""
-        self.fence_start = lineno
-        self.fence_list = None
-        self.paragraph = []
+    def close() -> None:
+        nonlocal current
+        if current is not None and current.items:
+            found.append(current)
+        current = None
 
-    def _fence_line(self, line: str, lineno: int) -> None:
-        heading = HEADING.match(line)
-        box = CHECKBOX.match(line)
-        if heading and not box:
-            # In a Markdown fence a heading is a heading; in a shell block a
-            # `# comment` only names what follows it.
-            text = heading.group("text")
-            if not self.fence_title and not (self.fence_list and self.fence_list.items):
-                self.fence_title = text
-            else:
-                self.fence_section = clean_title(text)
-            self.paragraph = []
-        elif box:
-            help_text = " ".join(self.paragraph) if self.fence_section else ""
-            item = _item(box.group("text"), self.fence_section, help_text)
-            if item is None:
-                return
-            if self.fence_list is None:
-                title = self.fence_title or self.heading
-                self.fence_list = ParsedChecklist(clean_title(title), source=self.source, line=self.fence_start)
-            self.fence_list.items.append(item)
-        elif line.strip():
-            if not TABLE_ROW.match(line) and not line.strip().startswith("**"):
-                self.paragraph.append(line.strip())
-        else:
-            self.paragraph = []
+    for block in section.blocks:
+        texts = _boxes(block)
+        if texts is not None:
+            if current is None:
+                current = ParsedChecklist(clean_title(section.title), source=source, line=block.line)
+            current.items.extend(item for text in texts if (item := _item(text)))
+            continue
+        close()
+        if block.kind == "table":
+            if (table := _table(block, section.title, source)) and table.items:
+                found.append(table)
+        elif block.kind in ("fence", "code") and (fenced := _fence_checklist(block, section.title, source)):
+            found.append(fenced)
+    close()
+    return found
 
-    def _end_fence(self) -> None:
-        self._emit(self.fence_list)
-        self.in_fence = False
-        self.fence_list = None
-        self.paragraph = []
+
+def checklists_in(sections: list[Section], source: str = "") -> list[ParsedChecklist]:
+    """Every checklist in already-read sections, in document order."""
+    return [checklist for section in sections for checklist in _section_checklists(section, source)]
 
 
 def parse_markdown(text: str, source: str = "") -> list[ParsedChecklist]:
     """Every checklist in a Markdown document, in document order."""
-    return _Parser(source).feed(text.splitlines())
+    return checklists_in(read_sections(text), source)
 
 
 def parse_file(path: str | Path) -> list[ParsedChecklist]:
+    """Raises opsconsole.markdown_reader.UnreadableDocument (one line) for binaries and unknown encodings."""
     path = Path(path)
-    return parse_markdown(path.read_text(encoding="utf-8"), source=path.name)
+    text, _encoding = decode(path.read_bytes(), path.name)
+    return parse_markdown(text, source=path.name)
+
+
+def import_templates(sections: list[Section], source: str, actor, dry_run: bool = False) -> list:
+    """The runbooks importer's hook (registered in ChecklistsConfig.ready()):
+    each checklist found becomes a template; an existing one is kept as it is."""
+    from runbooks.importer import Outcome
+
+    from . import services
+    from .models import ChecklistTemplate
+
+    outcomes = []
+    for parsed in checklists_in(sections, source):
+        detail = f"{len(parsed.items)} items"
+        if ChecklistTemplate.objects.filter(name=parsed.title).exists():
+            outcomes.append(
+                Outcome(
+                    "checklist", parsed.title, "unchanged", f"a template of that name exists; {detail}", parsed.line
+                )
+            )
+        elif dry_run:
+            outcomes.append(Outcome("checklist", parsed.title, "would create", detail, parsed.line))
+        else:
+            services.template_import(actor=actor, name=parsed.title, parsed=parsed)
+            outcomes.append(Outcome("checklist", parsed.title, "created", detail, parsed.line))
+    return outcomes

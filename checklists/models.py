@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from opsconsole.models import TIMEZONE_CHOICES
+from opsconsole.validators import validate_link_url
 
 WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -45,8 +46,8 @@ class TemplateItem(models.Model):
     text = models.CharField(max_length=300)
     help = models.TextField(blank=True)
     required = models.BooleanField(default=True)
-    # Runbooks are a separate app still being built: a URL (or path) keeps the link until then.
-    runbook_url = models.CharField(max_length=500, blank=True)
+    # Rendered as a link: absolute http(s) only (opsconsole.validators).
+    runbook_url = models.CharField(max_length=500, blank=True, validators=[validate_link_url])
     expected_evidence = models.CharField(max_length=300, blank=True)
     health_check = models.ForeignKey(
         "healthchecks.Check",
@@ -189,7 +190,7 @@ class RunItem(models.Model):
     text = models.CharField(max_length=300)
     help = models.TextField(blank=True)
     required = models.BooleanField(default=True)
-    runbook_url = models.CharField(max_length=500, blank=True)
+    runbook_url = models.CharField(max_length=500, blank=True, validators=[validate_link_url])
     expected_evidence = models.CharField(max_length=300, blank=True)
     health_check = models.ForeignKey(
         "healthchecks.Check", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

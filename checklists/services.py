@@ -76,7 +76,9 @@ class NoteConflict(Exception):
 def check_evidence(check: Check) -> str:
     """The evidence an automatic tick records: the check's result when it was read."""
     when = check.last_checked_at.isoformat(timespec="seconds") if check.last_checked_at else "never"
-    message = f" — {check.last_message}" if check.last_message else ""
+    # The summary: evidence is read by every role, the detailed message may
+    # quote what the probe fetched (docs/healthchecks.md).
+    message = f" — {check.last_summary}" if check.last_summary else ""
     return f"Health check “{check.name}”: {check.get_state_display()}{message} (checked {when})"
 
 

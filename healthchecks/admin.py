@@ -63,8 +63,8 @@ class MaintenanceWindowAdmin(AuditedModelAdmin):
     date_hierarchy = "starts_at"
 
 
-class _ReadOnly(admin.ModelAdmin):
-    """Written by the workers only."""
+class _ReadOnly(AuditedModelAdmin):
+    """Written by the workers only; deleting (clean-up) is audited."""
 
     def has_add_permission(self, request):
         return False

@@ -13,6 +13,8 @@ from opsconsole.badinput import DateTimeField
 from opsconsole.models import Service
 
 from .models import Check, MaintenanceWindow
+from .probes import datastores, files, policy
+from .probes.base import ProbeError
 
 # Which settings each kind uses (shown/hidden by static/healthchecks/check_form.js).
 KIND_FIELDS: dict[str, list[str]] = {
@@ -27,14 +29,15 @@ KIND_FIELDS: dict[str, list[str]] = {
         "follow_redirects",
         "verify_tls",
         "ca_file",
+        "ca_pem",
     ],
     "tcp": ["host", "port"],
     "dns": ["dns_name", "record_type", "nameserver", "port", "expected_addresses"],
-    "tls": ["host", "port", "server_name", "verify_tls", "ca_file"],
+    "tls": ["host", "port", "server_name", "verify_tls", "ca_file", "ca_pem"],
     "postgres": ["dsn", "query", "below"],
     "redis": ["url", "redis_mode", "redis_key"],
     "prometheus": ["url", "query", "below", "empty_is_critical"],
-    "kubernetes": ["kubeconfig", "kube_context", "namespace", "deployment"],
+    "kubernetes": ["kubeconfig", "kubeconfig_content", "forget_kubeconfig", "kube_context", "namespace", "deployment"],
     "heartbeat": ["period_seconds", "grace_seconds"],
 }
 REQUIRED: dict[str, list[str]] = {
@@ -56,6 +59,8 @@ CONFIG_KEYS = {
     "redis_key": "key",
     "kube_context": "context",
 }
+# Never sent back to the browser: a stored pasted kubeconfig holds credentials.
+SECRET_FIELDS = {"kubeconfig_content", "forget_kubeconfig"}
 # Checkboxes that are on unless unticked: their False is stored, since the probe
 # reads a missing key as on (blackbox_exporter's defaults).
 DEFAULT_ON = {"verify_tls", "follow_redirects"}
@@ -97,7 +102,19 @@ class CheckForm(forms.ModelForm):
         label="Follow redirects",
         help_text="Up to 10 hops, as blackbox_exporter does; off: a 3xx is the answer.",
     )
-    ca_file = forms.CharField(required=False, max_length=300, label="CA bundle path")
+    ca_file = forms.CharField(
+        required=False,
+        max_length=300,
+        label="CA bundle path",
+        help_text="A file in the probe files directory (HEALTHCHECK_FILES_DIR), or paste the certificates below.",
+    )
+    ca_pem = forms.CharField(
+        required=False,
+        max_length=100_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="CA certificates (PEM)",
+        help_text="Pasted -----BEGIN CERTIFICATE----- blocks, instead of a path.",
+    )
     host = forms.CharField(required=False, max_length=253)
     port = forms.IntegerField(required=False, min_value=1, max_value=65535)
     server_name = forms.CharField(
@@ -135,8 +152,21 @@ class CheckForm(forms.ModelForm):
         required=False, max_length=200, label="List key", help_text="e.g. queues:default"
     )
     kubeconfig = forms.CharField(
-        required=False, max_length=300, help_text="Path; empty: in-cluster service account."
+        required=False,
+        max_length=300,
+        label="Kubeconfig path",
+        help_text="A file in the probe files directory (HEALTHCHECK_FILES_DIR); "
+        "empty and nothing pasted: in-cluster service account.",
     )
+    kubeconfig_content = forms.CharField(
+        required=False,
+        max_length=100_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Kubeconfig (pasted)",
+        help_text="Stored as a secret and never shown again; leave empty to keep the stored one. "
+        "Inline *-data fields and tokens only (no file paths, exec or auth plugins).",
+    )
+    forget_kubeconfig = forms.BooleanField(required=False, label="Remove the stored pasted kubeconfig")
     kube_context = forms.CharField(required=False, max_length=200, label="Kubeconfig context")
     namespace = forms.CharField(required=False, max_length=63)
     deployment = forms.CharField(required=False, max_length=253)
@@ -169,7 +199,7 @@ class CheckForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["service"].queryset = Service.objects.order_by("name")
         config = self.instance.config or {}
-        for field in {f for names in KIND_FIELDS.values() for f in names}:
+        for field in {f for names in KIND_FIELDS.values() for f in names} - SECRET_FIELDS:
             value = config.get(CONFIG_KEYS.get(field, field))
             if value is None:
                 continue
@@ -197,7 +227,7 @@ class CheckForm(forms.ModelForm):
         config = {}
         for name in KIND_FIELDS[kind]:
             value = data.get(name)
-            if value in (None, "") or (
+            if name == "forget_kubeconfig" or value in (None, "") or (
                 isinstance(value, bool) and not value and name not in DEFAULT_ON
             ):
                 continue
@@ -207,6 +237,7 @@ class CheckForm(forms.ModelForm):
                 self.add_error(name, error)
         if kind == "redis" and config.get("mode") == "list" and not config.get("key"):
             self.add_error("redis_key", "Required to measure a list's length.")
+        self._keep_or_check_secrets(kind, data, config)
         self._check_thresholds(kind, data)
         interval, timeout = data.get("interval_seconds"), data.get("timeout_seconds")
         if interval and timeout and timeout >= interval:
@@ -218,19 +249,56 @@ class CheckForm(forms.ModelForm):
         data["config"] = config
         return data
 
+    def _keep_or_check_secrets(self, kind: str, data: dict, config: dict) -> None:
+        """Pasted content or a path, not both; a stored pasted kubeconfig is
+        kept when the field is left empty (it is never shown again)."""
+        if kind == "kubernetes":
+            stored = (self.instance.config or {}).get("kubeconfig_content") if self.instance.pk else None
+            if config.get("kubeconfig") and config.get("kubeconfig_content"):
+                self.add_error("kubeconfig_content", "Give a path or pasted content, not both.")
+            elif stored and not config.get("kubeconfig") and not data.get("forget_kubeconfig"):
+                config.setdefault("kubeconfig_content", stored)
+        if config.get("ca_file") and config.get("ca_pem"):
+            self.add_error("ca_pem", "Give a path or pasted certificates, not both.")
+
+    @staticmethod
+    def _policy(check, value: str) -> None:
+        """Form-time refusals with the probe's own words (the probe checks again)."""
+        try:
+            check(value)
+        except ProbeError as exc:
+            raise ValidationError(str(exc)) from exc
+
     def _convert(self, kind: str, name: str, value):
         if name == "url":
             schemes = ("redis", "rediss", "unix") if kind == "redis" else ("http", "https")
             try:
                 parts = urlsplit(value)
                 hostname = parts.hostname
-                parts.port  # noqa: B018  (raises ValueError for a port out of range)
-            except ValueError:  # "http://[::1" (an unclosed IPv6 bracket), "http://h:99999"
-                parts, hostname = None, None
-            if parts is None or parts.scheme not in schemes or not (hostname or parts.scheme == "unix"):
-                raise ValidationError(
-                    f"Enter a URL starting with {' or '.join(s + '://' for s in schemes)}."
-                )
+                parts.port  # noqa: B018  (raises ValueError for a port out of range: "http://h:99999")
+            except ValueError as exc:  # http://[::1 and the like
+                raise ValidationError("Enter a valid URL.") from exc
+            if parts.scheme not in schemes or not (hostname or parts.scheme == "unix"):
+                raise ValidationError(f"Enter a URL starting with {' or '.join(s + '://' for s in schemes)}.")
+            if kind == "redis":
+                self._policy(datastores.redis_options, value)
+            if hostname and policy.literal_address(hostname):
+                self._policy(policy.check_address, hostname)
+            return value
+        if name in ("host", "nameserver") and policy.literal_address(value):
+            self._policy(policy.check_address, value.strip("[]"))
+            return value
+        if name == "ca_file":
+            self._policy(lambda path: files.allowed_file(path, what="CA bundle"), value)
+            return value
+        if name == "kubeconfig":
+            self._policy(lambda path: files.allowed_file(path, what="kubeconfig"), value)
+            return value
+        if name == "kubeconfig_content":
+            self._policy(files.load_kubeconfig_content, value)
+            return value
+        if name == "ca_pem":
+            self._policy(files.check_ca_pem, value)
             return value
         if name == "headers":
             headers = {}
@@ -256,6 +324,8 @@ class CheckForm(forms.ModelForm):
             ("postgresql://", "postgres://", "host=", "dbname=")
         ):
             raise ValidationError("Enter a postgresql:// URL or a key=value DSN.")
+        if name == "dsn":
+            self._policy(datastores.dsn_parameters, value)
         if (
             name == "query"
             and kind == "postgres"

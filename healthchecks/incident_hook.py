@@ -42,13 +42,15 @@ def open_or_update_incident(change_id: int) -> bool:
         title=f"Check failing: {check.service.name} / {check.name}",
         severity=SEVERITY.get(change.to_state, 3),
         services=(check.service,),
-        text=f"{check.name}: {change.from_state} → {change.to_state}. {change.message}",
+        # The summary, not the detailed message: incidents, their timelines and
+        # their notifications reach people without config.edit.
+        text=f"{check.name}: {change.from_state} → {change.to_state}. {change.summary}",
         resolved=resolved,
         data={
             "check_id": check.pk,
             "from": change.from_state,
             "to": change.to_state,
-            "message": change.message,
+            "summary": change.summary,
         },
         source_kind="check",
     )

@@ -43,7 +43,10 @@ class Check(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.UNKNOWN)
     state_changed_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    # The detailed message (may quote a short excerpt of what the probe
+    # fetched) is for roles with config.edit; the summary, for everyone.
     last_message = models.CharField(max_length=500, blank=True)
+    last_summary = models.CharField(max_length=200, blank=True)
     last_latency_ms = models.FloatField(null=True, blank=True)
 
     # Thresholds: what they measure depends on the kind (latency ms for HTTP,
@@ -114,6 +117,7 @@ class CheckResult(models.Model):
     state = models.CharField(max_length=10, choices=Check.State.choices)
     latency_ms = models.FloatField(null=True, blank=True)
     message = models.CharField(max_length=500, blank=True)
+    summary = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -164,6 +168,7 @@ class CheckStateChange(models.Model):
     from_state = models.CharField(max_length=10, choices=Check.State.choices)
     to_state = models.CharField(max_length=10, choices=Check.State.choices)
     message = models.CharField(max_length=500, blank=True)
+    summary = models.CharField(max_length=200, blank=True)
     # A maintenance window covered the change: no incident was opened.
     silenced = models.BooleanField(default=False)
 

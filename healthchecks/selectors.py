@@ -21,6 +21,7 @@ BOARD_FIELDS = (
     "enabled",
     "last_checked_at",
     "last_message",
+    "last_summary",
     "last_latency_ms",
     "recent_latencies",
     "state_changed_at",
@@ -68,6 +69,7 @@ BOARD_COLUMNS = (
     "recent_latencies",
     "service_id",
     "service__name",
+    "last_summary",
 )
 
 

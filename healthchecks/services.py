@@ -47,7 +47,7 @@ CHECK_AUDIT_FIELDS = (
     "opens_incident",
 )
 # Secrets inside a check's config never reach the audit log.
-_SECRET_KEYS = ("dsn", "password", "headers")
+_SECRET_KEYS = ("dsn", "password", "headers", "kubeconfig_content", "ca_pem")
 
 
 def _mask(key: str, value: object) -> object:
@@ -243,6 +243,7 @@ _STATE_FIELDS = [
     "state_changed_at",
     "last_checked_at",
     "last_message",
+    "last_summary",
     "last_latency_ms",
     "last_details",
     "pending_state",
@@ -286,6 +287,7 @@ def record_results(
                     state=result.state,
                     latency_ms=result.latency_ms,
                     message=result.message[:500],
+                    summary=result.summary[:200],
                     details=result.details,
                 )
             )
@@ -307,10 +309,12 @@ def record_results(
                         from_state=previous,
                         to_state=check.state,
                         message=result.message[:500],
+                        summary=result.summary[:200],
                     )
                 )
             check.last_checked_at = now
             check.last_message = result.message[:500]
+            check.last_summary = result.summary[:200]
             check.last_latency_ms = result.latency_ms
             check.last_details = result.details
             latency = round(result.latency_ms, 1) if result.latency_ms is not None else None
@@ -344,6 +348,7 @@ _COLUMN_TYPES = {
     "state_changed_at": "timestamptz",
     "last_checked_at": "timestamptz",
     "last_message": "varchar",
+    "last_summary": "varchar",
     "last_latency_ms": "double precision",
     "last_details": "jsonb",
     "pending_state": "varchar",
@@ -399,9 +404,11 @@ def _audit_changes(changes: list[CheckStateChange]) -> None:
                 "healthchecks.state_change",
                 change.check_ref,
                 before={"state": change.from_state},
+                # The summary: the detailed message may quote fetched data,
+                # and audit rows are kept forever.
                 after={
                     "state": change.to_state,
-                    "message": change.message,
+                    "summary": change.summary,
                     "silenced": change.silenced,
                 },
             )
@@ -472,24 +479,9 @@ def run_check_now(*, actor, check: Check) -> ProbeResult:
             actor,
             "healthchecks.run_now",
             check,
-            after={"state": result.state, "message": result.message},
+            after={"state": result.state, "summary": result.summary},
         )
     return result
-
-
-def heartbeat_ping(*, token: uuid.UUID, failed: bool = False) -> Check | None:
-    """A job's ping: note it and evaluate the heartbeat at once. Returns None
-    for an unknown token or a check that is not a heartbeat."""
-    now = timezone.now()
-    updated = Check.objects.filter(heartbeat_token=token, kind=Check.Kind.HEARTBEAT).update(
-        last_ping_at=now, last_ping_failed=failed
-    )
-    if not updated:
-        return None
-    check = Check.objects.select_related("service").get(heartbeat_token=token)
-    result = run_batch_sync([ProbeSpec.from_check(check)])[0]
-    record_results([(check.pk, result)], reschedule=False, now=now)
-    return check
 
 
 # --- retention ------------------------------------------------------------------

@@ -5,12 +5,13 @@ import uuid
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from opsconsole.roles import has_capability, requires
 
-from . import selectors, services
+from . import heartbeats, selectors, services
 from .forms import CheckForm, MaintenanceWindowForm
 from .models import Check, MaintenanceWindow
 
@@ -40,6 +41,7 @@ def board(request: HttpRequest) -> HttpResponse:
 @requires("read")
 def check_detail(request: HttpRequest, pk: int) -> HttpResponse:
     check = _get_check(pk)
+    can_edit = has_capability(request.user, "config.edit")
     return render(
         request,
         "healthchecks/check_detail.html",
@@ -49,8 +51,9 @@ def check_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": selectors.state_history(check),
             "series": selectors.latency_series(check),
             "windows": selectors.maintenance_for_check(check),
-            "can_edit": has_capability(request.user, "config.edit"),
-            "ping_url": request.build_absolute_uri(f"/health/ping/{check.heartbeat_token}"),
+            "can_edit": can_edit,
+            # The token is the ping URL's only credential: config.edit only.
+            "ping_url": _ping_url(request, check) if can_edit else None,
         },
     )
 
@@ -99,6 +102,14 @@ def check_run_now(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_POST
+@requires("config.edit")
+def heartbeat_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    check = heartbeats.heartbeat_rotate_token(actor=request.user, check=_get_check(pk))
+    messages.success(request, f"“{check.name}” has a new ping URL: the old one no longer works.")
+    return redirect("healthchecks:detail", pk=pk)
+
+
 @requires("read")
 def maintenance_list(request: HttpRequest) -> HttpResponse:
     return render(
@@ -143,9 +154,13 @@ def maintenance_end(request: HttpRequest, pk: int) -> HttpResponse:
 @csrf_exempt  # called by cron jobs and scripts: the unguessable token is the credential
 @require_http_methods(["GET", "POST", "HEAD"])
 def ping(request: HttpRequest, token: uuid.UUID, failed: bool = False) -> HttpResponse:
-    if services.heartbeat_ping(token=token, failed=failed) is None:
+    if heartbeats.heartbeat_ping(token=token, failed=failed) is None:
         return HttpResponse("unknown heartbeat\n", status=404, content_type="text/plain")
     return HttpResponse("fail noted\n" if failed else "ok\n", content_type="text/plain")
+
+
+def _ping_url(request: HttpRequest, check: Check) -> str:
+    return request.build_absolute_uri(reverse("healthchecks:ping", args=[check.heartbeat_token]))
 
 
 def _get_check(pk: int) -> Check:

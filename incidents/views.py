@@ -15,7 +15,7 @@ from opsconsole.badinput import int_param
 from opsconsole.csv_export import csv_response
 from opsconsole.roles import has_capability, requires
 
-from . import exports, selectors, services
+from . import exports, panels, selectors, services
 from .forms import (
     AlertMappingForm,
     DeclareForm,
@@ -125,7 +125,8 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
 @requires("read")
 def detail(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
-    return render(request, "incidents/detail.html", _page_context(request, incident))
+    extra_panels = panels.render_panels(request, incident)  # registered by higher apps (runbooks)
+    return render(request, "incidents/detail.html", _page_context(request, incident, extra_panels=extra_panels))
 
 
 @require_GET

@@ -1,6 +1,11 @@
+from allauth.account import admin as account_admin
+from allauth.mfa import admin as mfa_admin
+from allauth.socialaccount import admin as socialaccount_admin
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.forms.models import model_to_dict
+from django.contrib.auth.models import Group
+from django.db import models
 
 from . import audit
 from .models import ApiToken, AuditEntry, Delivery, Service, ServiceLink, User
@@ -8,27 +13,61 @@ from .models import ApiToken, AuditEntry, Delivery, Service, ServiceLink, User
 admin.site.site_header = "Ops Console administration"
 admin.site.site_title = "Ops Console admin"
 
+# Field names never copied into the audit log, whatever the model: hashes,
+# API secrets, OAuth tokens, TOTP seeds (allauth.mfa keeps them in `data`).
+SECRET_FIELDS = frozenset({"password", "token_hash", "secret", "token", "token_secret", "key"})
 
-def _admin_snapshot(obj) -> dict:
-    data = model_to_dict(obj)
-    # Never copy secrets into the audit log.
-    for secret in ("password", "token_hash"):
-        data.pop(secret, None)
-    return audit._normalise(data)
+
+def _field_value(obj: models.Model, field: models.Field):
+    if field.many_to_many:
+        # A set of related rows, named as people read them (a user's roles are
+        # group names). Read from the database: the admin saves many-to-many
+        # fields after the instance (ModelAdmin.save_related).
+        if obj.pk is None:
+            return []
+        return sorted(str(related) for related in getattr(obj, field.name).all())
+    return field.value_from_object(obj)
+
+
+def admin_snapshot(obj: models.Model, exclude: frozenset[str] = frozenset()) -> dict:
+    """The audit view of any model: every concrete and many-to-many field,
+    JSON-ready (foreign keys as ids, files as names, anything else as text)."""
+    opts = obj._meta
+    data = {}
+    for field in [*opts.concrete_fields, *opts.many_to_many]:
+        if field.name in SECRET_FIELDS or field.name in exclude:
+            continue
+        name = field.attname if field.is_relation and not field.many_to_many else field.name
+        data[name] = _field_value(obj, field)
+    return audit.to_json(data)
 
 
 class AuditedModelAdmin(admin.ModelAdmin):
     """Every add, change and delete made in the admin writes the audit log too.
 
-    Override `audit_snapshot` where a model holds secrets beyond passwords.
+    The entry is written after `save_related`, so it holds the many-to-many
+    fields (a user's roles) as saved, with the real before and after. Set
+    `audit_exclude` or override `audit_snapshot` where a model holds secrets
+    beyond SECRET_FIELDS.
     """
 
+    audit_exclude: frozenset[str] = frozenset()
+
     def audit_snapshot(self, obj) -> dict:
-        return _admin_snapshot(obj)
+        return admin_snapshot(obj, self.audit_exclude)
 
     def save_model(self, request, obj, form, change):
+        # Read before anything is written; remembered on the request for save_related.
         before = self.audit_snapshot(type(obj).objects.get(pk=obj.pk)) if change and obj.pk else None
         super().save_model(request, obj, form, change)
+        pending = getattr(request, "_audit_pending", {})
+        pending[id(obj)] = before
+        request._audit_pending = pending
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        before = getattr(request, "_audit_pending", {}).pop(id(obj), None)
         action = f"{obj._meta.label_lower}.{'admin_change' if change else 'admin_add'}"
         audit.record(request.user, action, obj, before=before, after=self.audit_snapshot(obj))
 
@@ -46,6 +85,27 @@ class AuditedModelAdmin(admin.ModelAdmin):
                 before=self.audit_snapshot(obj),
             )
         super().delete_queryset(request, queryset)
+
+
+def _audit_third_party(model: type[models.Model], admin_class: type[admin.ModelAdmin], **attrs) -> None:
+    """Re-register another app's admin with the audit mixin in front: a role's
+    permissions, an e-mail address's verification and a sign-in app's secret
+    are changed there too. Their admin modules are imported above so that
+    they have registered first."""
+    admin.site.unregister(model)
+    audited = type(f"Audited{admin_class.__name__}", (AuditedModelAdmin, admin_class), attrs)
+    admin.site.register(model, audited)
+
+
+_audit_third_party(Group, auth_admin.GroupAdmin)
+_audit_third_party(account_admin.EmailAddress, account_admin.EmailAddressAdmin)
+# An authenticator's `data` is its TOTP seed or recovery codes.
+_audit_third_party(mfa_admin.Authenticator, mfa_admin.AuthenticatorAdmin, audit_exclude=frozenset({"data"}))
+_audit_third_party(socialaccount_admin.SocialApp, socialaccount_admin.SocialAppAdmin)
+_audit_third_party(socialaccount_admin.SocialToken, socialaccount_admin.SocialTokenAdmin)
+_audit_third_party(
+    socialaccount_admin.SocialAccount, socialaccount_admin.SocialAccountAdmin, audit_exclude=frozenset({"extra_data"})
+)
 
 
 @admin.register(User)

@@ -8,9 +8,10 @@ class OpsConsoleConfig(AppConfig):
     verbose_name = "Ops Console"
 
     def ready(self) -> None:
-        from . import celery_signals, dashboard, metrics, notifications  # noqa: F401  (connect signal handlers)
+        from . import auth, celery_signals, dashboard, metrics, notifications  # noqa: F401  (connect signal handlers)
 
         metrics.register_db_collector(notifications.DeadLetterCollector())
+        metrics.register_db_collector(metrics.AuditHeadCollector())
         dashboard.register_panel(
             name="notifications",
             template="opsconsole/_notifications_panel.html",

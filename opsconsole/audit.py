@@ -2,7 +2,10 @@
 
 Each row holds a SHA-256 over its own content and the previous row's hash,
 so an edited, inserted or deleted row breaks the chain and
-`manage.py verify_audit` names the first one.
+`manage.py verify_audit` names the first one. The chain's head (last seq and
+hash) is kept outside the table, in AuditHead, moved in the same transaction
+as each append: rows deleted from the end of the log are reported too. The
+database refuses UPDATE and DELETE on audit rows (opsconsole.append_only).
 """
 
 import datetime
@@ -14,17 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from .context import current_request_id
-from .models import AuditEntry
+from .models import AuditEntry, AuditHead
 
 logger = logging.getLogger("opsconsole.audit")
 
 GENESIS_HASH = "0" * 64
-# Any constant: it names the PostgreSQL advisory lock that serialises appends.
-_CHAIN_LOCK_ID = 0x0A0D17
 
 
 def _normalise(data: Any) -> Any:
@@ -32,6 +33,23 @@ def _normalise(data: Any) -> Any:
     if data is None:
         return None
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+class _LenientEncoder(DjangoJSONEncoder):
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            # Model instances, files, sets...: their text, never a 500 in the caller.
+            return sorted(map(str, o)) if isinstance(o, (set, frozenset)) else str(o)
+
+
+def to_json(data: Any) -> Any:
+    """Like _normalise, for data of any type (admin snapshots): what JSON
+    cannot hold is stored as its text."""
+    if data is None:
+        return None
+    return json.loads(json.dumps(data, cls=_LenientEncoder))
 
 
 def compute_hash(entry: AuditEntry) -> str:
@@ -66,13 +84,13 @@ def record(
     `actor` is a user, or None for the system (Celery beat, alert webhooks).
     """
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Appends must be serial for the chain to be linear; the lock is
-            # released at commit, so it costs one round trip per action.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
-        last = AuditEntry.objects.order_by("-seq").values_list("seq", "hash").first()
-        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+        # The head row's lock serialises appends (the chain must be linear)
+        # until commit; reading it replaces a scan for the last row, so an
+        # append stays three statements: lock+read, insert, move the head.
+        head = AuditHead.objects.select_for_update().filter(pk=1).values_list("seq", "hash").first()
+        if head is None:
+            head = _recreate_head()
+        seq, prev_hash = head[0] + 1, head[1]
         is_user = actor is not None and getattr(actor, "is_authenticated", False)
         entry = AuditEntry(
             seq=seq,
@@ -90,6 +108,7 @@ def record(
         )
         entry.hash = compute_hash(entry)
         entry.save(force_insert=True)
+        AuditHead.objects.filter(pk=1).update(seq=seq, hash=entry.hash, updated_at=entry.created_at)
     # The log stream sees every audited action too, with the request's id.
     logger.info(
         "%s by %s",
@@ -100,30 +119,104 @@ def record(
     return entry
 
 
+def _recreate_head() -> tuple[int, str]:
+    """The head row is missing: only a TRUNCATE (a test flush, or someone
+    with the table owner's rights) removes it, the trigger refuses DELETE.
+    Start it again from the table's last row, loudly, rather than refuse
+    every audited action in the console."""
+    last = AuditEntry.objects.order_by("-seq").values_list("seq", "hash", "created_at").first()
+    seq, hash_, at = last if last else (0, GENESIS_HASH, timezone.now())
+    if last:
+        logger.error("Audit head record was missing: re-created at row %s", seq, extra={"audit_seq": seq})
+    AuditHead.objects.get_or_create(pk=1, defaults={"seq": seq, "hash": hash_, "updated_at": at})
+    return AuditHead.objects.select_for_update().filter(pk=1).values_list("seq", "hash").get()
+
+
+def current_head() -> AuditHead | None:
+    return AuditHead.objects.filter(pk=1).first()
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     seq: int
     message: str
 
 
-def verify_chain(entries: Iterable[AuditEntry] | None = None) -> Iterator[ChainProblem]:
-    """Yield every break in the chain, in order. No problems means an intact log."""
-    if entries is None:
-        entries = AuditEntry.objects.order_by("seq").iterator(chunk_size=2000)
-    expected_seq, prev_hash = 1, GENESIS_HASH
-    for entry in entries:
-        if entry.seq != expected_seq:
-            yield ChainProblem(
-                entry.seq,
-                f"rows {expected_seq}..{entry.seq - 1} are missing (deleted)"
-                if entry.seq > expected_seq
-                else f"row {entry.seq} is out of sequence (inserted)",
-            )
-        if entry.prev_hash != prev_hash:
-            yield ChainProblem(entry.seq, f"row {entry.seq} does not follow the row before it (inserted or deleted)")
-        if compute_hash(entry) != entry.hash:
-            yield ChainProblem(entry.seq, f"row {entry.seq} was edited: its content no longer matches its hash")
-        expected_seq, prev_hash = entry.seq + 1, entry.hash
+class _ChainWalk:
+    """Walks rows in seq order, remembering where the chain has got to."""
+
+    def __init__(self) -> None:
+        self.expected_seq, self.prev_hash = 1, GENESIS_HASH
+
+    def check(self, entries: Iterable[AuditEntry]) -> Iterator[ChainProblem]:
+        for entry in entries:
+            if entry.seq != self.expected_seq:
+                yield ChainProblem(
+                    entry.seq,
+                    f"rows {self.expected_seq}..{entry.seq - 1} are missing (deleted)"
+                    if entry.seq > self.expected_seq
+                    else f"row {entry.seq} is out of sequence (inserted)",
+                )
+            if entry.prev_hash != self.prev_hash:
+                yield ChainProblem(
+                    entry.seq, f"row {entry.seq} does not follow the row before it (inserted or deleted)"
+                )
+            if compute_hash(entry) != entry.hash:
+                yield ChainProblem(entry.seq, f"row {entry.seq} was edited: its content no longer matches its hash")
+            self.expected_seq, self.prev_hash = entry.seq + 1, entry.hash
+
+    @property
+    def last_seq(self) -> int:
+        return self.expected_seq - 1
+
+
+def _head_problem(walk: _ChainWalk, head_seq: int, head_hash: str) -> ChainProblem | None:
+    if head_seq < walk.last_seq:
+        return ChainProblem(
+            head_seq + 1, f"rows {head_seq + 1}..{walk.last_seq} are beyond the chain's head (inserted)"
+        )
+    if head_seq > walk.last_seq:
+        return ChainProblem(
+            walk.last_seq + 1,
+            f"rows {walk.last_seq + 1}..{head_seq} are missing from the end of the log (deleted)",
+        )
+    if head_hash != walk.prev_hash:
+        return ChainProblem(head_seq, f"row {head_seq} is not the row the chain's head records (rewritten)")
+    return None
+
+
+def verify_chain(
+    entries: Iterable[AuditEntry] | None = None, head: tuple[int, str] | None = None
+) -> Iterator[ChainProblem]:
+    """Yield every break in the chain, in order. No problems means an intact log.
+
+    Without arguments: the whole table, then its end against the head record
+    (rows appended while the walk ran are walked too). With `entries`, only
+    those, checked against `head` (seq, hash) if given.
+    """
+    walk = _ChainWalk()
+    if entries is not None:
+        yield from walk.check(entries)
+        if head is not None and (problem := _head_problem(walk, *head)):
+            yield problem
+        return
+    yield from walk.check(AuditEntry.objects.order_by("seq").iterator(chunk_size=2000))
+    while True:
+        # Read after the walk: an append commits its row and the head together,
+        # so a head past the last row walked is either newer rows or deleted ones.
+        record_ = current_head()
+        if record_ is None:
+            if walk.last_seq:
+                yield ChainProblem(walk.last_seq, "the chain's head record is missing (deleted)")
+            return
+        if record_.seq > walk.last_seq:
+            newer = list(AuditEntry.objects.filter(seq__gt=walk.last_seq, seq__lte=record_.seq).order_by("seq"))
+            if newer:
+                yield from walk.check(newer)
+                continue
+        if problem := _head_problem(walk, record_.seq, record_.hash):
+            yield problem
+        return
 
 
 def snapshot(instance: models.Model, fields: Iterable[str]) -> dict:

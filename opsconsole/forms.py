@@ -5,9 +5,11 @@ from .models import User
 
 
 class ProfileForm(forms.ModelForm):
+    # No e-mail field: a new address must be proven first (allauth's "Email
+    # addresses" page sends a verification link; ACCOUNT_CHANGE_EMAIL).
     class Meta:
         model = User
-        fields = ["first_name", "last_name", "email", "timezone"]
+        fields = ["first_name", "last_name", "timezone"]
 
 
 class ApiTokenForm(forms.Form):

@@ -8,6 +8,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from .validators import validate_link_url
+
 TIMEZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones())
 
 
@@ -61,7 +63,7 @@ class ServiceLink(models.Model):
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="links")
     title = models.CharField(max_length=100)
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500, validators=[validate_link_url])
 
     class Meta:
         ordering = ["title"]
@@ -99,6 +101,29 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor_label or 'system'}"
+
+
+class AuditHead(models.Model):
+    """The audit chain's last position, kept outside the table it protects.
+
+    One row, moved forward in the same transaction as every append (see
+    opsconsole.audit.record). Rows deleted from the end of the log leave the
+    head pointing past the last row, which `verify_audit` reports; a
+    database trigger (migration 0004) refuses to delete it or move it back.
+    Its hash is also exported on /metrics and logged daily, so a copy lives
+    outside the database too.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audithead_single_row")]
+
+    def __str__(self) -> str:
+        return f"audit head #{self.seq}"
 
 
 def _hash_token(raw: str) -> str:

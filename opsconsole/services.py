@@ -7,7 +7,8 @@ from . import audit
 from .models import ApiToken, User
 from .roles import check_capability
 
-PROFILE_FIELDS = ("first_name", "last_name", "email", "timezone")
+# E-mail is changed only through allauth's verification flow (see opsconsole.auth).
+PROFILE_FIELDS = ("first_name", "last_name", "timezone")
 
 
 @transaction.atomic

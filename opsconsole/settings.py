@@ -27,11 +27,27 @@ DEBUG = env.bool("DEBUG", default=False)
 # that is not DEBUG is production and must bring its own key.
 INSECURE_DEFAULT_SECRET_KEY = "insecure-development-key-change-me-in-production-0123456789"
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
-if not DEBUG and SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is the built-in development key. Set SECRET_KEY to a long random "
-        "value (or DEBUG=true for local development)."
-    )
+# Django's own rule (security.W009), enforced at start-up rather than only by
+# `check --deploy`: a short or repetitive key lets anyone forge sessions,
+# password-reset links and signed values.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+if not DEBUG:
+    if SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is the built-in development key. Set SECRET_KEY to a long random "
+            "value (or DEBUG=true for local development)."
+        )
+    if (
+        len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+        or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too weak: it needs at least {SECRET_KEY_MIN_LENGTH} characters, "
+            f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} of them different, and no 'django-insecure-' prefix. "
+            "Generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -191,6 +207,13 @@ HEALTHCHECK_DISPATCH_LIMIT = env.int("HEALTHCHECK_DISPATCH_LIMIT", default=20000
 HEALTHCHECK_CONCURRENCY = env.int("HEALTHCHECK_CONCURRENCY", default=500)
 HEALTHCHECK_LEASE_MARGIN_SECONDS = env.int("HEALTHCHECK_LEASE_MARGIN_SECONDS", default=30)
 HEALTHCHECK_DEFAULT_QUEUE = env.str("HEALTHCHECK_DEFAULT_QUEUE", default="default")
+# Probe target policy (docs/healthchecks.md): networks no probe may connect
+# to, checked after DNS resolution. CIDRs or the names link-local, metadata,
+# loopback, private; validated by the healthchecks app at start-up.
+HEALTHCHECK_DENY_NETWORKS = env.list("HEALTHCHECK_DENY_NETWORKS", default=["link-local", "metadata"])
+# The only directory whose files a check may name (CA bundles, kubeconfigs);
+# empty: none, checks paste the content instead.
+HEALTHCHECK_FILES_DIR = env.str("HEALTHCHECK_FILES_DIR", default="")
 if HEALTHCHECK_BATCH_SIZE < 1 or HEALTHCHECK_CONCURRENCY < 1 or HEALTHCHECK_RAW_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("HEALTHCHECK_BATCH_SIZE, _CONCURRENCY and _RAW_RETENTION_DAYS must be at least 1.")
 CELERY_TASK_ROUTES["healthchecks.tasks.*"] = {"queue": "default"}
@@ -218,14 +241,35 @@ ACCOUNT_FORMS = {"login": "opsconsole.forms.LoginForm"}
 SOCIALACCOUNT_ADAPTER = "opsconsole.auth.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = "none"
+# One address per account, unique across accounts, and a new one replaces the
+# old only once the link sent to it is followed (allauth's change-email flow):
+# nobody can claim someone else's address. Sign-in itself does not wait for
+# verification ("optional"): accounts made by an admin keep working.
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_MAX_EMAIL_ADDRESSES = 2
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_RATE_LIMITS = {
-    # Five wrong passwords per account (and thirty per address) in five
-    # minutes, then the login form says to wait.
-    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="30/5m/ip,5/5m/key"),
+    # Thirty wrong passwords per address in five minutes, then that address
+    # is refused for a while. Deliberately no per-account ("key") limit here:
+    # that would let anyone lock an account out. Accounts are slowed down
+    # instead (opsconsole.signin_throttle, docs/security.md).
+    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="30/5m/ip"),
 }
+# Per-account slow-down: after this many failures, one attempt per delay,
+# the delay doubling per failure from 1 s up to the maximum.
+LOGIN_SLOWDOWN_AFTER = env.int("LOGIN_SLOWDOWN_AFTER", default=5)
+LOGIN_SLOWDOWN_MAX_DELAY_SECONDS = env.int("LOGIN_SLOWDOWN_MAX_DELAY_SECONDS", default=60)
+LOGIN_SLOWDOWN_WINDOW_SECONDS = env.int("LOGIN_SLOWDOWN_WINDOW_SECONDS", default=900)
+if LOGIN_SLOWDOWN_AFTER < 1 or LOGIN_SLOWDOWN_MAX_DELAY_SECONDS < 1 or LOGIN_SLOWDOWN_WINDOW_SECONDS < 1:
+    raise ImproperlyConfigured("LOGIN_SLOWDOWN_AFTER, _MAX_DELAY_SECONDS and _WINDOW_SECONDS must be at least 1.")
+if "/key" in ACCOUNT_RATE_LIMITS["login_failed"]:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILED_RATE_LIMIT must not limit per account (/key): that locks accounts out. "
+        "Use LOGIN_SLOWDOWN_* for accounts."
+    )
 OPEN_SIGNUP = env.bool("OPEN_SIGNUP", default=False)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Ops Console"
@@ -374,6 +418,23 @@ if INCIDENT_NUDGE_MINUTES < 1:
     raise ImproperlyConfigured("INCIDENT_NUDGE_MINUTES must be at least 1.")
 CELERY_TASK_ROUTES["incidents.tasks.*"] = {"queue": "default"}
 CELERY_BEAT_SCHEDULE["incidents-nudges"] = {"task": "incidents.tasks.send_nudges", "schedule": 60.0}
+
+# --- Runbooks and remediation (docs/runbooks.md) ----------------------------
+# Allowlists of what actions may touch; shell-style patterns, comma-separated.
+# Empty means nothing: an action on a target not listed is refused.
+RUNBOOK_ALLOWED_NAMESPACES = env.list("RUNBOOK_ALLOWED_NAMESPACES", default=[])
+RUNBOOK_ALLOWED_DEPLOYMENTS = env.list("RUNBOOK_ALLOWED_DEPLOYMENTS", default=[])  # "namespace/name" patterns
+RUNBOOK_ALLOWED_HOSTS = env.list("RUNBOOK_ALLOWED_HOSTS", default=[])  # "host" or "host:port" patterns
+RUNBOOK_ALLOWED_QUEUES = env.list("RUNBOOK_ALLOWED_QUEUES", default=[])  # Redis keys
+RUNBOOK_KUBECONFIG = env.str("RUNBOOK_KUBECONFIG", default="")  # empty: the in-cluster service account
+RUNBOOK_KUBE_CONTEXT = env.str("RUNBOOK_KUBE_CONTEXT", default="")
+RUNBOOK_REDIS_URL = env.str("RUNBOOK_REDIS_URL", default="")  # the monitored application's Redis
+RUNBOOK_ACTION_TIMEOUT_SECONDS = env.int("RUNBOOK_ACTION_TIMEOUT_SECONDS", default=30)
+RUNBOOK_VERIFY_SETTLE_SECONDS = env.int("RUNBOOK_VERIFY_SETTLE_SECONDS", default=60)
+RUNBOOK_IMPORT_MAX_BYTES = env.int("RUNBOOK_IMPORT_MAX_BYTES", default=5_000_000)
+if RUNBOOK_ACTION_TIMEOUT_SECONDS < 1 or RUNBOOK_VERIFY_SETTLE_SECONDS < 0:
+    raise ImproperlyConfigured("RUNBOOK_ACTION_TIMEOUT_SECONDS must be at least 1, _VERIFY_SETTLE_SECONDS at least 0.")
+CELERY_TASK_ROUTES["runbooks.tasks.*"] = {"queue": "default"}
 
 # Demo data (manage.py seed_demo) gives every demo user this password.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="opsconsole-demo")

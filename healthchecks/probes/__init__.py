@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from .base import CRITICAL, OK, UNKNOWN, WARNING, ProbeResult, ProbeSpec, error_message
+from .base import CRITICAL, OK, UNKNOWN, WARNING, ProbeResult, ProbeSpec, error_message, error_summary
 from .datastores import probe_postgres, probe_redis
 from .network import probe_dns, probe_http, probe_tcp, probe_tls
 from .platform import probe_heartbeat, probe_kubernetes, probe_prometheus
@@ -52,14 +52,17 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
         async with asyncio.timeout(spec.timeout):
             result = await probe(spec)
     except TimeoutError:
-        result = ProbeResult(CRITICAL, f"timed out after {spec.timeout:g}s")
+        text = f"timed out after {spec.timeout:g}s"
+        result = ProbeResult(CRITICAL, text, summary=text)
     except KeyError as exc:
-        result = ProbeResult(UNKNOWN, f"check is missing the setting {exc.args[0]!r}")
+        text = f"check is missing the setting {str(exc.args[0])[:40]!r}"
+        result = ProbeResult(UNKNOWN, text, summary=text)
     except Exception as exc:  # every other failure is the target's, reported as a message
-        result = ProbeResult(CRITICAL, error_message(exc))
+        result = ProbeResult(CRITICAL, error_message(exc), summary=error_summary(exc))
     if result.latency_ms is None:
         result.latency_ms = (time.perf_counter() - started) * 1000
     result.message = result.message[:500]
+    result.summary = result.summary[:200]
     return result
 
 

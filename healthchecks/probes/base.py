@@ -47,22 +47,53 @@ class ProbeSpec:
         )
 
 
+# What a result says to people without `config.edit` when the probe gave no
+# summary of its own: the state only, nothing fetched from the target.
+GENERIC_SUMMARY = {
+    OK: "check passed",
+    WARNING: "check degraded",
+    CRITICAL: "check failed",
+    UNKNOWN: "no result",
+}
+# The most characters of anything fetched from a target (a body, a JSON value,
+# a query's value, a server's error) that a message may quote.
+EXCERPT_CHARS = 40
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """A short, bounded quote of fetched data for a detailed message."""
+    text = value if isinstance(value, str) else repr(value)
+    if isinstance(value, bytes):
+        text = value[: limit * 4].decode("utf-8", "replace")
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return repr(text) if isinstance(value, (str, bytes)) else text
+
+
 @dataclass
 class ProbeResult:
+    """`message` is the detailed text (it may quote a short excerpt of what the
+    probe fetched) shown only to roles with `config.edit`; `summary` says what
+    happened without quoting anything fetched, for everyone else."""
+
     state: str
     message: str
     latency_ms: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
 
-    def worst(self, state: str, message: str) -> None:
-        """Raise the state to `state` if that is worse, prefixing the message."""
-        if _SEVERITY[state] > _SEVERITY[self.state]:
-            self.state = state
-            self.message = message if not self.message else f"{message}; {self.message}"
-
+    def __post_init__(self) -> None:
+        if not self.summary:
+            self.summary = GENERIC_SUMMARY.get(self.state, "no result")
 
 class ProbeError(Exception):
-    """A failure with a message meant for the operator (shown as is)."""
+    """A failure with a message meant for the operator (shown as is to roles
+    with `config.edit`) and a summary that quotes nothing fetched (shown to
+    everyone else; without one, a generic "check failed")."""
+
+    def __init__(self, message: str, summary: str | None = None):
+        super().__init__(message)
+        self.summary = summary or GENERIC_SUMMARY[CRITICAL]
 
 
 def worse(a: str, b: str) -> str:
@@ -125,3 +156,19 @@ def error_message(exc: BaseException) -> str:
         return f"network error: {exc.strerror}"
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:480]
+
+
+def error_summary(exc: BaseException) -> str:
+    """error_message() without anything the target sent: the summary shown to
+    roles without `config.edit`."""
+    import ssl
+
+    if isinstance(exc, ProbeError):
+        return exc.summary
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "TLS certificate rejected"
+    if isinstance(exc, ssl.SSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, OSError):
+        return error_message(exc)  # the local system's words (refused, reset, no route)
+    return f"probe error ({type(exc).__name__})"

@@ -26,6 +26,7 @@ from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
 import httptools
 
+from . import policy
 from .base import ProbeError
 
 MAX_BODY = 1 << 20  # enough for any health JSON; bigger bodies are cut (truncated=True)
@@ -310,12 +311,13 @@ async def _exchange(
     secure = parts.scheme == "https"
     loop = asyncio.get_running_loop()
     done: asyncio.Future = loop.create_future()
-    transport, _protocol = await loop.create_connection(
+    # Through the target policy: the name is resolved and checked once, and
+    # the connection goes to the checked address (docs/healthchecks.md).
+    transport, _protocol = await policy.create_connection(
         lambda: _Exchange(payload, max_body, head_only, done),
         parts.hostname,
         port,
         ssl=(context or _default_context()) if secure else None,
-        server_hostname=parts.hostname if secure else None,
     )
     try:
         peer_cert = None

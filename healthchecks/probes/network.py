@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import json
 import time
 from typing import Any
 
-from . import httpclient
+from . import files, httpclient, policy
 from .base import (
     CRITICAL,
     OK,
@@ -17,10 +16,9 @@ from .base import (
     ProbeResult,
     ProbeSpec,
     describe_threshold,
+    excerpt,
     grade,
 )
-
-MAX_EXCERPT = 80
 
 
 def cert_expiry(der: bytes | None) -> datetime.datetime | None:
@@ -41,22 +39,16 @@ def json_path_get(document: Any, path: str) -> Any:
             try:
                 value = value[int(part)]
             except (ValueError, IndexError) as exc:
-                raise ProbeError(f"JSON path {path!r}: no item {part!r}") from exc
+                raise ProbeError(f"JSON path {path!r}: no item {part!r}", "JSON path not found") from exc
         elif isinstance(value, dict):
             if part not in value:
-                raise ProbeError(f"JSON path {path!r}: no key {part!r}")
+                raise ProbeError(f"JSON path {path!r}: no key {part!r}", "JSON path not found")
             value = value[part]
         else:
-            raise ProbeError(f"JSON path {path!r}: {part!r} is inside a {type(value).__name__}")
+            raise ProbeError(
+                f"JSON path {path!r}: {part!r} is inside a {type(value).__name__}", "JSON path not found"
+            )
     return value
-
-
-def _context(config: dict) -> Any:
-    if config.get("verify_tls", True) and not config.get("ca_file"):
-        return None  # the client's shared default context
-    return httpclient.ssl_context(
-        verify=config.get("verify_tls", True), ca_file=config.get("ca_file")
-    )
 
 
 async def probe_http(spec: ProbeSpec) -> ProbeResult:
@@ -67,7 +59,7 @@ async def probe_http(spec: ProbeSpec) -> ProbeResult:
         method=config.get("method", "GET").upper(),
         headers=config.get("headers") or {},
         body=(config.get("body") or "").encode(),
-        context=_context(config),
+        context=files.tls_context(config),
         follow_redirects=config.get("follow_redirects", True),
     )
     latency = (time.perf_counter() - started) * 1000
@@ -84,60 +76,58 @@ async def probe_http(spec: ProbeSpec) -> ProbeResult:
         not expected and not 200 <= response.status < 400
     ):
         wanted = ", ".join(map(str, expected)) if expected else "2xx/3xx"
-        return ProbeResult(CRITICAL, f"HTTP {response.status}{after}, expected {wanted}", latency, details)
+        text = f"HTTP {response.status}{after}, expected {wanted}"
+        return ProbeResult(CRITICAL, text, latency, details, summary=text)
     text = None
     if config.get("body_contains"):
         text = response.body.decode("utf-8", "replace")
         if config["body_contains"] not in text:
             return ProbeResult(
                 CRITICAL,
-                f"HTTP {response.status}: body does not contain "
-                f"{config['body_contains'][:MAX_EXCERPT]!r}",
+                f"HTTP {response.status}: body does not contain {excerpt(config['body_contains'])}",
                 latency,
                 details,
+                summary=f"HTTP {response.status}: expected text missing from the body",
             )
     if config.get("json_path"):
         try:
             document = json.loads(response.body)
         except ValueError:
-            excerpt = response.body[:MAX_EXCERPT].decode("utf-8", "replace")
             return ProbeResult(
                 CRITICAL,
-                f"HTTP {response.status}: body is not JSON ({excerpt!r})",
+                f"HTTP {response.status}: body is not JSON ({excerpt(response.body)})",
                 latency,
                 details,
+                summary=f"HTTP {response.status}: body is not JSON",
             )
         value = json_path_get(document, config["json_path"])
         wanted = config.get("json_equals")
         if wanted is not None and str(value) != str(wanted) and value != wanted:
             return ProbeResult(
                 CRITICAL,
-                f"{config['json_path']} is {value!r}, expected {wanted!r}",
+                f"{config['json_path']} is {excerpt(value)}, expected {excerpt(wanted)}",
                 latency,
                 details,
+                summary=f"HTTP {response.status}: {config['json_path'][:80]} differs from the expected value",
             )
     state = grade(latency, spec.warning, spec.critical)
-    return ProbeResult(
-        state,
+    text = (
         f"HTTP {response.status}{after} in "
-        f"{describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=' ms')}",
-        latency,
-        details,
+        f"{describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=' ms')}"
     )
+    return ProbeResult(state, text, latency, details, summary=text)
 
 
 async def probe_tcp(spec: ProbeSpec) -> ProbeResult:
     host, port = spec.config["host"], int(spec.config["port"])
     started = time.perf_counter()
-    _reader, writer = await asyncio.open_connection(host, port)
+    _reader, writer = await policy.open_connection(host, port)
     latency = (time.perf_counter() - started) * 1000
     writer.close()
     state = grade(latency, spec.warning, spec.critical)
+    text = describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=" ms")
     return ProbeResult(
-        state,
-        f"connected to {host}:{port} in "
-        f"{describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=' ms')}",
-        latency,
+        state, f"connected to {host}:{port} in {text}", latency, summary=f"connected in {text}"
     )
 
 
@@ -150,6 +140,7 @@ async def probe_dns(spec: ProbeSpec) -> ProbeResult:
     nameserver = config.get("nameserver")
     resolver = dns.asyncresolver.Resolver(configure=not nameserver)
     if nameserver:
+        policy.check_address(nameserver)
         resolver.nameservers = [nameserver]
         resolver.port = int(config.get("port") or 53)
     record_type = config.get("record_type", "A")
@@ -157,15 +148,17 @@ async def probe_dns(spec: ProbeSpec) -> ProbeResult:
     try:
         answer = await resolver.resolve(config["name"], record_type, lifetime=spec.timeout)
     except dns.resolver.NXDOMAIN as exc:
-        raise ProbeError(f"{config['name']} does not exist (NXDOMAIN)") from exc
+        raise ProbeError(f"{config['name']} does not exist (NXDOMAIN)", "name does not exist") from exc
     except dns.resolver.NoAnswer as exc:
-        raise ProbeError(f"{config['name']} has no {record_type} record") from exc
+        raise ProbeError(f"{config['name']} has no {record_type} record", f"no {record_type} record") from exc
     except dns.exception.Timeout as exc:
-        raise ProbeError(f"DNS server did not answer within {spec.timeout:g}s") from exc
+        text = f"DNS server did not answer within {spec.timeout:g}s"
+        raise ProbeError(text, text) from exc
     except dns.resolver.NoNameservers as exc:
-        raise ProbeError(f"no DNS server could answer for {config['name']}") from exc
+        raise ProbeError(f"no DNS server could answer for {config['name']}", "no DNS server answered") from exc
     latency = (time.perf_counter() - started) * 1000
-    found = sorted(rdata.to_text().rstrip(".") for rdata in answer)
+    # Only the first few records, each cut short: a TXT answer is data.
+    found = sorted(rdata.to_text().rstrip(".")[:100] for rdata in answer)[:10]
     expected = [address.rstrip(".") for address in config.get("expected") or []]
     details = {"addresses": found}
     missing = [address for address in expected if address not in found]
@@ -176,9 +169,13 @@ async def probe_dns(spec: ProbeSpec) -> ProbeResult:
             f"expected {', '.join(missing)} missing",
             latency,
             details,
+            summary="an expected address is missing from the answer",
         )
     state = grade(latency, spec.warning, spec.critical)
-    return ProbeResult(state, f"{config['name']} → {', '.join(found)}", latency, details)
+    text = describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=" ms")
+    return ProbeResult(
+        state, f"{config['name']} → {', '.join(found)}", latency, details, summary=f"resolved in {text}"
+    )
 
 
 async def probe_tls(spec: ProbeSpec) -> ProbeResult:
@@ -188,13 +185,9 @@ async def probe_tls(spec: ProbeSpec) -> ProbeResult:
     config = spec.config
     host, port = config["host"], int(config.get("port") or 443)
     server_name = config.get("server_name") or host
-    context = httpclient.ssl_context(
-        verify=config.get("verify_tls", True), ca_file=config.get("ca_file")
-    )
+    context = files.tls_context(config) or httpclient.ssl_context()
     started = time.perf_counter()
-    _reader, writer = await asyncio.open_connection(
-        host, port, ssl=context, server_hostname=server_name
-    )
+    _reader, writer = await policy.open_connection(host, port, ssl=context, server_hostname=server_name)
     latency = (time.perf_counter() - started) * 1000
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
@@ -202,15 +195,14 @@ async def probe_tls(spec: ProbeSpec) -> ProbeResult:
         writer.close()
     expiry = cert_expiry(der)
     if expiry is None:
-        raise ProbeError("the server sent no certificate")
+        raise ProbeError("the server sent no certificate", "the server sent no certificate")
     days_left = (expiry - datetime.datetime.now(datetime.UTC)).total_seconds() / 86400
     warning = spec.warning if spec.warning is not None else 30
     critical = spec.critical if spec.critical is not None else 7
     details = {"cert_expiry": expiry.timestamp(), "days_left": round(days_left, 2)}
     if days_left <= 0:
-        return ProbeResult(
-            CRITICAL, f"certificate expired on {expiry:%Y-%m-%d %H:%M} UTC", latency, details
-        )
+        text = f"certificate expired on {expiry:%Y-%m-%d %H:%M} UTC"
+        return ProbeResult(CRITICAL, text, latency, details, summary=text)
     state = grade(days_left, warning, critical, below=True)
     word = {OK: "", WARNING: " (warning: renew soon)", CRITICAL: " (critical: renew now)"}[state]
     return ProbeResult(
@@ -218,4 +210,5 @@ async def probe_tls(spec: ProbeSpec) -> ProbeResult:
         f"certificate for {server_name} expires on {expiry:%Y-%m-%d} in {days_left:.1f} days{word}",
         latency,
         details,
+        summary=f"certificate expires on {expiry:%Y-%m-%d} in {days_left:.1f} days{word}",
     )

@@ -3,56 +3,21 @@
 The trigger refuses every UPDATE and DELETE on incidents_timelineevent, so
 no code path (ORM, admin, raw SQL, a future bug) can rewrite history; a
 correction is a new row. Stars live in incidents_eventstar for that reason.
-TRUNCATE (test flushes) is not a row operation and stays possible.
+TRUNCATE (test flushes) is not a row operation and stays possible. The
+mechanism is shared with the audit log (opsconsole.append_only).
 """
 
 from django.db import migrations
 
-PG_UP = """
-CREATE OR REPLACE FUNCTION incidents_timelineevent_append_only() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION 'incidents_timelineevent is append-only: % refused (add a correcting event instead)', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$ LANGUAGE plpgsql;
-CREATE TRIGGER incidents_timelineevent_append_only
-    BEFORE UPDATE OR DELETE ON incidents_timelineevent
-    FOR EACH ROW EXECUTE FUNCTION incidents_timelineevent_append_only();
-"""
-PG_DOWN = """
-DROP TRIGGER IF EXISTS incidents_timelineevent_append_only ON incidents_timelineevent;
-DROP FUNCTION IF EXISTS incidents_timelineevent_append_only();
-"""
-SQLITE_UP = [
-    """CREATE TRIGGER incidents_timelineevent_no_update BEFORE UPDATE ON incidents_timelineevent
-       BEGIN SELECT RAISE(ABORT, 'incidents_timelineevent is append-only: UPDATE refused'); END;""",
-    """CREATE TRIGGER incidents_timelineevent_no_delete BEFORE DELETE ON incidents_timelineevent
-       BEGIN SELECT RAISE(ABORT, 'incidents_timelineevent is append-only: DELETE refused'); END;""",
-]
-SQLITE_DOWN = [
-    "DROP TRIGGER IF EXISTS incidents_timelineevent_no_update;",
-    "DROP TRIGGER IF EXISTS incidents_timelineevent_no_delete;",
-]
-
-
-def _run(schema_editor, statements):
-    for sql in statements:
-        schema_editor.execute(sql, params=None)
+from opsconsole import append_only
 
 
 def triggers_up(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        _run(schema_editor, [PG_UP])
-    elif vendor == "sqlite":
-        _run(schema_editor, SQLITE_UP)
-    else:
-        raise RuntimeError(f"no append-only trigger for {vendor}: add one before using this database")
+    append_only.install(schema_editor, "incidents_timelineevent", "add a correcting event instead")
 
 
 def triggers_down(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    _run(schema_editor, [PG_DOWN] if vendor == "postgresql" else SQLITE_DOWN)
+    append_only.uninstall(schema_editor, "incidents_timelineevent")
 
 
 LEVELS = [

@@ -45,6 +45,7 @@ def make_check(db):
             kind=Check.Kind.HTTP,
             state=state,
             last_message="200 OK in 42 ms",
+            last_summary="200 OK in 42 ms",  # evidence quotes the summary, never the detailed message
             last_checked_at=timezone.now(),
         )
 

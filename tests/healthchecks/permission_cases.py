@@ -52,6 +52,7 @@ CASES = [
     Case("healthchecks:create", "config.edit", data=_form),
     Case("healthchecks:edit", "config.edit", setup=_check, data=_form),
     Case("healthchecks:run_now", "config.edit", setup=_check),
+    Case("healthchecks:heartbeat_rotate", "config.edit", setup=_check),
     Case("healthchecks:maintenance_create", "config.edit", data=_window_form),
     Case("healthchecks:maintenance_end", "config.edit", setup=_window),
 ]

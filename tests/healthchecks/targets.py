@@ -48,7 +48,9 @@ class Routes(BaseHTTPRequestHandler):
 
     def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)
-        self.server.bodies.append(self.rfile.read(length) if length else b"")
+        # Route callables read the body too (the runbook actions' fake Kubernetes API).
+        self.body = self.rfile.read(length) if length else b""
+        self.server.bodies.append(self.body)
         self.server.requests.append((self.command, self.path, self.headers))  # case-insensitive
         route = self.server.routes.get(self.path.split("?")[0])
         if callable(route):
@@ -97,7 +99,7 @@ class Routes(BaseHTTPRequestHandler):
         trailer = "".join(f"{name}: {value}\r\n" for name, value in reply.trailers)
         self.wfile.write(b"0\r\n" + trailer.encode("latin-1") + b"\r\n")
 
-    do_GET = do_POST = do_HEAD = do_PUT = _answer
+    do_GET = do_POST = do_HEAD = do_PUT = do_PATCH = do_DELETE = _answer
 
 
 class HttpTarget:

@@ -238,7 +238,8 @@ def test_credentials_stay_on_their_host(target):
     assert (headers["Authorization"], headers["Cookie"], headers["X-Probe"]) == (None, None, "yes")
 
 
-def test_https_redirect_keeps_verifying_and_reports_the_final_certificate(tmp_path):
+def test_https_redirect_keeps_verifying_and_reports_the_final_certificate(tmp_path, settings):
+    settings.HEALTHCHECK_FILES_DIR = str(tmp_path)  # CA bundles must live there
     ca = CertificateAuthority(tmp_path)
     server = HttpTarget({"/healthz": json_route({"status": "healthy"})}, context=ca.issue(days=45))
     server.server.routes["/start"] = redirect(server.url("/healthz", host="localhost"))

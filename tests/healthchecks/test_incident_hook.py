@@ -14,9 +14,9 @@ from incidents.models import Incident
 from tests.healthchecks.factories import make_check, make_service
 
 
-def _record(check, state, message, capture):
+def _record(check, state, message, capture, summary=""):
     with capture(execute=True):
-        services.record_results([(check.pk, ProbeResult(state, message, 5.0))])
+        services.record_results([(check.pk, ProbeResult(state, message, 5.0, summary=summary))])
 
 
 @pytest.mark.django_db
@@ -28,7 +28,13 @@ def test_failing_check_opens_then_updates_its_incident(django_capture_on_commit_
     assert (
         not Incident.objects.exists()
     )  # unknown → ok is not a failure worth an incident... but it is sent
-    _record(check, "critical", "connection refused", django_capture_on_commit_callbacks)
+    _record(
+        check,
+        "critical",
+        "HTTP 500: body is not JSON ('db password=hunter2')",
+        django_capture_on_commit_callbacks,
+        summary="HTTP 500: body is not JSON",
+    )
     incident = Incident.objects.get(dedup_key=f"check:{check.pk}")
     assert incident.title == "Check failing: Checkout API / healthz"
     assert incident.severity_id == 2
@@ -36,7 +42,10 @@ def test_failing_check_opens_then_updates_its_incident(django_capture_on_commit_
     _record(check, "ok", "HTTP 200", django_capture_on_commit_callbacks)
     assert Incident.objects.count() == 1
     texts = list(incident.events.values_list("text", flat=True))
-    assert any("**Firing:** healthz: ok → critical. connection refused" in t for t in texts)
+    # The summary, never the detailed message: incidents reach every role and chat.
+    assert any("**Firing:** healthz: ok → critical. HTTP 500: body is not JSON" in t for t in texts)
+    assert not any("hunter2" in t for t in texts)
+    assert "hunter2" not in str(list(incident.events.values_list("data", flat=True)))
     assert any("**Resolved:** healthz: critical → ok" in t for t in texts)
 
 

@@ -144,7 +144,8 @@ def test_http_malformed_responses(payload, expected):
     assert result.message.startswith(expected), result.message
 
 
-def test_https_records_certificate_expiry(tmp_path):
+def test_https_records_certificate_expiry(tmp_path, settings):
+    settings.HEALTHCHECK_FILES_DIR = str(tmp_path)  # CA bundles must live there
     ca = CertificateAuthority(tmp_path)
     target = HttpTarget({"/": json_route(HEALTHY)}, context=ca.issue(days=20))
     try:
@@ -165,7 +166,8 @@ def test_https_records_certificate_expiry(tmp_path):
 
 
 @pytest.fixture
-def ca(tmp_path):
+def ca(tmp_path, settings):
+    settings.HEALTHCHECK_FILES_DIR = str(tmp_path)  # CA bundles must live there
     return CertificateAuthority(tmp_path)
 
 
@@ -342,6 +344,8 @@ def test_postgres_statement_timeout(pg_dsn):
 
 def test_postgres_is_read_only(pg_dsn):
     result = probe("postgres", {"dsn": pg_dsn, "query": "CREATE TABLE probe_wrote_this (id int)"})
+    assert result.message == "only a SELECT (or WITH … SELECT) query may run: checks run read-only"
+    result = probe("postgres", {"dsn": pg_dsn, "query": "WITH x AS (DELETE FROM django_session RETURNING 1) SELECT 1"})
     assert result.message == "the query tried to write: checks run read-only"
 
 

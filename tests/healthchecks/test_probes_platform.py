@@ -150,7 +150,8 @@ def _pods(restarts: list[int]) -> dict:
 
 
 @pytest.fixture
-def kube(tmp_path):
+def kube(tmp_path, settings):
+    settings.HEALTHCHECK_FILES_DIR = str(tmp_path)  # kubeconfigs must live there
     routes = {}
     server = HttpTarget(routes)
     kubeconfig = tmp_path / "kubeconfig"

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from healthchecks import services
+from healthchecks import heartbeats, services
 from healthchecks.models import Check, CheckResult, CheckRollup, CheckStateChange, MaintenanceWindow
 from healthchecks.probes import ProbeResult
 from opsconsole.models import AuditEntry
@@ -182,14 +182,14 @@ def test_rollups_and_pruning(settings):
 @pytest.mark.django_db
 def test_heartbeat_ping_turns_the_check_ok_and_fail_turns_it_critical():
     check = make_check(kind="heartbeat", config={"period_seconds": 3600, "grace_seconds": 60}, consecutive_needed=1)
-    assert services.heartbeat_ping(token=check.heartbeat_token) is not None
+    assert heartbeats.heartbeat_ping(token=check.heartbeat_token) is not None
     check.refresh_from_db()
     assert check.state == "ok" and check.last_ping_at is not None
-    services.heartbeat_ping(token=check.heartbeat_token, failed=True)
+    heartbeats.heartbeat_ping(token=check.heartbeat_token, failed=True)
     check.refresh_from_db()
     assert check.state == "critical" and check.last_message.startswith("the job reported a failure")
     other = make_check()
-    assert services.heartbeat_ping(token=other.heartbeat_token) is None  # not a heartbeat
+    assert heartbeats.heartbeat_ping(token=other.heartbeat_token) is None  # not a heartbeat
 
 
 def test_audit_snapshots_hide_credentials():

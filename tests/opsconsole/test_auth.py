@@ -172,18 +172,85 @@ def test_totp_wrong_code_is_refused(client, totp_user):
 
 
 @pytest.mark.django_db
-def test_repeated_failures_are_rate_limited(client, make_user):
-    make_user(Role.SRE, username="alice", email="alice@example.com")
-    limit = int(settings.ACCOUNT_RATE_LIMITS["login_failed"].split(",")[-1].split("/")[0])
-
-    for _ in range(limit):
+def test_failures_for_an_account_slow_it_down_but_never_refuse_the_right_password(client, make_user):
+    """Five wrong passwords used to lock the account for five minutes, right password included."""
+    make_user(Role.INCIDENT_COMMANDER, username="alice", email="alice@example.com")
+    after = settings.LOGIN_SLOWDOWN_AFTER
+    for _ in range(after):
         assert "not correct" in _login(client, "alice", "wrong").content.decode()
-    # Even the right password is refused now, with a message that says to wait.
+
     response = _login(client, "alice", PASSWORD)
 
-    assert response.status_code == 200
-    assert "Please wait a few minutes" in response.content.decode()
+    assert response.status_code == 302
+    assert _signed_in_as(client) is not None
+
+
+def _guess_until_slowed_down(client, login: str) -> tuple[int, str]:
+    """Wrong passwords until the account is slowed down: (passwords checked, the wait message)."""
+    checked = 0
+    for _ in range(40):
+        body = _login(client, login, "a-wrong-guess").content.decode()
+        if "please wait" in body:
+            return checked, body
+        assert "not correct" in body
+        checked += 1
+    raise AssertionError("40 wrong passwords in a row and no slow-down")
+
+
+@pytest.mark.django_db
+def test_guessing_one_account_is_slowed_down(client, make_user, settings):
+    settings.LOGIN_SLOWDOWN_MAX_DELAY_SECONDS = 5
+    make_user(Role.SRE, username="alice", email="alice@example.com")
+    checked, body = _guess_until_slowed_down(client, "alice")
+    assert checked >= settings.LOGIN_SLOWDOWN_AFTER
+    # Both spellings of the account share the count; refused attempts check no password.
+    assert "please wait" in _login(client, "ALICE@example.com", PASSWORD).content.decode()
+    for _ in range(4):
+        _login(client, "alice", "a-wrong-guess")
     assert _signed_in_as(client) is None
+    time.sleep(settings.LOGIN_SLOWDOWN_MAX_DELAY_SECONDS + 0.5)
+    assert _login(client, "alice", PASSWORD).status_code == 302
+
+
+@pytest.mark.django_db
+def test_an_attacker_cannot_slow_down_the_owners_usual_browser(client, make_user, settings):
+    from django.test import Client
+
+    settings.LOGIN_SLOWDOWN_MAX_DELAY_SECONDS = 30
+    make_user(Role.INCIDENT_COMMANDER, username="alice", email="alice@example.com")
+    assert _login(client, "alice").status_code == 302  # the owner's browser: trusted from now on
+    client.post(reverse("account_logout"))
+    attacker = Client()
+    _guess_until_slowed_down(attacker, "alice")
+    assert "please wait" in _login(attacker, "alice", PASSWORD).content.decode()
+
+    response = _login(client, "alice", PASSWORD)
+
+    assert response.status_code == 302
+    assert _signed_in_as(client) is not None
+
+
+@pytest.mark.django_db
+def test_many_failures_from_one_address_are_refused(client, make_user, settings):
+    settings.ACCOUNT_RATE_LIMITS = {"login_failed": "3/5m/ip"}
+    make_user(Role.SRE, username="alice", email="alice@example.com")
+    make_user(Role.SRE, username="bob", email="bob@example.com")
+    for login in ("alice", "bob", "carol"):
+        assert "not correct" in _login(client, login, "wrong").content.decode()
+
+    response = _login(client, "bob", PASSWORD)
+
+    assert "Too many failed sign-in attempts from your address" in response.content.decode()
+    assert _signed_in_as(client) is None
+
+
+def test_a_per_account_lockout_cannot_be_configured():
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE",)}
+    env.update(DEBUG="true", LOGIN_FAILED_RATE_LIMIT="30/5m/ip,5/5m/key")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "locks accounts out" in result.stderr
 
 
 OIDC_APP = {

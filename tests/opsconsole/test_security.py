@@ -57,6 +57,17 @@ def test_production_refuses_the_default_secret_key():
     assert "SECRET_KEY is the built-in development key" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "key",
+    ["short-but-random-Q3x9", "a" * 80, "abcd" * 20, "django-insecure-" + secrets.token_urlsafe(50)],
+    ids=["too-short", "one-character", "four-characters", "django-insecure-prefix"],
+)
+def test_production_refuses_a_weak_secret_key(key):
+    result = _manage("check", env={"DEBUG": "false", "SECRET_KEY": key})
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
 def test_debug_runs_with_the_default_secret_key():
     result = _manage("check", env={"DEBUG": "true"})
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,193 @@
+"""The probe target policy: the networks probes may not reach.
+
+A check's target is chosen by whoever holds `config.edit`, so it is treated
+as hostile: without a policy an SRE could point a probe at the cloud metadata
+service (169.254.169.254) or anything else only the worker can reach and read
+the answer through the check's result.
+
+Every probe resolves its target's name once (`resolve`), checks every address
+against HEALTHCHECK_DENY_NETWORKS, and connects to exactly the address it
+checked — never to the name again — so a DNS answer that changes between the
+check and the connection (DNS rebinding) cannot swap the target. TLS still
+verifies the certificate against the name. A name with any denied address is
+refused as a whole: which address the client would pick is not ours to guess.
+
+Unix sockets reach the worker's own host: they count as loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import socket
+import ssl as _ssl
+from collections.abc import Iterable, Sequence
+
+from .base import ProbeError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Names usable in HEALTHCHECK_DENY_NETWORKS beside CIDR networks.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "link-local": ("169.254.0.0/16", "fe80::/10"),
+    # Cloud metadata services outside the link-local ranges (Alibaba, AWS IPv6).
+    "metadata": ("169.254.169.254/32", "100.100.100.200/32", "fd00:ec2::254/128"),
+    # 0.0.0.0 and :: connect to the local host on Linux.
+    "loopback": ("127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128"),
+    "private": ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"),
+}
+DEFAULT_DENY = ("link-local", "metadata")
+REFUSED_SUMMARY = "target refused by the probe target policy"
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOOPBACK = ipaddress.ip_address("127.0.0.1")
+
+
+class TargetRefused(ProbeError):
+    def __init__(self, message: str):
+        super().__init__(message, REFUSED_SUMMARY)
+
+
+def parse_networks(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """CIDR networks and alias names → networks. ValueError names a bad entry."""
+    networks: list[IPNetwork] = []
+    for raw in entries:
+        entry = raw.strip()
+        if not entry:
+            continue
+        for text in ALIASES.get(entry.lower(), (entry,)):
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            except ValueError as exc:
+                raise ValueError(
+                    f"{entry!r} is neither a network (10.0.0.0/8, fe80::/10) nor one of {', '.join(ALIASES)}"
+                ) from exc
+    return tuple(networks)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return parse_networks(entries)
+
+
+def denied_networks() -> tuple[IPNetwork, ...]:
+    from django.conf import settings
+
+    return _parsed(tuple(getattr(settings, "HEALTHCHECK_DENY_NETWORKS", DEFAULT_DENY)))
+
+
+def _forms(address: IPAddress) -> list[IPAddress]:
+    """The address and the IPv4 address it carries, if any (::ffff:a.b.c.d,
+    NAT64 64:ff9b::a.b.c.d): a denied IPv4 network is denied in either form."""
+    forms = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            forms.append(address.ipv4_mapped)
+        elif address in _NAT64:
+            forms.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return forms
+
+
+def denied_by(address: str | IPAddress) -> IPNetwork | None:
+    """The denied network containing the address, or None."""
+    if isinstance(address, str):
+        address = ipaddress.ip_address(address.split("%", 1)[0])
+    for form in _forms(address):
+        for network in denied_networks():
+            if form.version == network.version and form in network:
+                return network
+    return None
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address if `host` is an IP literal ([::1] and fe80::1%eth0 too)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def check_address(address: str, *, name: str | None = None) -> None:
+    network = denied_by(address)
+    if network is not None:
+        target = f"{name} resolves to {address}" if name and name != address else address
+        raise TargetRefused(
+            f"{target}, in the denied network {network} (HEALTHCHECK_DENY_NETWORKS): probes may not connect there"
+        )
+
+
+def check_unix_socket(path: str) -> None:
+    if denied_by(_LOOPBACK) is not None:
+        raise TargetRefused(
+            f"Unix socket {path[:100]!r}: sockets on the worker count as loopback, "
+            "which HEALTHCHECK_DENY_NETWORKS denies"
+        )
+
+
+def _addresses(host: str, infos: Sequence[tuple]) -> list[str]:
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not addresses:
+        raise ProbeError(f"DNS lookup failed: no address for {host}", "DNS lookup failed")
+    for address in addresses:
+        check_address(address, name=host)
+    return addresses
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """The checked addresses of `host`, to connect to instead of the name."""
+    literal = literal_address(host)
+    if literal is not None:
+        check_address(host.strip("[]"))
+        return [host.strip("[]")]
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return _addresses(host, infos)
+
+
+def resolve_blocking(host: str, port: int) -> list[str]:
+    """resolve() for code running in a thread (the Kubernetes client)."""
+    if literal_address(host) is not None:
+        check_address(host.strip("[]"))
+        return [host.strip("[]")]
+    return _addresses(host, socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+
+
+async def open_connection(host: str, port: int, *, ssl=None, server_hostname: str | None = None):
+    """asyncio.open_connection to the checked addresses of `host`, in order;
+    TLS verifies against `server_hostname` (default: the name)."""
+    addresses = await resolve(host, port)
+    error: OSError = OSError("no address to connect to")
+    for address in addresses:
+        try:
+            return await asyncio.open_connection(
+                address,
+                port,
+                ssl=ssl,
+                server_hostname=(server_hostname or host.strip("[]")) if ssl else None,
+            )
+        except _ssl.SSLError:
+            raise  # the server answered: its certificate is the result
+        except OSError as exc:  # ConnectionRefusedError etc.: try the next address
+            error = exc
+    raise error
+
+
+async def create_connection(protocol_factory, host: str, port: int, *, ssl=None):
+    """loop.create_connection to the checked addresses of `host`, in order."""
+    loop = asyncio.get_running_loop()
+    addresses = await resolve(host, port)
+    error: OSError = OSError("no address to connect to")
+    for address in addresses:
+        try:
+            return await loop.create_connection(
+                protocol_factory,
+                address,
+                port,
+                ssl=ssl,
+                server_hostname=host.strip("[]") if ssl else None,
+            )
+        except _ssl.SSLError:
+            raise
+        except OSError as exc:
+            error = exc
+    raise error

@@ -1,0 +1,48 @@
+"""How runbooks reach the pages of apps below it, through the hooks they expose:
+the dashboard's panel column and the incident page's side panels."""
+
+from django.http import HttpRequest
+
+from opsconsole.roles import has_capability
+
+from . import selectors
+from .forms import StartForm
+from .models import ActionRun, Execution
+
+
+def _visible(request: HttpRequest, queryset, field: str):
+    """Rows linked to a restricted incident the viewer may not see are left out."""
+    from django.db.models import Q
+
+    from incidents.selectors import visible_incidents
+
+    return queryset.filter(Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__in": visible_incidents(request.user)}))
+
+
+def dashboard_panel_context(request: HttpRequest) -> dict:
+    approvals = _visible(request, ActionRun.objects.filter(status=ActionRun.Status.AWAITING_APPROVAL), "incident")
+    active = _visible(request, Execution.objects.filter(status__in=["running", "paused"]), "incident")
+    return {
+        "approvals": list(
+            approvals.select_related("requested_by", "step_run__execution__runbook").order_by("requested_at")[:10]
+        ),
+        "active": list(active.select_related("runbook").order_by("-started_at")[:10]),
+    }
+
+
+def incident_panel_context(request: HttpRequest, incident) -> dict:
+    return {
+        "suggested": selectors.suggestions_for_incident(incident),
+        "executions": selectors.executions_for_incident(incident),
+        "can_run": has_capability(request.user, "runbook.run"),
+        "start_form": StartForm(initial={"incident": incident.reference}),
+        "incident": incident,
+    }
+
+
+def register_incident_panel() -> None:
+    from incidents import panels
+
+    panels.register_panel(
+        name="runbooks", template="runbooks/_incident_panel.html", context=incident_panel_context, order=20
+    )

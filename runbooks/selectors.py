@@ -1,0 +1,105 @@
+"""Reads of runbooks: querysets with what their pages need, in a constant number of queries."""
+
+import re
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import Count, F, Prefetch, Q, QuerySet
+
+from .models import ActionRun, Execution, Runbook, RunbookStep, RunbookVersion, StepRun
+
+
+def runbook_list(query: str = "", *, service_id: int | None = None, tag: str = "") -> QuerySet[Runbook]:
+    """Runbooks matching a full-text query (PostgreSQL: websearch syntax over the
+    title, symptoms and steps, best match first; SQLite: substring match)."""
+    runbooks = Runbook.objects.filter(current_version__isnull=False).select_related("current_version")
+    runbooks = runbooks.prefetch_related("services").annotate(step_count=Count("current_version__steps"))
+    if service_id:
+        runbooks = runbooks.filter(services__id=service_id)
+    if tag:
+        runbooks = (
+            runbooks.filter(tags__contains=[tag])
+            if connection.vendor == "postgresql"
+            else runbooks.filter(tags__icontains=f'"{tag}"')
+        )
+    query = query.strip()[:200]
+    if not query:
+        return runbooks.order_by("title")
+    if connection.vendor == "postgresql":
+        search = SearchQuery(query, search_type="websearch", config="english")
+        return (
+            runbooks.filter(search_vector=search)
+            .annotate(rank=SearchRank(F("search_vector"), search))
+            .order_by("-rank", "title")
+        )
+    return runbooks.filter(
+        Q(title__icontains=query) | Q(symptoms__icontains=query) | Q(search_text__icontains=query)
+    ).order_by("title")
+
+
+def runbook_detail(pk: int) -> Runbook:
+    return Runbook.objects.select_related("current_version__created_by").prefetch_related("services").get(pk=pk)
+
+
+def version_steps(version: RunbookVersion) -> list[RunbookStep]:
+    return list(version.steps.order_by("order"))
+
+
+def runbook_history(runbook: Runbook) -> list[RunbookVersion]:
+    return list(runbook.versions.select_related("created_by").annotate(step_count=Count("steps")).order_by("-number"))
+
+
+def recent_executions(runbook: Runbook, limit: int = 10) -> list[Execution]:
+    return list(runbook.executions.select_related("version", "started_by", "incident").order_by("-started_at")[:limit])
+
+
+def suggestions_for_incident(incident, limit: int = 5) -> list[Runbook]:
+    """Runbooks of the incident's services or whose text matches its title (or
+    alert names): one query. The incident's services are already prefetched."""
+    service_ids = [s.pk for s in incident.services.all()]
+    condition = Q(services__id__in=service_ids) if service_ids else Q(pk__in=[])
+    words = [w for w in re.findall(r"[^\W_]+", incident.title) if len(w) > 3][:8]
+    if words:
+        if connection.vendor == "postgresql":
+            search = SearchQuery(" or ".join(words), search_type="websearch", config="english")
+            condition |= Q(search_vector=search)
+        else:
+            condition |= Q(title__icontains=words[0])
+    return list(
+        Runbook.objects.filter(current_version__isnull=False).filter(condition).distinct().order_by("title")[:limit]
+    )
+
+
+def execution_page(pk: int) -> Execution:
+    return Execution.objects.select_related(
+        "runbook", "version", "incident", "check_ref", "started_by", "status_changed_by"
+    ).get(pk=pk)
+
+
+def execution_steps(execution: Execution) -> list[StepRun]:
+    """Every step with its pinned instructions and its action requests: three queries whatever the count."""
+    actions = ActionRun.objects.select_related("requested_by", "approved_by").order_by("requested_at", "id")
+    return list(
+        StepRun.objects.filter(execution=execution)
+        .select_related("step", "by")
+        .prefetch_related(Prefetch("action_runs", queryset=actions))
+        .order_by("order")
+    )
+
+
+def execution_progress(execution: Execution) -> dict:
+    return StepRun.objects.filter(execution=execution).aggregate(
+        total=Count("id"), done=Count("id", filter=~Q(state=StepRun.State.PENDING))
+    )
+
+
+def executions_for_incident(incident) -> list[Execution]:
+    return list(incident.runbook_executions.select_related("runbook", "version", "started_by").order_by("-started_at"))
+
+
+def pending_approvals(limit: int = 20) -> list[ActionRun]:
+    return list(
+        ActionRun.objects.filter(status=ActionRun.Status.AWAITING_APPROVAL)
+        .select_related("requested_by", "step_run__execution__runbook")
+        .order_by("requested_at")[:limit]
+    )

@@ -204,10 +204,6 @@ def bench_exporter(
 
 def setup_django(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DEBUG", "false")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
     name = database_url.rsplit("/", 1)[1]
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
     import django
@@ -402,7 +398,12 @@ def main() -> None:
     ports, procs = start_targets(args.targets)
     print(f"targets: {len(ports)} HTTP servers in {len(procs)} processes")
     try:
+        # Settings are read by the probes too (the target policy), not only by
+        # the sustained run: set them before the first probe.
+        os.environ.setdefault("DEBUG", "false")
+        os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
+        os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
         if not args.skip_compare:
             console_rate, console_ok = bench_console(ports, args.probes, args.concurrency)
             print(

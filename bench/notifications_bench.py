@@ -103,8 +103,9 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from opsconsole import notifications
-    from opsconsole.models import Delivery, User
+    from notifications import services as notifications
+    from notifications.models import Delivery
+    from opsconsole.models import User
     from opsconsole.roles import Role
 
     call_command("migrate", verbosity=0)

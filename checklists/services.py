@@ -15,16 +15,16 @@ import logging
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from healthchecks.models import Check
+from notifications.services import notify_on_call
 from opsconsole import audit
 from opsconsole.models import User
-from opsconsole.roles import Role, check_capability
+from opsconsole.roles import check_capability
 
 from . import metrics
 from .models import ChecklistRun, ChecklistTemplate, RunItem, Schedule, TemplateItem
@@ -195,39 +195,14 @@ def run_start(*, actor, template: ChecklistTemplate, due_within: datetime.timede
 # --- Missed runs --------------------------------------------------------------
 
 
-def _notifier():
-    """notify_on_call from the notifications module, or None until it lands."""
-    try:
-        from opsconsole.notifications import notify_on_call
-    except ImportError:
-        return None
-    return notify_on_call
-
-
-def _mail_sres(title: str, text: str, url: str) -> None:
-    """Fallback while opsconsole.notifications is absent: mail every active SRE."""
-    recipients = list(
-        User.objects.filter(is_active=True, groups__name=Role.SRE.value)
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
-    if recipients:
-        send_mail(title, f"{text}\n\n{url}", None, recipients, fail_silently=True)
-    logger.warning("%s; mailed %d SREs", title, len(recipients))
-
-
 def _notify_missed(run: ChecklistRun) -> None:
     """Tell the on-call SRE. Called inside the transaction that marks the run
     missed: notify_on_call creates its deliveries there (nothing is sent if
-    it rolls back); the mail fallback waits for the commit."""
+    it rolls back)."""
     title = f"Checklist missed: {run.title}"
     text = f"“{run.title}” was due at {run.due_at:%Y-%m-%d %H:%M} UTC and is not signed off."
     url = reverse("checklists:run", args=[run.pk])
-    notify_on_call = _notifier()
-    if notify_on_call is not None:
-        notify_on_call(event="checklist.missed", title=title, text=text, url=url)
-    else:
-        transaction.on_commit(lambda: _mail_sres(title, text, url))
+    notify_on_call(event="checklist.missed", title=title, text=text, url=url)
 
 
 def mark_missed_runs(now: datetime.datetime | None = None) -> list[int]:

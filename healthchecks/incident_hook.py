@@ -1,17 +1,15 @@
 """The link to the incidents app: a check's state change opens, updates or
 resolves the incident with dedup key `check:<id>`.
 
-The incidents app provides incidents.services.open_or_update_from_source;
-until it is installed this hook logs and does nothing.
+healthchecks sits above incidents in the app graph (docs/architecture.md), so
+it calls incidents.services.open_or_update_from_source directly.
 """
 
 from __future__ import annotations
 
-import logging
+from incidents.services import open_or_update_from_source
 
 from .models import Check, CheckStateChange
-
-log = logging.getLogger(__name__)
 
 # Critical checks open SEV-2 incidents, warnings SEV-3: a failing check is a
 # degradation until a person says it is an outage.
@@ -27,14 +25,6 @@ def open_or_update_incident(change_id: int) -> bool:
         return False
     if change.to_state == Check.State.UNKNOWN:
         return False  # no data is not an outage: wait for a real result
-    try:
-        from incidents.services import open_or_update_from_source
-    except ImportError:
-        log.warning(
-            "incidents service not available: check state change not sent",
-            extra={"change": change_id},
-        )
-        return False
     check = change.check_ref
     resolved = change.to_state == Check.State.OK
     open_or_update_from_source(

@@ -126,3 +126,7 @@ def seed(stdout) -> None:
                 tags=[],
             )
         stdout.write(f"  incident {incident.reference}: {incident.title}")
+
+    from .reviews.demo import seed as seed_history
+
+    seed_history(stdout)

@@ -29,6 +29,7 @@ from .forms import (
     TransitionForm,
 )
 from .models import AlertSeverityMapping, EventKind, Incident, SeverityLevel, Status, TimelineEvent
+from .reviews import selectors as review_selectors
 
 LIST_PAGE_SIZE = 25
 
@@ -117,6 +118,8 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
         "firing": selectors.firing_signals(incident),
         "note_form": NoteForm(initial={"corrects": correct_id} if correct_id.isdigit() else None),
         "severity_form": SeverityChangeForm(initial={"severity": incident.severity_id}) if can_manage else None,
+        "review_ctx": review_selectors.incident_review_context(incident, request.user),
+        "can_write_review": has_capability(request.user, "review.write"),
         **extra,
     }
 

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 
 from . import audit
-from .models import ApiToken, AuditEntry, Delivery, Service, ServiceLink, User
+from .models import ApiToken, AuditEntry, Service, ServiceLink, User
 
 admin.site.site_header = "Ops Console administration"
 admin.site.site_title = "Ops Console admin"
@@ -142,45 +142,6 @@ class ApiTokenAdmin(AuditedModelAdmin):
             raw, obj.prefix, obj.token_hash = ApiToken.generate()
             messages.warning(request, f"New token for {obj.user}: {raw} — copy it now, it is not shown again.")
         super().save_model(request, obj, form, change)
-
-
-@admin.register(Delivery)
-class DeliveryAdmin(AuditedModelAdmin):
-    """Outbound notifications. Read-only except for the replay action: a
-    delivery's content is what was sent and must stay so."""
-
-    list_display = (
-        "created_at",
-        "event",
-        "channel",
-        "target_display",
-        "status",
-        "attempts",
-        "sent_at",
-        "service",
-    )
-    list_filter = ("status", "channel", "event", "service")
-    list_select_related = ("service",)
-    search_fields = ("target", "event", "last_error")
-    date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in Delivery._meta.fields if f.name != "id"]
-    actions = ["replay_dead_letters"]
-
-    def has_add_permission(self, request):
-        return False
-
-    @admin.action(description="Replay selected dead letters")
-    def replay_dead_letters(self, request, queryset):
-        from . import notifications
-
-        replayed = 0
-        for delivery in queryset.filter(status=Delivery.Status.DEAD):
-            try:
-                notifications.delivery_replay(actor=request.user, delivery=delivery)
-                replayed += 1
-            except notifications.ReplayRefused:
-                pass
-        self.message_user(request, f"{replayed} dead letter(s) queued for a fresh attempt.")
 
 
 @admin.register(AuditEntry)

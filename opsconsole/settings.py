@@ -54,6 +54,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "opsconsole",
+    "notifications",
     "incidents",
     "runbooks",
     "checklists",
@@ -178,8 +179,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     # Outbound notifications have their own queue so that a slow webhook
     # never delays probes or checklist runs (and the other way round).
-    "opsconsole.tasks.send_delivery": {"queue": "notifications"},
-    "opsconsole.tasks.requeue_stale_deliveries": {"queue": "notifications"},
+    "notifications.tasks.*": {"queue": "notifications"},
     "opsconsole.tasks.*": {"queue": "default"},
     "checklists.tasks.*": {"queue": "default"},
 }
@@ -190,7 +190,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "opsconsole.tasks.verify_audit_chain",
         "schedule": crontab(hour=3, minute=17),
     },
-    "requeue-stale-deliveries": {"task": "opsconsole.tasks.requeue_stale_deliveries", "schedule": 60.0},
+    "requeue-stale-deliveries": {"task": "notifications.tasks.requeue_stale_deliveries", "schedule": 60.0},
     # Checklists: create each schedule slot's run, mark overdue runs missed,
     # tick items whose health check now passes. All idempotent.
     "checklists-create-due-runs": {"task": "checklists.tasks.create_due_runs", "schedule": 60.0},
@@ -302,7 +302,7 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Ops Console <opsconsole@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# --- Outbound notifications (opsconsole.notifications, docs/notifications.md)
+# --- Outbound notifications (the notifications app, docs/notifications.md)
 # Slack-compatible incoming webhook used when a service has no webhook of its
 # own; empty: no webhook.
 NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", default="")
@@ -438,3 +438,9 @@ CELERY_TASK_ROUTES["runbooks.tasks.*"] = {"queue": "default"}
 
 # Demo data (manage.py seed_demo) gives every demo user this password.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="opsconsole-demo")
+
+# Post-incident reviews are due this many business days (Mon–Fri) after the
+# review is created (when a SEV-1/2 incident is resolved).
+REVIEW_DUE_BUSINESS_DAYS = env.int("REVIEW_DUE_BUSINESS_DAYS", default=5)
+if not 1 <= REVIEW_DUE_BUSINESS_DAYS <= 60:
+    raise ImproperlyConfigured("REVIEW_DUE_BUSINESS_DAYS must be between 1 and 60.")

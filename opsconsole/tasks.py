@@ -5,7 +5,7 @@ import time
 
 from celery import shared_task
 
-from . import metrics, notifications
+from . import metrics
 from .audit import current_head, verify_chain
 from .models import AuditEntry
 
@@ -41,40 +41,3 @@ def verify_audit_chain() -> dict:
         return {"intact": False, "rows": rows, "first_problem_seq": problem.seq, "head_seq": head_seq}
     logger.info("Audit log intact: %s rows verified", rows, extra=extra)
     return {"intact": True, "rows": rows, "first_problem_seq": None, "head_seq": head_seq}
-
-
-@shared_task(
-    bind=True,
-    name="opsconsole.tasks.send_delivery",
-    acks_late=True,
-    ignore_result=True,
-    # The bound is NOTIFY_MAX_ATTEMPTS, counted in the database (so that it
-    # survives a replay and a redelivered message): the task itself never
-    # stops retrying on its own, delivery_attempt decides when it is dead.
-    max_retries=None,
-    soft_time_limit=60,
-    time_limit=90,
-)
-def send_delivery(self, delivery_id: int) -> str:
-    """Send one notification delivery.
-
-    Idempotent: a sent or dead delivery is not sent again, and two workers
-    running this for the same delivery never both send (see
-    notifications.delivery_attempt). Transient failures retry with
-    exponential backoff; permanent ones and the last attempt dead-letter it.
-    """
-    result = notifications.delivery_attempt(delivery_id)
-    if result.outcome == "retry":
-        raise self.retry(countdown=result.countdown)
-    return result.outcome
-
-
-@shared_task(
-    name="opsconsole.tasks.requeue_stale_deliveries",
-    ignore_result=True,
-    soft_time_limit=60,
-    time_limit=90,
-)
-def requeue_stale_deliveries() -> int:
-    """Beat, every minute: queue again deliveries whose message was lost. Safe to run twice."""
-    return notifications.requeue_stale_deliveries()

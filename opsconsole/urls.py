@@ -24,7 +24,7 @@ urlpatterns = [
     path("runbooks/", include("runbooks.urls")),
     path("health/", include("healthchecks.urls")),
     path("oncall/", include("oncall.urls")),
-    path("notifications/", include("opsconsole.notification_urls")),
+    path("notifications/", include("notifications.urls")),
 ]
 
 # JSON for the API, the console's own pages elsewhere (opsconsole/badinput.py).

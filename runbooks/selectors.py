@@ -4,7 +4,7 @@ import re
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from .models import ActionRun, Execution, Runbook, RunbookStep, RunbookVersion, StepRun
 
@@ -54,19 +54,23 @@ def recent_executions(runbook: Runbook, limit: int = 10) -> list[Execution]:
 
 
 def suggestions_for_incident(incident, limit: int = 5) -> list[Runbook]:
-    """Runbooks of the incident's services or whose text matches its title (or
-    alert names): one query. The incident's services are already prefetched."""
+    """Runbooks of the incident's services first, then those whose text matches
+    its title (alert names included): one query. The incident's services are
+    already prefetched."""
     service_ids = [s.pk for s in incident.services.all()]
-    condition = Q(services__id__in=service_ids) if service_ids else Q(pk__in=[])
+    for_service = Exists(Runbook.services.through.objects.filter(runbook_id=OuterRef("pk"), service_id__in=service_ids))
+    condition = Q(for_service=True)
     words = [w for w in re.findall(r"[^\W_]+", incident.title) if len(w) > 3][:8]
     if words:
         if connection.vendor == "postgresql":
-            search = SearchQuery(" or ".join(words), search_type="websearch", config="english")
-            condition |= Q(search_vector=search)
+            condition |= Q(search_vector=SearchQuery(" or ".join(words), search_type="websearch", config="english"))
         else:
             condition |= Q(title__icontains=words[0])
     return list(
-        Runbook.objects.filter(current_version__isnull=False).filter(condition).distinct().order_by("title")[:limit]
+        Runbook.objects.filter(current_version__isnull=False)
+        .annotate(for_service=for_service)
+        .filter(condition)
+        .order_by("-for_service", "title")[:limit]
     )
 
 

@@ -6,10 +6,10 @@ import os
 import pytest
 from playwright.sync_api import expect
 
+from notifications.models import Delivery
 from oncall.models import Rotation, Shift
-from opsconsole.models import Delivery
 from opsconsole.roles import Role
-from tests.opsconsole.webhook_server import WebhookReceiver
+from tests.notifications.webhook_server import WebhookReceiver
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 

@@ -10,6 +10,8 @@ from django.utils import timezone
 from checklists import services
 from checklists.models import ChecklistRun, RunItem, Schedule, TemplateItem
 from healthchecks.models import Check
+from notifications.models import Delivery
+from oncall.models import Rotation, Shift
 from opsconsole.models import AuditEntry
 from opsconsole.roles import Role
 
@@ -265,24 +267,22 @@ def test_viewer_cannot_tick(run, make_user):
 # --- missed runs ----------------------------------------------------------------------
 
 
-def test_overdue_runs_are_marked_missed_once_and_notify_on_call(run, monkeypatch):
-    sent = []
-    monkeypatch.setattr(services, "_notifier", lambda: lambda **kwargs: sent.append(kwargs))
-    later = run.due_at + datetime.timedelta(minutes=1)
-    assert services.mark_missed_runs(later) == [run.pk]
-    assert services.mark_missed_runs(later) == []
-    assert len(sent) == 1
-    assert sent[0]["event"] == "checklist.missed" and run.title in sent[0]["title"]
-    assert sent[0]["url"] == f"/checklists/runs/{run.pk}/"
-    assert AuditEntry.objects.filter(action="checklists.run_missed").count() == 1
-
-
-def test_missed_run_mails_the_sres_until_notifications_exist(
-    run, make_user, monkeypatch, django_capture_on_commit_callbacks
+def test_overdue_runs_are_marked_missed_once_and_page_whoever_is_on_call(
+    run, make_user, settings, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(services, "_notifier", lambda: None)
-    make_user(Role.SRE, email="oncall@example.com")
+    """The real path: notify_on_call asks the oncall app's registered resolver
+    and mails the SRE on shift (not the viewer off shift), once."""
+    settings.NOTIFY_WEBHOOK_URL = ""
+    sre = make_user(Role.SRE, email="oncall@example.com")
     make_user(Role.VIEWER, email="viewer@example.com")
+    rotation = Rotation.objects.create(name="Primary")
+    now = timezone.now()
+    Shift.objects.create(
+        rotation=rotation,
+        user=sre,
+        starts_at=now - datetime.timedelta(hours=1),
+        ends_at=now + datetime.timedelta(hours=1),
+    )
     later = run.due_at + datetime.timedelta(minutes=1)
     with django_capture_on_commit_callbacks(execute=True):
         assert services.mark_missed_runs(later) == [run.pk]
@@ -290,9 +290,11 @@ def test_missed_run_mails_the_sres_until_notifications_exist(
         assert services.mark_missed_runs(later) == []
     run.refresh_from_db()
     assert run.status == ChecklistRun.Status.MISSED
-    assert len(mail.outbox) == 1
-    assert "Checklist missed" in mail.outbox[0].subject and "oncall@example.com" in mail.outbox[0].to
-    assert "viewer@example.com" not in mail.outbox[0].to
+    (delivery,) = Delivery.objects.filter(event="checklist.missed")
+    assert delivery.channel == Delivery.Channel.EMAIL and delivery.status == Delivery.Status.SENT
+    assert [m.to for m in mail.outbox] == [["oncall@example.com"]]
+    assert run.title in mail.outbox[0].subject
+    assert f"/checklists/runs/{run.pk}/" in mail.outbox[0].body
     assert AuditEntry.objects.filter(action="checklists.run_missed").count() == 1
 
 

@@ -1,7 +1,7 @@
 """Permission-matrix cases for every incidents URL that changes state."""
 
 from incidents import services
-from incidents.models import AlertSeverityMapping
+from incidents.models import AlertSeverityMapping, Incident
 from tests.permissions import Case
 
 
@@ -13,7 +13,7 @@ def _assigned(user):
 
 def _resolved(user):
     incident = services.incident_declare(actor=None, title="Cert expiry", severity=3, commander=user)
-    services.Incident.objects.filter(pk=incident.pk).update(status="resolved")
+    Incident.objects.filter(pk=incident.pk).update(status="resolved")
     return {"reference": incident.reference}
 
 
@@ -157,3 +157,7 @@ CASES += [
         headers=JSON,
     ),
 ]
+
+from .review_permission_cases import CASES as REVIEW_CASES  # noqa: E402
+
+CASES += REVIEW_CASES

@@ -5,8 +5,8 @@ from django.utils import timezone
 
 from incidents import services, tasks
 from incidents.models import EventKind, Incident, Status
+from notifications.models import Delivery
 from oncall.models import Rotation, Shift
-from opsconsole.models import Delivery
 from opsconsole.roles import Role
 
 from .factories import declare

@@ -21,7 +21,8 @@ def _template(image: str, stamp: str | None = None) -> dict:
 
 
 class FakeCluster:
-    def __init__(self, tmp_path, *, replicas: int = 3, revision: int = 3):
+    def __init__(self, tmp_path, *, replicas: int = 3, revision: int = 3, name: str = "worker"):
+        self.name = name
         self.replicas = replicas
         self.revision = revision
         self.template = _template(f"worker:{revision}")
@@ -31,8 +32,8 @@ class FakeCluster:
         base = "/apis/apps/v1/namespaces/prod"
         self.target = HttpTarget(
             {
-                f"{base}/deployments/worker": self._deployment,
-                f"{base}/deployments/worker/scale": self._scale,
+                f"{base}/deployments/{name}": self._deployment,
+                f"{base}/deployments/{name}/scale": self._scale,
                 f"{base}/replicasets": lambda handler: self._json(self._replica_set_list()),
                 "/api/v1/namespaces/prod/pods": lambda handler: self._json(self._pods()),
             }
@@ -77,7 +78,7 @@ class FakeCluster:
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {
-                "name": "worker",
+                "name": self.name,
                 "namespace": "prod",
                 "uid": UID,
                 "annotations": {"deployment.kubernetes.io/revision": str(self.revision)},
@@ -94,7 +95,7 @@ class FakeCluster:
         return {
             "apiVersion": "autoscaling/v1",
             "kind": "Scale",
-            "metadata": {"name": "worker", "namespace": "prod"},
+            "metadata": {"name": self.name, "namespace": "prod"},
             "spec": {"replicas": self.replicas},
             "status": {"replicas": self.replicas, "selector": "app=worker"},
         }

@@ -9,12 +9,13 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from notifications import services as notifications
+from notifications.models import Delivery
+from notifications.tasks import send_delivery
 from oncall.models import Rotation, Shift
-from opsconsole import notifications
-from opsconsole.models import AuditEntry, Delivery, Service
+from opsconsole.models import AuditEntry, Service
 from opsconsole.roles import Role
-from opsconsole.tasks import send_delivery
-from tests.opsconsole.webhook_server import WebhookReceiver
+from tests.notifications.webhook_server import WebhookReceiver
 
 
 @pytest.fixture(autouse=True)
@@ -429,7 +430,7 @@ def test_sweeper_requeues_deliveries_whose_message_was_lost(notify_settings, rec
     Delivery.objects.filter(pk__in=[lost.pk, leased.pk]).update(next_attempt_at=long_ago)
     Delivery.objects.filter(pk=leased.pk).update(locked_until=timezone.now() + datetime.timedelta(minutes=1))
 
-    from opsconsole.tasks import requeue_stale_deliveries
+    from notifications.tasks import requeue_stale_deliveries
 
     requeue_stale_deliveries.delay()
     requeue_stale_deliveries.delay()  # a second beat tick sends nothing more
@@ -444,10 +445,10 @@ def test_sweeper_requeues_deliveries_whose_message_was_lost(notify_settings, rec
 def test_email_smtp_errors_are_classified(settings):
     import smtplib
 
-    from opsconsole.notifications import PermanentError, TransientError, _send_email
+    from notifications.services import PermanentError, TransientError, _send_email
 
     delivery = Delivery(channel="email", target="a@example.com", payload={"subject": "s", "body": "b"})
-    settings.EMAIL_BACKEND = "tests.opsconsole.test_notifications.RefusingBackend"
+    settings.EMAIL_BACKEND = "tests.notifications.test_notifications.RefusingBackend"
     RefusingBackend.error = smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no such user")})
     with pytest.raises(PermanentError):
         _send_email(delivery)
@@ -477,7 +478,7 @@ def test_admin_lists_deliveries_and_links_the_dead_letter_page(notify_settings, 
     (delivery,) = notifications.notify(event="incident.declared", title="t", text="x")
     send_delivery.delay(delivery.pk)
 
-    page = admin_client.get(reverse("admin:opsconsole_delivery_changelist"), {"status__exact": "dead"})
+    page = admin_client.get(reverse("admin:notifications_delivery_changelist"), {"status__exact": "dead"})
 
     html = page.content.decode()
     assert page.status_code == 200
@@ -496,7 +497,7 @@ def test_admin_replay_action_requeues_dead_letters(
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("admin:opsconsole_delivery_changelist"),
+            reverse("admin:notifications_delivery_changelist"),
             {"action": "replay_dead_letters", "_selected_action": [delivery.pk]},
             follow=True,
         )

@@ -1,9 +1,9 @@
-"""Outbound notifications: Slack-compatible webhooks and email, with retries
+"""Writes of the notifications app (outbound notifications): Slack-compatible webhooks and email, with retries
 and a dead-letter list.
 
 Callers (incidents, checklists, ...) call `notify` or `notify_on_call` inside
 their own transaction. Each target becomes one `Delivery` row, written in
-that transaction, and the Celery task `opsconsole.tasks.send_delivery` sends
+that transaction, and the Celery task `notifications.tasks.send_delivery` sends
 it only after the commit: a rolled-back action notifies nobody.
 
 Sending (`delivery_attempt`) is safe to run twice and from two workers at
@@ -22,16 +22,19 @@ import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.utils import timezone
 from prometheus_client import Counter
-from prometheus_client.core import GaugeMetricFamily
 
-from . import audit
-from .models import Delivery, Service
+from opsconsole import audit
+from opsconsole.models import Service
+from opsconsole.roles import check_capability
+
+from . import recipients
+from .models import Delivery
 
 if TYPE_CHECKING:
-    from .models import User
+    from opsconsole.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -150,10 +153,11 @@ def notify(
 def notify_on_call(
     *, event: str, title: str, text: str, url: str = "", service: Service | None = None
 ) -> list[Delivery]:
-    """Email whoever is on call now for `service` (every rotation when None), plus the webhook."""
-    from oncall.selectors import on_call_now  # the oncall app builds on this one
+    """Email whoever is on call now for `service` (every rotation when None), plus the webhook.
 
-    emails = [user.email for user in on_call_now(service) if user.email]
+    "Who is on call" is answered by the resolver the oncall app registers
+    (notifications.recipients): this app sits below oncall and never imports it."""
+    emails = [user.email for user in recipients.on_call_now(service) if user.email]
     return notify(event=event, title=title, text=text, url=url, service=service, emails=emails)
 
 
@@ -348,8 +352,6 @@ def delivery_replay(*, actor: "User", delivery: Delivery) -> Delivery:
     Race-safe: the conditional UPDATE lets only one of two people pressing
     Replay at once win; the other gets ReplayRefused (nothing queued twice).
     """
-    from .roles import check_capability
-
     check_capability(actor, "config.edit")
     before = audit.snapshot(delivery, ("status", "attempts", "last_error"))
     updated = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.DEAD).update(
@@ -368,35 +370,3 @@ def delivery_replay(*, actor: "User", delivery: Delivery) -> Delivery:
     )
     transaction.on_commit(lambda: enqueue([delivery.pk]))
     return delivery
-
-
-def dead_letters():
-    """Dead deliveries, newest first, with their service (a queryset: page it)."""
-    return Delivery.objects.filter(status=Delivery.Status.DEAD).select_related("service")
-
-
-def dashboard_panel_context(request) -> dict:
-    """Dashboard "Notifications": dead letters, retries, recent failures (2 queries)."""
-    failing = [Delivery.Status.FAILED, Delivery.Status.DEAD]
-    counts = Delivery.objects.filter(status__in=failing).aggregate(
-        dead=Count("pk", filter=Q(status=Delivery.Status.DEAD)),
-        retrying=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
-    )
-    return {
-        "dead_count": counts["dead"],
-        "retrying_count": counts["retrying"],
-        "recent_failures": list(Delivery.objects.filter(status__in=failing)[:5]),
-        "show_admin": request.user.is_staff,
-    }
-
-
-class DeadLetterCollector:
-    """/metrics: dead letters waiting for a human (read at scrape time)."""
-
-    def collect(self):
-        gauge = GaugeMetricFamily(
-            "opsconsole_notification_dead_letters",
-            "Notifications that gave up and wait in the dead-letter list.",
-        )
-        gauge.add_metric([], Delivery.objects.filter(status=Delivery.Status.DEAD).count())
-        yield gauge

@@ -6,20 +6,21 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import notifications
+from opsconsole.roles import has_capability, requires
+
+from . import selectors, services
 from .models import Delivery
-from .roles import has_capability, requires
 
 
 @requires("read")
 def dead_letters(request: HttpRequest) -> HttpResponse:
-    page = Paginator(notifications.dead_letters(), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.dead_letters(), 50).get_page(request.GET.get("page"))
     context = {
         "page": page,
         "deliveries": page.object_list,
         "can_replay": has_capability(request.user, "config.edit"),
     }
-    return render(request, "opsconsole/dead_letters.html", context)
+    return render(request, "notifications/dead_letters.html", context)
 
 
 @require_POST
@@ -27,15 +28,15 @@ def dead_letters(request: HttpRequest) -> HttpResponse:
 def replay(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = get_object_or_404(Delivery, pk=pk)
     try:
-        notifications.delivery_replay(actor=request.user, delivery=delivery)
+        services.delivery_replay(actor=request.user, delivery=delivery)
         message, ok = (
             f"Replaying {delivery.event} to {delivery.target}: queued for a fresh attempt.",
             True,
         )
-    except notifications.ReplayRefused as exc:
+    except services.ReplayRefused as exc:
         message, ok = str(exc), False
     if request.htmx:
         context = {"delivery": delivery, "replay_message": message, "replay_ok": ok}
-        return render(request, "opsconsole/dead_letters.html#replayed", context)
+        return render(request, "notifications/dead_letters.html#replayed", context)
     (messages.success if ok else messages.warning)(request, message)
     return redirect("notifications:dead_letters")

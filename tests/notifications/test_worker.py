@@ -6,10 +6,15 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.db import transaction
 
-from opsconsole import notifications
+from notifications import services as notifications
+from notifications.models import Delivery
 from opsconsole.celery import app
-from opsconsole.models import Delivery
-from tests.opsconsole.webhook_server import WebhookReceiver
+from tests.notifications.webhook_server import WebhookReceiver
+
+# Both tests start a worker on the "notifications" queue of the same Redis
+# database: on two xdist workers at once, one would take the other's messages
+# (and look the delivery up in its own test database). One group, one process.
+pytestmark = pytest.mark.xdist_group("notifications-worker")
 
 
 @pytest.fixture

@@ -1,0 +1,122 @@
+"""Alerts and check state changes open or update the incident of their dedup key.
+
+open_or_update_from_source() is a public contract (healthchecks and the
+Alertmanager receiver call it; keep the name)."""
+
+from collections.abc import Iterable
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from notifications.recipients import on_call_now
+from opsconsole import audit
+
+from ..models import EventKind, Incident, IncidentSignal, TimelineEvent
+from .lifecycle import incident_declare
+from .timeline import timeline_add_event
+
+
+def _update_signals(incident: Incident, signals: list[dict]) -> None:
+    """Upsert the latest state of each alert/check in one statement."""
+    now = timezone.now()
+    latest = {str(sig["key"])[:300]: sig for sig in signals}  # one row per key, last state wins
+    IncidentSignal.objects.bulk_create(
+        [
+            IncidentSignal(
+                incident=incident,
+                key=key,
+                firing=bool(sig["firing"]),
+                label=str(sig.get("label", ""))[:300],
+                updated_at=now,
+            )
+            for key, sig in latest.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["incident", "key"],
+        update_fields=["firing", "label", "updated_at"],
+    )
+
+
+def open_or_update_from_source(
+    *,
+    dedup_key: str,
+    title: str,
+    severity: int,
+    services: Iterable = (),
+    text: str,
+    resolved: bool = False,
+    data: dict | None = None,
+    source_kind: str = "alert",
+) -> Incident | None:
+    """Alerts and checks open incidents by themselves.
+
+    - the first firing call for a dedup key opens an incident (SEV `severity`);
+    - later calls while that incident is open add an event to it;
+    - `resolved=True` adds a "resolved" event to the open incident (or to the
+      latest one for that key); it does not resolve the incident — people do;
+    - returns None when there is nothing to attach a resolved signal to.
+    `data["signals"]` (optional) lists {key, label, firing} per alert so that
+    resolving asks for confirmation while any still fires.
+    Idempotent for repeats: a call whose text and data equal the incident's latest
+    event from that source adds nothing (a retried task); a flap
+    (firing → resolved → firing) still records every change.
+    Safe under concurrency: the partial unique constraint allows one open
+    incident per dedup key; a loser of that race adds its event to the winner.
+    """
+    if not dedup_key:
+        raise ValueError("dedup_key is required")
+    data = dict(data or {})
+    signals = data.pop("signals", None) or [{"key": dedup_key, "label": title, "firing": not resolved}]
+    kind = EventKind.CHECK if source_kind == "check" else EventKind.ALERT
+    label = f"{source_kind}"
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().open().filter(dedup_key=dedup_key).first()
+        if incident is None and resolved:
+            incident = Incident.objects.filter(dedup_key=dedup_key).order_by("-declared_at").first()
+            if incident is None:
+                return None
+        elif incident is None:
+            try:
+                with transaction.atomic():
+                    incident = incident_declare(
+                        actor=None,
+                        title=title,
+                        severity=severity,
+                        services=services,
+                        dedup_key=dedup_key,
+                        source_kind=source_kind,
+                        author_label=label,
+                    )
+                    _add_on_call_responders(incident)
+            except IntegrityError:
+                incident = Incident.objects.select_for_update().open().get(dedup_key=dedup_key)
+        prefix = "Resolved" if resolved else "Firing"
+        event_text = f"**{prefix}:** {text}" if text else f"**{prefix}:** {title}"
+        if not resolved and int(severity) < incident.severity_id:
+            event_text += (
+                f"\n\nThe source reports SEV-{int(severity)}, higher than the incident's SEV-{incident.severity_id}."
+            )
+        event_data = audit._normalise({**data, "dedup_key": dedup_key, "resolved": resolved, "severity": int(severity)})
+        last = TimelineEvent.objects.filter(incident=incident, kind=kind).order_by("-id").first()
+        if last is not None and last.data == event_data and last.text == event_text:
+            # The same signal delivered again (a retried task, a re-sent
+            # notification): the timeline already says so.
+            return incident
+        timeline_add_event(incident=incident, kind=kind, text=event_text, author_label=label, data=event_data)
+        _update_signals(incident, signals)
+        audit.record(
+            None,
+            f"incident.{source_kind}_{'resolved' if resolved else 'firing'}",
+            incident,
+            after={"dedup_key": dedup_key},
+        )
+    return incident
+
+
+def _add_on_call_responders(incident: Incident) -> None:
+    """Whoever is on call for the incident's first service becomes a responder,
+    so that an SRE paged by an alert may acknowledge the incident it opened.
+    "Who is on call" comes from the resolver oncall registers (notifications.recipients)."""
+    users = on_call_now(service=incident.services.first())
+    if users:
+        incident.responders.add(*users)

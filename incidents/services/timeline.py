@@ -1,0 +1,114 @@
+"""The incident timeline: append-only events, notes and stars.
+
+timeline_add_event() is the one way anything writes a timeline (a public
+contract other apps use; keep the name)."""
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from opsconsole import audit
+from opsconsole.roles import check_capability
+
+from ..models import PASSIVE_KINDS, EventKind, EventStar, Incident, TimelineEvent
+from .rendering import render_markdown
+
+
+def timeline_add_event(
+    *,
+    incident: Incident,
+    kind: str,
+    text: str,
+    actor=None,
+    occurred_at: datetime | None = None,
+    data: dict | None = None,
+    corrects: TimelineEvent | None = None,
+    author_label: str = "",
+) -> TimelineEvent:
+    """Append one event to an incident's timeline and return it.
+
+    Guarantees: the row is never updated or deleted afterwards (the database
+    refuses it); `text` is kept as written and rendered to sanitised HTML
+    once; `recorded_at` is now while `occurred_at` may be earlier (back-dated
+    notes). Every kind but nudges/notifications counts as activity for the
+    quiet-incident nudge. Runs in the caller's transaction if there is one.
+    """
+    if kind not in EventKind.values:
+        raise ValueError(f"unknown timeline event kind {kind!r}; one of {EventKind.values}")
+    if corrects is not None and corrects.incident_id != incident.pk:
+        raise ValidationError("A correction must point at an event of the same incident.")
+    now = timezone.now()
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    with transaction.atomic():
+        event = TimelineEvent.objects.create(
+            incident=incident,
+            kind=kind,
+            author=actor if is_user else None,
+            author_label=author_label or ("" if is_user else str(actor or "system")),
+            text=text or "",
+            html=render_markdown(text),
+            occurred_at=occurred_at or now,
+            recorded_at=now,
+            corrects=corrects,
+            data=data or {},
+        )
+        if kind not in PASSIVE_KINDS:
+            Incident.objects.filter(pk=incident.pk).update(last_activity_at=now)
+        audit.record(
+            actor if is_user else None,
+            "incident.event_add",
+            incident,
+            after={"event": event.pk, "kind": kind, "corrects": corrects.pk if corrects else None},
+        )
+    return event
+
+
+@transaction.atomic
+def incident_add_note(
+    *,
+    incident: Incident,
+    actor,
+    text: str,
+    occurred_at: datetime | None = None,
+    corrects: TimelineEvent | None = None,
+) -> TimelineEvent:
+    """A Markdown note, optionally back-dated (never into the future) or
+    correcting an earlier event."""
+    check_capability(actor, "incident.note")
+    if not (text or "").strip():
+        raise ValidationError("Write something in the note.")
+    now = timezone.now()
+    if occurred_at is not None:
+        if occurred_at > now + timedelta(minutes=1):
+            raise ValidationError("A note cannot happen in the future.")
+        if occurred_at < incident.declared_at - timedelta(days=30):
+            raise ValidationError("A note can be back-dated at most 30 days before the incident.")
+    return timeline_add_event(
+        incident=incident,
+        kind=EventKind.NOTE,
+        text=text,
+        actor=actor,
+        occurred_at=occurred_at,
+        corrects=corrects,
+    )
+
+
+@transaction.atomic
+def event_set_star(*, event: TimelineEvent, actor, starred: bool) -> bool:
+    """Star or unstar a key event for the review. Idempotent: returns the new state."""
+    check_capability(actor, "incident.note")
+    if starred:
+        _, created = EventStar.objects.get_or_create(event=event, defaults={"starred_by": actor})
+        changed = created
+    else:
+        changed = EventStar.objects.filter(event=event).delete()[0] > 0
+    if changed:
+        audit.record(
+            actor,
+            "incident.event_star" if starred else "incident.event_unstar",
+            event.incident,
+            after={"event": event.pk},
+        )
+    return starred

@@ -2,8 +2,6 @@
 connection exhaustion, certificate expiry), in various states, each with a
 timeline. Idempotent: incidents are found by title and not declared twice."""
 
-
-
 from opsconsole.models import Service, User
 
 from . import services

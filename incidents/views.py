@@ -59,7 +59,6 @@ def incident_list(request: HttpRequest) -> HttpResponse:
 
 @requires("incident.declare")
 def declare(request: HttpRequest) -> HttpResponse:
-    services.ensure_defaults()
     form = DeclareForm(request.POST or None, initial={"severity": 2})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -351,7 +350,6 @@ def edit_details(request: HttpRequest, reference: str) -> HttpResponse:
 @require_GET
 @requires("read")
 def severity_levels(request: HttpRequest) -> HttpResponse:
-    services.ensure_defaults()
     return render(
         request,
         "incidents/severity_levels.html",
@@ -366,7 +364,6 @@ def severity_levels(request: HttpRequest) -> HttpResponse:
 
 @requires("schedule.edit")
 def severity_level_edit(request: HttpRequest, level: int) -> HttpResponse:
-    services.ensure_defaults()
     obj = get_object_or_404(SeverityLevel, pk=level)
     form = SeverityLevelForm(request.POST or None, instance=SeverityLevel.objects.get(pk=level))
     if request.method == "POST" and form.is_valid():

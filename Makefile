@@ -21,7 +21,8 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-# Web + Celery worker + Celery beat on http://127.0.0.1:$PORT (8000). Without
+# Web + Celery worker + Celery beat on http://127.0.0.1:$PORT (8000), started by
+# honcho (a dev extra: `install` puts it in .venv). Without
 # DATABASE_URL / REDIS_URL: SQLite and a file-based broker, no server needed.
 # PORT is exported because honcho would otherwise give the web process 5000;
 # the three processes share one metrics directory, so /metrics shows the
@@ -52,8 +53,11 @@ test: install
 	if [ $$browser -ne 0 ] && [ $$browser -ne 5 ]; then exit $$browser; fi; \
 	if [ $$status -eq 5 ] && [ $$browser -eq 5 ]; then echo "no tests were collected"; exit 5; fi
 
+# ruff: pyflakes, pycodestyle, isort, bugbear (B), pyupgrade, Django (DJ) rules,
+# and the formatter's check (line length 120, pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: install
 	$(BIN)/ruff format .

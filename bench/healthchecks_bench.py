@@ -62,9 +62,7 @@ class _Target(asyncio.Protocol):
 def _serve_targets(count: int, ports: multiprocessing.Queue) -> None:
     async def main():
         loop = asyncio.get_running_loop()
-        servers = [
-            await loop.create_server(_Target, "127.0.0.1", 0, backlog=4096) for _ in range(count)
-        ]
+        servers = [await loop.create_server(_Target, "127.0.0.1", 0, backlog=4096) for _ in range(count)]
         for server in servers:
             ports.put(server.sockets[0].getsockname()[1])
         await asyncio.Event().wait()
@@ -145,9 +143,7 @@ def _drive_exporter(url_base: str, targets: list[str], count: int, concurrency: 
     out.put(asyncio.run(main()))
 
 
-def bench_exporter(
-    ports: list[int], probes: int, concurrency: int, drivers: int = 2
-) -> tuple[float, int]:
+def bench_exporter(ports: list[int], probes: int, concurrency: int, drivers: int = 2) -> tuple[float, int]:
     folder = Path(tempfile.mkdtemp(prefix="blackbox-"))
     (folder / "blackbox.yml").write_text(
         "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n"
@@ -204,10 +200,6 @@ def bench_exporter(
 
 def setup_django(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DEBUG", "false")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
     name = database_url.rsplit("/", 1)[1]
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
     import django
@@ -240,8 +232,7 @@ def bench_sustained(
     settings.HEALTHCHECK_CONCURRENCY = concurrency
     Check.objects.filter(service__slug__startswith="bench-").delete()
     service_objs = [
-        Service.objects.get_or_create(slug=f"bench-{i:02}", defaults={"name": f"Bench {i:02}"})[0]
-        for i in range(20)
+        Service.objects.get_or_create(slug=f"bench-{i:02}", defaults={"name": f"Bench {i:02}"})[0] for i in range(20)
     ]
     now = timezone.now()
     # Spread the first due times over one interval, as a steady state would.
@@ -289,17 +280,12 @@ def bench_sustained(
     for proc in procs:
         proc.join()
     elapsed = time.perf_counter() - started
-    written = CheckResult.objects.filter(
-        checked_at__gte=start, check_ref__service__in=service_objs
-    ).count()
+    written = CheckResult.objects.filter(checked_at__gte=start, check_ref__service__in=service_objs).count()
     overdue = Check.objects.filter(
         service__in=service_objs, next_due_at__lt=timezone.now() - datetime.timedelta(seconds=10)
     ).count()
     states = dict(
-        Check.objects.filter(service__in=service_objs)
-        .values_list("state")
-        .annotate(n=Count("id"))
-        .order_by()
+        Check.objects.filter(service__in=service_objs).values_list("state").annotate(n=Count("id")).order_by()
     )
     changes = CheckStateChange.objects.filter(check_ref__service__in=service_objs).count()
     lateness = [x for report in reports for x in report["lateness"]]
@@ -378,9 +364,7 @@ def bench_board() -> tuple[float, int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", type=int, default=50)
     parser.add_argument("--probes", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=500)
@@ -389,12 +373,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=90)
     parser.add_argument("--tick", type=float, default=2.0)
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument(
-        "--workers", type=int, default=1, help="worker processes in the sustained run"
-    )
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/opsconsole_healthbench"
-    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes in the sustained run")
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/opsconsole_healthbench")
     parser.add_argument("--skip-sustained", action="store_true")
     parser.add_argument("--skip-compare", action="store_true", help="only the sustained run")
     args = parser.parse_args()
@@ -402,7 +382,12 @@ def main() -> None:
     ports, procs = start_targets(args.targets)
     print(f"targets: {len(ports)} HTTP servers in {len(procs)} processes")
     try:
+        # Settings are read by the probes too (the target policy), not only by
+        # the sustained run: set them before the first probe.
+        os.environ.setdefault("DEBUG", "false")
+        os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
+        os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
         if not args.skip_compare:
             console_rate, console_ok = bench_console(ports, args.probes, args.concurrency)
             print(
@@ -410,10 +395,7 @@ def main() -> None:
                 f"{console_rate:,.0f} probes/s ({console_ok}/{args.probes} ok)"
             )
             exporter_rate, exporter_ok = bench_exporter(ports, args.probes, args.concurrency)
-            print(
-                f"blackbox_exporter 0.23 (driven by 2 processes): {exporter_rate:,.0f} probes/s "
-                f"({exporter_ok} ok)"
-            )
+            print(f"blackbox_exporter 0.23 (driven by 2 processes): {exporter_rate:,.0f} probes/s ({exporter_ok} ok)")
             print(f"ratio console / exporter: {console_rate / exporter_rate:.2f}")
         if args.skip_sustained:
             return
@@ -448,10 +430,7 @@ def main() -> None:
         )
         print(f"  states: {report['states']}, state changes: {report['state_changes']}")
         seconds, queries, total = bench_board()
-        print(
-            f"board /health/ with {total:,} checks: "
-            f"{seconds * 1000:.0f} ms server time, {queries} queries"
-        )
+        print(f"board /health/ with {total:,} checks: {seconds * 1000:.0f} ms server time, {queries} queries")
     finally:
         for proc in procs:
             proc.terminate()

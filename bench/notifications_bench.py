@@ -65,15 +65,11 @@ def _percentile(values: list[float], pct: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deliveries", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--dead", type=int, default=1000)
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/opsconsole_bench_notify"
-    )
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/opsconsole_bench_notify")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/2")
     args = parser.parse_args()
 
@@ -176,9 +172,7 @@ def main() -> None:
             f"worker start-up {first_arrival - worker_start:.2f} s"
         )
         webhooks = Delivery.objects.filter(channel="webhook", status="sent").count()
-        print(
-            f"webhook posts received: {len(receiver.arrivals)} (expected {webhooks}, once each)"
-        )
+        print(f"webhook posts received: {len(receiver.arrivals)} (expected {webhooks}, once each)")
 
         latencies = []
         for i in range(100):

@@ -82,20 +82,28 @@ def main() -> None:
     outcomes = import_document(data, "generated.md", actor=None)
     elapsed = time.perf_counter() - started
     imported = RunbookStep.objects.count()
-    print(f"import: {len(data) / 1e6:.1f} MB, {imported} steps in {len(outcomes)} runbooks: {elapsed:.2f} s "
-          f"({'OK' if elapsed < 10 and imported == args.steps else 'OVER TARGET'}, target < 10 s)")
+    print(
+        f"import: {len(data) / 1e6:.1f} MB, {imported} steps in {len(outcomes)} runbooks: {elapsed:.2f} s "
+        f"({'OK' if elapsed < 10 and imported == args.steps else 'OVER TARGET'}, target < 10 s)"
+    )
     started = time.perf_counter()
     again = import_document(data, "generated.md", actor=None)
-    print(f"re-import (nothing changes): {time.perf_counter() - started:.2f} s, "
-          f"{sum(o.verb == 'unchanged' for o in again)} unchanged")
+    print(
+        f"re-import (nothing changes): {time.perf_counter() - started:.2f} s, "
+        f"{sum(o.verb == 'unchanged' for o in again)} unchanged"
+    )
 
     user = User.objects.create_user(username="bench-sre", password="x")
     user.groups.add(Group.objects.get_or_create(name="SRE")[0])
     client = Client()
     client.force_login(user)
     for size in [int(s) for s in args.page_steps.split(",")]:
-        specs = [services.StepSpec(f"Step {n}", instructions=f"Do **{n}**", command=f"echo {n}",
-                                   action="k8s_scale" if n == 2 else "") for n in range(1, size + 1)]
+        specs = [
+            services.StepSpec(
+                f"Step {n}", instructions=f"Do **{n}**", command=f"echo {n}", action="k8s_scale" if n == 2 else ""
+            )
+            for n in range(1, size + 1)
+        ]
         runbook, _ = services.runbook_save(actor=user, runbook=None, title=f"Bench {size}", symptoms="", steps=specs)
         run = execution.execution_start(actor=user, runbook=runbook)
         for step_run in run.step_runs.filter(order__lte=size // 2):
@@ -106,8 +114,10 @@ def main() -> None:
             response = client.get(f"/runbooks/executions/{run.pk}/")
             elapsed = time.perf_counter() - started
         assert response.status_code == 200
-        print(f"execution page, {size} steps: {len(queries)} queries, {elapsed * 1000:.0f} ms, "
-              f"{len(response.content) / 1e3:.0f} kB")
+        print(
+            f"execution page, {size} steps: {len(queries)} queries, {elapsed * 1000:.0f} ms, "
+            f"{len(response.content) / 1e3:.0f} kB"
+        )
 
 
 if __name__ == "__main__":

@@ -125,9 +125,7 @@ def seed(stdout) -> None:
     created = 0
     services = {
         service.slug: service
-        for service in Service.objects.filter(
-            slug__in={slug for slug, _name, _fields in _demo_checks()}
-        )
+        for service in Service.objects.filter(slug__in={slug for slug, _name, _fields in _demo_checks()})
     }
     for slug, name, fields in _demo_checks():
         service = services.get(slug)

@@ -86,13 +86,9 @@ class CheckForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="One “Name: value” per line.",
     )
-    expected_status = forms.CharField(
-        required=False, help_text="Comma-separated codes; empty: any 2xx/3xx."
-    )
+    expected_status = forms.CharField(required=False, help_text="Comma-separated codes; empty: any 2xx/3xx.")
     body_contains = forms.CharField(required=False, max_length=200)
-    json_path = forms.CharField(
-        required=False, max_length=200, help_text="e.g. status or checks.database.status"
-    )
+    json_path = forms.CharField(required=False, max_length=200, help_text="e.g. status or checks.database.status")
     json_equals = forms.CharField(required=False, max_length=200, help_text="e.g. healthy")
     verify_tls = forms.BooleanField(required=False, initial=True, label="Verify the certificate")
     follow_redirects = forms.BooleanField(
@@ -116,16 +112,10 @@ class CheckForm(forms.ModelForm):
     )
     host = forms.CharField(required=False, max_length=253)
     port = forms.IntegerField(required=False, min_value=1, max_value=65535)
-    server_name = forms.CharField(
-        required=False, max_length=253, help_text="Name the certificate must match."
-    )
+    server_name = forms.CharField(required=False, max_length=253, help_text="Name the certificate must match.")
     dns_name = forms.CharField(required=False, max_length=253, label="Name to resolve")
-    record_type = forms.ChoiceField(
-        required=False, choices=[(t, t) for t in ("A", "AAAA", "CNAME", "MX", "TXT")]
-    )
-    nameserver = forms.GenericIPAddressField(
-        required=False, help_text="Empty: the system resolver."
-    )
+    record_type = forms.ChoiceField(required=False, choices=[(t, t) for t in ("A", "AAAA", "CNAME", "MX", "TXT")])
+    nameserver = forms.GenericIPAddressField(required=False, help_text="Empty: the system resolver.")
     expected_addresses = forms.CharField(required=False, help_text="Comma-separated.")
     dsn = forms.CharField(
         required=False,
@@ -139,17 +129,13 @@ class CheckForm(forms.ModelForm):
         help_text="SQL (read-only, first column of first row) or PromQL.",
     )
     below = forms.BooleanField(required=False, label="Alert when the value is below the thresholds")
-    empty_is_critical = forms.BooleanField(
-        required=False, label="No series is critical (else unknown)"
-    )
+    empty_is_critical = forms.BooleanField(required=False, label="No series is critical (else unknown)")
     redis_mode = forms.ChoiceField(
         required=False,
         label="Redis measure",
         choices=[("ping", "Ping"), ("memory", "Memory used %"), ("list", "List length")],
     )
-    redis_key = forms.CharField(
-        required=False, max_length=200, label="List key", help_text="e.g. queues:default"
-    )
+    redis_key = forms.CharField(required=False, max_length=200, label="List key", help_text="e.g. queues:default")
     kubeconfig = forms.CharField(
         required=False,
         max_length=300,
@@ -169,9 +155,7 @@ class CheckForm(forms.ModelForm):
     kube_context = forms.CharField(required=False, max_length=200, label="Kubeconfig context")
     namespace = forms.CharField(required=False, max_length=63)
     deployment = forms.CharField(required=False, max_length=253)
-    period_seconds = forms.IntegerField(
-        required=False, min_value=60, help_text="How often the job pings."
-    )
+    period_seconds = forms.IntegerField(required=False, min_value=60, help_text="How often the job pings.")
     grace_seconds = forms.IntegerField(required=False, min_value=0, initial=600)
 
     class Meta:
@@ -226,8 +210,10 @@ class CheckForm(forms.ModelForm):
         config = {}
         for name in KIND_FIELDS[kind]:
             value = data.get(name)
-            if name == "forget_kubeconfig" or value in (None, "") or (
-                isinstance(value, bool) and not value and name not in DEFAULT_ON
+            if (
+                name == "forget_kubeconfig"
+                or value in (None, "")
+                or (isinstance(value, bool) and not value and name not in DEFAULT_ON)
             ):
                 continue
             try:
@@ -318,17 +304,11 @@ class CheckForm(forms.ModelForm):
             return codes
         if name == "expected_addresses":
             return [address.strip() for address in value.split(",") if address.strip()]
-        if name == "dsn" and not value.startswith(
-            ("postgresql://", "postgres://", "host=", "dbname=")
-        ):
+        if name == "dsn" and not value.startswith(("postgresql://", "postgres://", "host=", "dbname=")):
             raise ValidationError("Enter a postgresql:// URL or a key=value DSN.")
         if name == "dsn":
             self._policy(datastores.dsn_parameters, value)
-        if (
-            name == "query"
-            and kind == "postgres"
-            and not value.lstrip().lower().startswith(("select", "with"))
-        ):
+        if name == "query" and kind == "postgres" and not value.lstrip().lower().startswith(("select", "with")):
             raise ValidationError("Only a SELECT (or WITH … SELECT) query: checks run read-only.")
         return value
 
@@ -343,9 +323,7 @@ class CheckForm(forms.ModelForm):
                 "Alerting below a value: the warning threshold must be above the critical one.",
             )
         if not below and warning > critical:
-            self.add_error(
-                "warning_threshold", "The warning threshold must not be above the critical one."
-            )
+            self.add_error("warning_threshold", "The warning threshold must not be above the critical one.")
 
 
 class MaintenanceWindowForm(forms.ModelForm):
@@ -360,9 +338,7 @@ class MaintenanceWindowForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["check_ref"].queryset = Check.objects.select_related("service").order_by(
-            "service__name", "name"
-        )
+        self.fields["check_ref"].queryset = Check.objects.select_related("service").order_by("service__name", "name")
         self.fields["service"].queryset = Service.objects.order_by("name")
 
     def clean(self) -> dict:

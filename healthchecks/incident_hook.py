@@ -18,9 +18,7 @@ SEVERITY = {Check.State.CRITICAL: 2, Check.State.WARNING: 3}
 
 def open_or_update_incident(change_id: int) -> bool:
     """Idempotent: the incidents service de-duplicates on the key."""
-    change = (
-        CheckStateChange.objects.select_related("check_ref__service").filter(pk=change_id).first()
-    )
+    change = CheckStateChange.objects.select_related("check_ref__service").filter(pk=change_id).first()
     if change is None or change.silenced or not change.check_ref.opens_incident:
         return False
     if change.to_state == Check.State.UNKNOWN:

@@ -26,12 +26,8 @@ class CheckStateCollector:
                 "Whether the check's last probe succeeded (state ok).",
                 labels=LABELS,
             ),
-            GaugeMetricFamily(
-                "probe_duration_seconds", "Duration of the check's last probe.", labels=LABELS
-            ),
-            GaugeMetricFamily(
-                "probe_http_status_code", "HTTP status of the last probe.", labels=LABELS
-            ),
+            GaugeMetricFamily("probe_duration_seconds", "Duration of the check's last probe.", labels=LABELS),
+            GaugeMetricFamily("probe_http_status_code", "HTTP status of the last probe.", labels=LABELS),
             GaugeMetricFamily(
                 "probe_ssl_earliest_cert_expiry",
                 "Expiry of the TLS certificate seen by the last probe (unix time).",
@@ -50,9 +46,7 @@ class CheckStateCollector:
         success, duration, http_status, cert_expiry, state = self._families()
         rows = (
             Check.objects.filter(enabled=True, last_checked_at__isnull=False)
-            .values_list(
-                "name", "service__name", "kind", "state", "last_latency_ms", "last_details"
-            )
+            .values_list("name", "service__name", "kind", "state", "last_latency_ms", "last_details")
             .order_by("service__name", "name")
         )
         for name, service, kind, check_state, latency, details in rows.iterator(chunk_size=2000):

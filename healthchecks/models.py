@@ -34,9 +34,7 @@ class Check(models.Model):
     name = models.CharField(max_length=150)
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="checks")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    config = models.JSONField(
-        default=dict, blank=True, help_text="Type-specific settings (URL, query, thresholds)."
-    )
+    config = models.JSONField(default=dict, blank=True, help_text="Type-specific settings (URL, query, thresholds).")
     interval_seconds = models.PositiveIntegerField(default=60)
     timeout_seconds = models.FloatField(default=10.0)
     enabled = models.BooleanField(default=True)
@@ -69,9 +67,7 @@ class Check(models.Model):
         blank=True,
         help_text="Celery queue that runs this check (empty: the default queue).",
     )
-    opens_incident = models.BooleanField(
-        default=False, help_text="A state change opens or updates an incident."
-    )
+    opens_incident = models.BooleanField(default=False, help_text="A state change opens or updates an incident.")
     # Heartbeat checks: the job pings /health/ping/<token>.
     heartbeat_token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     last_ping_at = models.DateTimeField(null=True, blank=True)
@@ -84,18 +80,10 @@ class Check(models.Model):
     class Meta:
         ordering = ["service__name", "name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["service", "name"], name="check_unique_name_per_service"
-            ),
-            models.CheckConstraint(
-                condition=Q(consecutive_needed__gte=1), name="check_consecutive_needed_min_1"
-            ),
-            models.CheckConstraint(
-                condition=Q(timeout_seconds__gt=0), name="check_timeout_positive"
-            ),
-            models.CheckConstraint(
-                condition=Q(interval_seconds__gte=5), name="check_interval_min_5s"
-            ),
+            models.UniqueConstraint(fields=["service", "name"], name="check_unique_name_per_service"),
+            models.CheckConstraint(condition=Q(consecutive_needed__gte=1), name="check_consecutive_needed_min_1"),
+            models.CheckConstraint(condition=Q(timeout_seconds__gt=0), name="check_timeout_positive"),
+            models.CheckConstraint(condition=Q(interval_seconds__gte=5), name="check_interval_min_5s"),
         ]
         indexes = [models.Index(fields=["enabled", "next_due_at"], name="check_due_idx")]
 
@@ -110,9 +98,7 @@ class Check(models.Model):
 class CheckResult(models.Model):
     """One raw probe result; kept HEALTHCHECK_RAW_RETENTION_DAYS, then only rollups remain."""
 
-    check_ref = models.ForeignKey(
-        Check, on_delete=models.CASCADE, related_name="results", db_column="check_id"
-    )
+    check_ref = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="results", db_column="check_id")
     checked_at = models.DateTimeField()
     state = models.CharField(max_length=10, choices=Check.State.choices)
     latency_ms = models.FloatField(null=True, blank=True)
@@ -134,9 +120,7 @@ class CheckResult(models.Model):
 class CheckRollup(models.Model):
     """One hour of a check's results: kept long after the raw rows are pruned."""
 
-    check_ref = models.ForeignKey(
-        Check, on_delete=models.CASCADE, related_name="rollups", db_column="check_id"
-    )
+    check_ref = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="rollups", db_column="check_id")
     hour = models.DateTimeField()
     count = models.PositiveIntegerField()
     ok_count = models.PositiveIntegerField()
@@ -146,9 +130,7 @@ class CheckRollup(models.Model):
 
     class Meta:
         ordering = ["-hour"]
-        constraints = [
-            models.UniqueConstraint(fields=["check_ref", "hour"], name="rollup_unique_check_hour")
-        ]
+        constraints = [models.UniqueConstraint(fields=["check_ref", "hour"], name="rollup_unique_check_hour")]
 
     def __str__(self) -> str:
         return f"{self.check_ref_id} {self.hour:%Y-%m-%d %H}:00 {self.ok_count}/{self.count}"
@@ -161,9 +143,7 @@ class CheckRollup(models.Model):
 class CheckStateChange(models.Model):
     """Append-only history of state changes."""
 
-    check_ref = models.ForeignKey(
-        Check, on_delete=models.CASCADE, related_name="state_changes", db_column="check_id"
-    )
+    check_ref = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="state_changes", db_column="check_id")
     changed_at = models.DateTimeField()
     from_state = models.CharField(max_length=10, choices=Check.State.choices)
     to_state = models.CharField(max_length=10, choices=Check.State.choices)
@@ -174,9 +154,7 @@ class CheckStateChange(models.Model):
 
     class Meta:
         ordering = ["-changed_at", "-id"]
-        indexes = [
-            models.Index(fields=["check_ref", "-changed_at"], name="statechange_check_time_idx")
-        ]
+        indexes = [models.Index(fields=["check_ref", "-changed_at"], name="statechange_check_time_idx")]
 
     def __str__(self) -> str:
         return f"{self.check_ref_id}: {self.from_state} → {self.to_state}"
@@ -200,17 +178,13 @@ class MaintenanceWindow(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     reason = models.CharField(max_length=300)
-    created_by = models.ForeignKey(
-        "opsconsole.User", on_delete=models.SET_NULL, null=True, blank=True
-    )
+    created_by = models.ForeignKey("opsconsole.User", on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-starts_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(ends_at__gt=models.F("starts_at")), name="maintenance_ends_after_start"
-            ),
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="maintenance_ends_after_start"),
             models.CheckConstraint(
                 condition=Q(service__isnull=False) | Q(check_ref__isnull=False),
                 name="maintenance_has_target",

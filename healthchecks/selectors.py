@@ -42,11 +42,7 @@ class BoardFilters:
 
 def board_checks(filters: BoardFilters) -> QuerySet[Check]:
     """One query: every check with its service, in board order."""
-    checks = (
-        Check.objects.select_related("service")
-        .only(*BOARD_FIELDS)
-        .order_by("service__name", "name")
-    )
+    checks = Check.objects.select_related("service").only(*BOARD_FIELDS).order_by("service__name", "name")
     if filters.service:
         checks = checks.filter(service__slug=filters.service)
     if filters.state in Check.State.values:
@@ -90,9 +86,7 @@ def board_groups(filters: BoardFilters) -> list[tuple[int, str, list[tuple]]]:
 def state_counts() -> dict[str, int]:
     """Enabled checks by state, every state present (one query)."""
     counts = dict.fromkeys(Check.State.values, 0)
-    for row in (
-        Check.objects.filter(enabled=True).values("state").annotate(n=Count("id")).order_by()
-    ):
+    for row in Check.objects.filter(enabled=True).values("state").annotate(n=Count("id")).order_by():
         counts[row["state"]] = row["n"]
     return counts
 
@@ -108,9 +102,7 @@ def failing_checks(limit: int = 10) -> QuerySet[Check]:
 
 def active_maintenance(now: datetime.datetime | None = None) -> QuerySet[MaintenanceWindow]:
     now = now or timezone.now()
-    return MaintenanceWindow.objects.filter(starts_at__lte=now, ends_at__gt=now).select_related(
-        "service", "check_ref"
-    )
+    return MaintenanceWindow.objects.filter(starts_at__lte=now, ends_at__gt=now).select_related("service", "check_ref")
 
 
 def maintenance_targets(now: datetime.datetime | None = None) -> tuple[set[int], set[int]]:
@@ -131,9 +123,7 @@ def recent_results(check: Check, limit: int = 50) -> QuerySet[CheckResult]:
     return CheckResult.objects.filter(check_ref=check).order_by("-checked_at")[:limit]
 
 
-def latency_series(
-    check: Check, *, hours: int = 24, limit: int = 720
-) -> list[tuple[datetime.datetime, float | None]]:
+def latency_series(check: Check, *, hours: int = 24, limit: int = 720) -> list[tuple[datetime.datetime, float | None]]:
     """Points for the check page's chart: raw results of the last hours, or
     hourly averages from the rollups when the raw rows were pruned."""
     since = timezone.now() - datetime.timedelta(hours=hours)
@@ -144,9 +134,7 @@ def latency_series(
     )
     if not points:
         points = list(
-            CheckRollup.objects.filter(check_ref=check)
-            .order_by("-hour")
-            .values_list("hour", "latency_avg_ms")[:limit]
+            CheckRollup.objects.filter(check_ref=check).order_by("-hour").values_list("hour", "latency_avg_ms")[:limit]
         )
     points.reverse()
     return points
@@ -164,6 +152,4 @@ def maintenance_for_check(check: Check) -> QuerySet[MaintenanceWindow]:
 
 
 def maintenance_windows(limit: int = 100) -> QuerySet[MaintenanceWindow]:
-    return MaintenanceWindow.objects.select_related("service", "check_ref__service", "created_by")[
-        :limit
-    ]
+    return MaintenanceWindow.objects.select_related("service", "check_ref__service", "created_by")[:limit]

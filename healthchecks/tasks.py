@@ -23,9 +23,7 @@ def dispatch_due_checks() -> int:
     return sum(len(claim.check_ids) for claim in claims)
 
 
-@shared_task(
-    name="healthchecks.tasks.run_check_batch", time_limit=300, soft_time_limit=240, acks_late=True
-)
+@shared_task(name="healthchecks.tasks.run_check_batch", time_limit=300, soft_time_limit=240, acks_late=True)
 def run_check_batch(check_ids: list[int], lease_token: str) -> int:
     """Probe a leased batch and write the results. Idempotent: only checks
     still holding this lease are written, so a redelivered batch does nothing."""

@@ -18,9 +18,7 @@ from .models import Check, MaintenanceWindow
 
 @requires("read")
 def board(request: HttpRequest) -> HttpResponse:
-    filters = selectors.BoardFilters(
-        **{k: request.GET.get(k, "").strip() for k in ("service", "state", "kind", "q")}
-    )
+    filters = selectors.BoardFilters(**{k: request.GET.get(k, "").strip() for k in ("service", "state", "kind", "q")})
     maintenance_checks, maintenance_services = selectors.maintenance_targets()
     context = {
         "groups": selectors.board_groups(filters),
@@ -97,9 +95,7 @@ def check_run_now(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         messages.info(request, f"Run now: {result.state} — {result.message}")
         return redirect("healthchecks:detail", pk=pk)
-    return render(
-        request, "healthchecks/check_detail.html#run-result", {"check": check, "result": result}
-    )
+    return render(request, "healthchecks/check_detail.html#run-result", {"check": check, "result": result})
 
 
 @require_POST

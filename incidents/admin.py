@@ -108,3 +108,6 @@ class AlertReceiptAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     search_fields = ("fingerprint", "group_key")
     list_select_related = ("incident",)
+
+
+from .reviews import admin as _reviews_admin  # noqa: E402,F401  (registers the review models)

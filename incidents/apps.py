@@ -10,11 +10,20 @@ class IncidentsConfig(AppConfig):
         from opsconsole.metrics import register_db_collector
 
         from . import metrics, selectors
+        from .reviews import metrics as review_metrics
+        from .reviews import selectors as review_selectors
 
         register_db_collector(metrics.COLLECTOR)
+        register_db_collector(review_metrics.COLLECTOR)
         dashboard.register_panel(
             name="incidents",
             template="incidents/_dashboard_panel.html",
             context=selectors.dashboard_panel_context,
             order=10,
+        )
+        dashboard.register_panel(
+            name="reviews",
+            template="incidents/reviews/_dashboard_panel.html",
+            context=review_selectors.dashboard_panel_context,
+            order=15,
         )

@@ -2,8 +2,6 @@
 connection exhaustion, certificate expiry), in various states, each with a
 timeline. Idempotent: incidents are found by title and not declared twice."""
 
-
-
 from opsconsole.models import Service, User
 
 from . import services
@@ -126,3 +124,7 @@ def seed(stdout) -> None:
                 tags=[],
             )
         stdout.write(f"  incident {incident.reference}: {incident.title}")
+
+    from .reviews.demo import seed as seed_history
+
+    seed_history(stdout)

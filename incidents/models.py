@@ -200,6 +200,7 @@ class EventKind(models.TextChoices):
     NOTIFICATION = "notification", "Notification"
     NUDGE = "nudge", "Nudge"
     UPDATE = "update", "Details changed"
+    REVIEW = "review", "Post-incident review"
 
 
 # Kinds written by the console about itself: they do not count as activity
@@ -304,3 +305,14 @@ class AlertReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.fingerprint} {self.status}"
+
+
+# Post-incident reviews live in their own modules but belong to this app.
+from .reviews.models import (  # noqa: E402,F401
+    ActionItem,
+    Recurrence,
+    Review,
+    ReviewComment,
+    ReviewEvent,
+    ReviewVersion,
+)

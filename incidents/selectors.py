@@ -124,7 +124,8 @@ def get_incident(user, reference: str) -> Incident:
     (a restricted incident does not reveal that it exists)."""
     qs = (
         _breach_annotations(visible_incidents(user))
-        .select_related("severity", "commander", "comms_lead", "created_by")
+        # The review (one-to-one) rides along: the incident page shows its state.
+        .select_related("severity", "commander", "comms_lead", "created_by", "review__author")
         .prefetch_related("responders", "services")
     )
     incident = qs.filter(reference=reference).first()

@@ -1,8 +1,7 @@
 from django.urls import path
 
-from opsconsole.placeholders import not_yet_page
-
 from . import views
+from .reviews import urls as reviews_urls
 
 app_name = "incidents"
 
@@ -18,11 +17,8 @@ urlpatterns = [
         views.alert_mapping_delete,
         name="alert_mapping_delete",
     ),
-    path(
-        "reviews/",
-        not_yet_page("Post-incident reviews", "Post-incident reviews and their action items"),
-        name="reviews",
-    ),
+    *reviews_urls.manager_urlpatterns,
+    *reviews_urls.review_urlpatterns,
     path("<str:reference>/", views.detail, name="detail"),
     path("<str:reference>/timeline/older/", views.timeline_older, name="timeline_older"),
     path("<str:reference>/timeline/since/", views.timeline_since, name="timeline_since"),

@@ -28,6 +28,7 @@ from .forms import (
     TransitionForm,
 )
 from .models import AlertSeverityMapping, EventKind, Incident, SeverityLevel, Status, TimelineEvent
+from .reviews import selectors as review_selectors
 
 LIST_PAGE_SIZE = 25
 
@@ -57,7 +58,6 @@ def incident_list(request: HttpRequest) -> HttpResponse:
 
 @requires("incident.declare")
 def declare(request: HttpRequest) -> HttpResponse:
-    services.ensure_defaults()
     form = DeclareForm(request.POST or None, initial={"severity": 2})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -116,6 +116,8 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
         "firing": selectors.firing_signals(incident),
         "note_form": NoteForm(initial={"corrects": correct_id} if correct_id.isdigit() else None),
         "severity_form": SeverityChangeForm(initial={"severity": incident.severity_id}) if can_manage else None,
+        "review_ctx": review_selectors.incident_review_context(incident, request.user),
+        "can_write_review": has_capability(request.user, "review.write"),
         **extra,
     }
 
@@ -346,7 +348,6 @@ def edit_details(request: HttpRequest, reference: str) -> HttpResponse:
 @require_GET
 @requires("read")
 def severity_levels(request: HttpRequest) -> HttpResponse:
-    services.ensure_defaults()
     return render(
         request,
         "incidents/severity_levels.html",
@@ -361,7 +362,6 @@ def severity_levels(request: HttpRequest) -> HttpResponse:
 
 @requires("schedule.edit")
 def severity_level_edit(request: HttpRequest, level: int) -> HttpResponse:
-    services.ensure_defaults()
     obj = get_object_or_404(SeverityLevel, pk=level)
     form = SeverityLevelForm(request.POST or None, instance=SeverityLevel.objects.get(pk=level))
     if request.method == "POST" and form.is_valid():

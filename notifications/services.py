@@ -128,9 +128,7 @@ def notify(
     target = webhook_target(service) if webhook else ""
     if target:
         payload = webhook_payload(event=event, title=title, text=text, link=link)
-        deliveries.append(
-            Delivery(channel=Delivery.Channel.WEBHOOK, target=target, payload=payload, **common)
-        )
+        deliveries.append(Delivery(channel=Delivery.Channel.WEBHOOK, target=target, payload=payload, **common))
     seen: set[str] = set()
     for raw in emails:
         address = (raw or "").strip()
@@ -138,9 +136,7 @@ def notify(
             continue
         seen.add(address.lower())
         payload = email_payload(title=title, text=text, link=link)
-        deliveries.append(
-            Delivery(channel=Delivery.Channel.EMAIL, target=address, payload=payload, **common)
-        )
+        deliveries.append(Delivery(channel=Delivery.Channel.EMAIL, target=address, payload=payload, **common))
     if not deliveries:
         return []
     with transaction.atomic():
@@ -249,9 +245,7 @@ def delivery_attempt(delivery_id: int) -> AttemptResult:
     now = timezone.now()
     lease_until = now + _lease()
     claimed = (
-        Delivery.objects.filter(
-            pk=delivery_id, status__in=[Delivery.Status.PENDING, Delivery.Status.FAILED]
-        )
+        Delivery.objects.filter(pk=delivery_id, status__in=[Delivery.Status.PENDING, Delivery.Status.FAILED])
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
         .update(locked_until=lease_until, attempts=F("attempts") + 1)
     )
@@ -267,9 +261,7 @@ def delivery_attempt(delivery_id: int) -> AttemptResult:
             logger.exception("unexpected error sending delivery %s", delivery_id)
         error = str(exc) or type(exc).__name__
         if delivery.attempts >= settings.NOTIFY_MAX_ATTEMPTS:
-            return _dead(
-                delivery, lease_until, f"{error} (gave up after {delivery.attempts} attempts)"
-            )
+            return _dead(delivery, lease_until, f"{error} (gave up after {delivery.attempts} attempts)")
         countdown = backoff_seconds(delivery.attempts)
         Delivery.objects.filter(pk=delivery.pk, locked_until=lease_until).update(
             status=Delivery.Status.FAILED,
@@ -361,12 +353,8 @@ def delivery_replay(*, actor: "User", delivery: Delivery) -> Delivery:
         locked_until=None,
     )
     if not updated:
-        raise ReplayRefused(
-            "This delivery is not in the dead-letter list any more (already replayed?)."
-        )
+        raise ReplayRefused("This delivery is not in the dead-letter list any more (already replayed?).")
     delivery.refresh_from_db()
-    audit.record(
-        actor, "notification.replay", delivery, before=before, after={"status": delivery.status}
-    )
+    audit.record(actor, "notification.replay", delivery, before=before, after={"status": delivery.status})
     transaction.on_commit(lambda: enqueue([delivery.pk]))
     return delivery

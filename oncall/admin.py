@@ -23,9 +23,7 @@ class ShiftAdminForm(forms.ModelForm):
             if self.instance.pk:
                 clash = clash.exclude(pk=self.instance.pk)
             if clash.exists():
-                raise forms.ValidationError(
-                    "This shift overlaps another shift of the same rotation."
-                )
+                raise forms.ValidationError("This shift overlaps another shift of the same rotation.")
         return data
 
 

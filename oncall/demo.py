@@ -22,21 +22,14 @@ def _day_start() -> datetime.datetime:
 
 def _ensure_shift(rotation: Rotation, user: User, starts_at: datetime.datetime, hours: int) -> bool:
     ends_at = starts_at + datetime.timedelta(hours=hours)
-    if Shift.objects.filter(
-        rotation=rotation, starts_at__lt=ends_at, ends_at__gt=starts_at
-    ).exists():
+    if Shift.objects.filter(rotation=rotation, starts_at__lt=ends_at, ends_at__gt=starts_at).exists():
         return False  # this slot is taken already (by an earlier seed or by hand)
-    services.shift_create(
-        actor=None, rotation=rotation, user=user, starts_at=starts_at, ends_at=ends_at
-    )
+    services.shift_create(actor=None, rotation=rotation, user=user, starts_at=starts_at, ends_at=ends_at)
     return True
 
 
 def seed(stdout) -> None:
-    users = {
-        user.username: user
-        for user in User.objects.filter(username__in=["sre", "commander", "manager"])
-    }
+    users = {user.username: user for user in User.objects.filter(username__in=["sre", "commander", "manager"])}
     if len(users) < 3:
         stdout.write("oncall: demo users missing, skipped")
         return

@@ -36,7 +36,4 @@ class ShiftForm(forms.Form):
 def user_choices() -> list[tuple[int, str]]:
     """Active users, for the shift forms of a page (one query)."""
     users = User.objects.filter(is_active=True).order_by("username")
-    return [
-        (user.pk, f"{user} ({user.username})" if str(user) != user.username else user.username)
-        for user in users
-    ]
+    return [(user.pk, f"{user} ({user.username})" if str(user) != user.username else user.username) for user in users]

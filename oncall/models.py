@@ -42,9 +42,7 @@ class Shift(models.Model):
     """
 
     rotation = models.ForeignKey(Rotation, on_delete=models.CASCADE, related_name="shifts")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shifts"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shifts")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -52,18 +50,12 @@ class Shift(models.Model):
     class Meta:
         ordering = ["starts_at", "pk"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start"
-            )
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start")
         ]
-        indexes = [
-            models.Index(fields=["rotation", "starts_at", "ends_at"], name="shift_rotation_time")
-        ]
+        indexes = [models.Index(fields=["rotation", "starts_at", "ends_at"], name="shift_rotation_time")]
 
     def __str__(self) -> str:
-        return (
-            f"{self.rotation}: {self.user} {self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%H:%M} UTC"
-        )
+        return f"{self.rotation}: {self.user} {self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%H:%M} UTC"
 
     @property
     def duration_label(self) -> str:

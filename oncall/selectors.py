@@ -43,9 +43,7 @@ def upcoming_shifts(rotation: Rotation, limit: int = 10) -> list[Shift]:
     """The rotation's current shift (if any) and the next ones, soonest first."""
     now = timezone.now()
     return list(
-        Shift.objects.filter(rotation=rotation, ends_at__gt=now)
-        .select_related("user")
-        .order_by("starts_at")[:limit]
+        Shift.objects.filter(rotation=rotation, ends_at__gt=now).select_related("user").order_by("starts_at")[:limit]
     )
 
 
@@ -61,11 +59,7 @@ def rotations_overview(
     in a constant number of queries."""
     at = at or timezone.now()
     horizon = at + datetime.timedelta(days=horizon_days)
-    queryset = (
-        Rotation.objects.all()
-        if rotation_ids is None
-        else Rotation.objects.filter(pk__in=rotation_ids)
-    )
+    queryset = Rotation.objects.all() if rotation_ids is None else Rotation.objects.filter(pk__in=rotation_ids)
     rotations = list(
         queryset.prefetch_related(
             "services",
@@ -95,17 +89,11 @@ def uncovered_rotation_count(at: datetime.datetime | None = None) -> int:
 def dashboard_panel_context(request) -> dict:
     """Dashboard "On call now": each rotation and who holds it (2 queries)."""
     now = timezone.now()
-    current = (
-        Shift.objects.filter(starts_at__lte=now, ends_at__gt=now)
-        .select_related("user")
-        .order_by("starts_at")
-    )
+    current = Shift.objects.filter(starts_at__lte=now, ends_at__gt=now).select_related("user").order_by("starts_at")
     by_rotation: dict[int, list[Shift]] = {}
     for shift in current:
         by_rotation.setdefault(shift.rotation_id, []).append(shift)
-    rows = [
-        (rotation, by_rotation.get(rotation.pk, [])) for rotation in Rotation.objects.all()[:20]
-    ]
+    rows = [(rotation, by_rotation.get(rotation.pk, [])) for rotation in Rotation.objects.all()[:20]]
     return {"rows": rows, "uncovered": sum(1 for _rotation, shifts in rows if not shifts)}
 
 
@@ -113,8 +101,6 @@ class UncoveredRotationsCollector:
     """/metrics: rotations with nobody on call right now (read at scrape time)."""
 
     def collect(self):
-        gauge = GaugeMetricFamily(
-            "opsconsole_oncall_uncovered_rotations", "Rotations with nobody on call right now."
-        )
+        gauge = GaugeMetricFamily("opsconsole_oncall_uncovered_rotations", "Rotations with nobody on call right now.")
         gauge.add_metric([], uncovered_rotation_count())
         yield gauge

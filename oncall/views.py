@@ -14,9 +14,7 @@ from .forms import ShiftForm, user_choices
 from .models import Rotation, Shift
 
 
-def _page_context(
-    request: HttpRequest, *, only: int | None = None, bound: tuple[int, ShiftForm] | None = None
-) -> dict:
+def _page_context(request: HttpRequest, *, only: int | None = None, bound: tuple[int, ShiftForm] | None = None) -> dict:
     """The page's rotations, each with its add-shift form (`bound` replaces one
     rotation's form by a form with errors); `only`: just that rotation."""
     can_edit = has_capability(request.user, "schedule.edit")
@@ -39,17 +37,13 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "oncall/index.html", _page_context(request))
 
 
-def _respond(
-    request: HttpRequest, rotation: Rotation, notice: str, form: ShiftForm | None = None
-) -> HttpResponse:
+def _respond(request: HttpRequest, rotation: Rotation, notice: str, form: ShiftForm | None = None) -> HttpResponse:
     """htmx: only the rotation's block, with the notice or the form's errors.
     A plain form post: back to the page, or the page again with the errors."""
     bound = (rotation.pk, form) if form is not None and form.errors else None
     if request.htmx:
         context = _page_context(request, only=rotation.pk, bound=bound)
-        return render(
-            request, "oncall/index.html#rotation", context | {"notice": "" if bound else notice}
-        )
+        return render(request, "oncall/index.html#rotation", context | {"notice": "" if bound else notice})
     if bound:
         return render(request, "oncall/index.html", _page_context(request, bound=bound))
     messages.success(request, notice)
@@ -64,9 +58,7 @@ def shift_add(request: HttpRequest, pk: int) -> HttpResponse:
     notice = ""
     if form.is_valid():
         try:
-            shift = services.shift_create(
-                actor=request.user, rotation=rotation, **form.cleaned_data
-            )
+            shift = services.shift_create(actor=request.user, rotation=rotation, **form.cleaned_data)
             starts = date_format(timezone.localtime(shift.starts_at), "D d M Y H:i")
             notice = f"Added {shift.user}'s shift from {starts} ({shift.duration_label})."
         except ValidationError as exc:

@@ -38,9 +38,7 @@ class ContextFilter(logging.Filter):
 
 class JsonFormatter(_BaseJsonFormatter):
     def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault(
-            "fmt", "%(timestamp)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s"
-        )
+        kwargs.setdefault("fmt", "%(timestamp)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s")
         kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
         kwargs.setdefault("timestamp", True)
         # Django's `request` extra is an object, not data: its id is logged instead.

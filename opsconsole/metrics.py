@@ -36,9 +36,7 @@ HTTP_REQUEST_DURATION = Histogram(
     ["method", "view"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-CELERY_TASKS = Counter(
-    "celery_tasks", "Celery tasks finished, by task name and outcome.", ["task", "state"]
-)
+CELERY_TASKS = Counter("celery_tasks", "Celery tasks finished, by task name and outcome.", ["task", "state"])
 CELERY_TASK_DURATION = Histogram(
     "celery_task_duration_seconds",
     "Time a Celery task ran, by task name.",

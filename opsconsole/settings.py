@@ -116,9 +116,7 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 # No DATABASE_URL: SQLite in var/, so that `make run` needs no server.
 VAR_DIR.mkdir(exist_ok=True)
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'opsconsole.sqlite3'}")
-}
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'opsconsole.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web, worker and beat share one file: take the write lock up front and
     # wait for it instead of failing with "database is locked".
@@ -171,30 +169,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Every task must have a route (tests/test_celery.py checks it); apps add
-# theirs here so that one place shows which queue does what.
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
-    # Outbound notifications have their own queue so that a slow webhook
-    # never delays probes or checklist runs (and the other way round).
-    "notifications.tasks.*": {"queue": "notifications"},
-    "opsconsole.tasks.*": {"queue": "default"},
-    "checklists.tasks.*": {"queue": "default"},
-}
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    # Daily, off-peak: the audit log's hash chain is verified and the result
-    # logged and exported (audit_chain_intact) so that an alert can fire.
-    "verify-audit-chain": {
-        "task": "opsconsole.tasks.verify_audit_chain",
-        "schedule": crontab(hour=3, minute=17),
-    },
-    "requeue-stale-deliveries": {"task": "notifications.tasks.requeue_stale_deliveries", "schedule": 60.0},
-    # Checklists: create each schedule slot's run, mark overdue runs missed,
-    # tick items whose health check now passes. All idempotent.
-    "checklists-create-due-runs": {"task": "checklists.tasks.create_due_runs", "schedule": 60.0},
-    "checklists-mark-missed-runs": {"task": "checklists.tasks.mark_missed_runs", "schedule": 60.0},
-    "checklists-refresh-automatic-items": {"task": "checklists.tasks.refresh_automatic_items", "schedule": 60.0},
-}
+# Task routes and the beat schedule: one table, at the end of this file.
 
 # --- Health checks (docs/healthchecks.md) ----------------------------------
 HEALTHCHECK_RAW_RETENTION_DAYS = env.int("HEALTHCHECK_RAW_RETENTION_DAYS", default=7)
@@ -214,16 +190,6 @@ HEALTHCHECK_DENY_NETWORKS = env.list("HEALTHCHECK_DENY_NETWORKS", default=["link
 HEALTHCHECK_FILES_DIR = env.str("HEALTHCHECK_FILES_DIR", default="")
 if HEALTHCHECK_BATCH_SIZE < 1 or HEALTHCHECK_CONCURRENCY < 1 or HEALTHCHECK_RAW_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("HEALTHCHECK_BATCH_SIZE, _CONCURRENCY and _RAW_RETENTION_DAYS must be at least 1.")
-CELERY_TASK_ROUTES["healthchecks.tasks.*"] = {"queue": "default"}
-CELERY_BEAT_SCHEDULE["healthchecks-dispatch"] = {
-    "task": "healthchecks.tasks.dispatch_due_checks",
-    "schedule": HEALTHCHECK_DISPATCH_SECONDS,
-    "options": {"expires": HEALTHCHECK_DISPATCH_SECONDS * 2},
-}
-CELERY_BEAT_SCHEDULE["healthchecks-prune"] = {
-    "task": "healthchecks.tasks.prune_results",
-    "schedule": 3600.0,
-}
 
 # --- Authentication (django-allauth) --------------------------------------
 AUTH_USER_MODEL = "opsconsole.User"
@@ -414,8 +380,6 @@ if ALERT_DEFAULT_SEVERITY not in (1, 2, 3, 4):
 INCIDENT_NUDGE_MINUTES = env.int("INCIDENT_NUDGE_MINUTES", default=30)
 if INCIDENT_NUDGE_MINUTES < 1:
     raise ImproperlyConfigured("INCIDENT_NUDGE_MINUTES must be at least 1.")
-CELERY_TASK_ROUTES["incidents.tasks.*"] = {"queue": "default"}
-CELERY_BEAT_SCHEDULE["incidents-nudges"] = {"task": "incidents.tasks.send_nudges", "schedule": 60.0}
 
 # --- Runbooks and remediation (docs/runbooks.md) ----------------------------
 # Allowlists of what actions may touch; shell-style patterns, comma-separated.
@@ -432,7 +396,47 @@ RUNBOOK_VERIFY_SETTLE_SECONDS = env.int("RUNBOOK_VERIFY_SETTLE_SECONDS", default
 RUNBOOK_IMPORT_MAX_BYTES = env.int("RUNBOOK_IMPORT_MAX_BYTES", default=5_000_000)
 if RUNBOOK_ACTION_TIMEOUT_SECONDS < 1 or RUNBOOK_VERIFY_SETTLE_SECONDS < 0:
     raise ImproperlyConfigured("RUNBOOK_ACTION_TIMEOUT_SECONDS must be at least 1, _VERIFY_SETTLE_SECONDS at least 0.")
-CELERY_TASK_ROUTES["runbooks.tasks.*"] = {"queue": "default"}
 
 # Demo data (manage.py seed_demo) gives every demo user this password.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="opsconsole-demo")
+
+# Post-incident reviews are due this many business days (Mon–Fri) after the
+# review is created (when a SEV-1/2 incident is resolved).
+REVIEW_DUE_BUSINESS_DAYS = env.int("REVIEW_DUE_BUSINESS_DAYS", default=5)
+if not 1 <= REVIEW_DUE_BUSINESS_DAYS <= 60:
+    raise ImproperlyConfigured("REVIEW_DUE_BUSINESS_DAYS must be between 1 and 60.")
+
+# --- Celery: every task's route and every beat entry, in one table -----------
+# Every task must have a route (tests/test_celery_routes.py checks it, and that
+# the Procfile/compose worker consumes every routed queue); every beat entry
+# must name a real task. An app adds its rows here, nowhere else.
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    # Outbound notifications have their own queue so that a slow webhook
+    # never delays probes or checklist runs (and the other way round).
+    "notifications.tasks.*": {"queue": "notifications"},
+    "opsconsole.tasks.*": {"queue": "default"},
+    "checklists.tasks.*": {"queue": "default"},
+    "healthchecks.tasks.*": {"queue": "default"},
+    "incidents.tasks.*": {"queue": "default"},
+    "runbooks.tasks.*": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Daily, off-peak: the audit log's hash chain is verified and the result
+    # logged and exported (audit_chain_intact) so that an alert can fire.
+    "verify-audit-chain": {"task": "opsconsole.tasks.verify_audit_chain", "schedule": crontab(hour=3, minute=17)},
+    "requeue-stale-deliveries": {"task": "notifications.tasks.requeue_stale_deliveries", "schedule": 60.0},
+    # Checklists: create each schedule slot's run, mark overdue runs missed,
+    # tick items whose health check now passes. All idempotent.
+    "checklists-create-due-runs": {"task": "checklists.tasks.create_due_runs", "schedule": 60.0},
+    "checklists-mark-missed-runs": {"task": "checklists.tasks.mark_missed_runs", "schedule": 60.0},
+    "checklists-refresh-automatic-items": {"task": "checklists.tasks.refresh_automatic_items", "schedule": 60.0},
+    # Health checks: claim and queue due checks; an unclaimed dispatch expires
+    # rather than piling up behind a slow worker.
+    "healthchecks-dispatch": {
+        "task": "healthchecks.tasks.dispatch_due_checks",
+        "schedule": HEALTHCHECK_DISPATCH_SECONDS,
+        "options": {"expires": HEALTHCHECK_DISPATCH_SECONDS * 2},
+    },
+    "healthchecks-prune": {"task": "healthchecks.tasks.prune_results", "schedule": 3600.0},
+    "incidents-nudges": {"task": "incidents.tasks.send_nudges", "schedule": 60.0},
+}

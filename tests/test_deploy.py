@@ -34,9 +34,7 @@ def _tool(name: str) -> str:
 
 
 def _promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [_tool("promtool"), *args], cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([_tool("promtool"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def _config_with_token_file(tmp_path: Path, token: str, target: str | None = None) -> Path:
@@ -50,9 +48,7 @@ def _config_with_token_file(tmp_path: Path, token: str, target: str | None = Non
     text = text.replace("/run/secrets/metrics_token", str(token_file))
     if target:
         assert '"web:8000"' in text
-        text = text.replace('"web:8000"', f'"{target}"').replace(
-            "scrape_interval: 15s", "scrape_interval: 1s"
-        )
+        text = text.replace('"web:8000"', f'"{target}"').replace("scrape_interval: 15s", "scrape_interval: 1s")
         text = text.replace("evaluation_interval: 15s", "evaluation_interval: 1s")
     shutil.copy(PROM_DIR / "rules.yml", tmp_path / "rules.yml")
     config = tmp_path / "prometheus.yml"
@@ -236,8 +232,6 @@ def test_workers_consume_every_routed_queue():
     routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
     routed.add(settings.CELERY_TASK_DEFAULT_QUEUE)
     compose_worker = _compose()["services"]["worker"]["command"][-1]
-    procfile_worker = next(
-        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("worker:")
-    )
+    procfile_worker = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("worker:"))
     assert routed <= _queues_in(compose_worker), compose_worker
     assert routed <= _queues_in(procfile_worker), procfile_worker

@@ -86,6 +86,7 @@ class ProbeResult:
         if not self.summary:
             self.summary = GENERIC_SUMMARY.get(self.state, "no result")
 
+
 class ProbeError(Exception):
     """A failure with a message meant for the operator (shown as is to roles
     with `config.edit`) and a summary that quotes nothing fetched (shown to
@@ -100,9 +101,7 @@ def worse(a: str, b: str) -> str:
     return a if _SEVERITY[a] >= _SEVERITY[b] else b
 
 
-def grade(
-    value: float, warning: float | None, critical: float | None, *, below: bool = False
-) -> str:
+def grade(value: float, warning: float | None, critical: float | None, *, below: bool = False) -> str:
     """The state of a value against thresholds: above (or, with below=True,
     under) the critical threshold is critical, then warning, else ok."""
     if below:

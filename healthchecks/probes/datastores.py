@@ -118,9 +118,7 @@ async def probe_postgres(spec: ProbeSpec) -> ProbeResult:
             ),
         )
     except psycopg.OperationalError as exc:
-        raise ProbeError(
-            f"cannot connect to PostgreSQL: {_first_line(exc)}", "cannot connect to PostgreSQL"
-        ) from exc
+        raise ProbeError(f"cannot connect to PostgreSQL: {_first_line(exc)}", "cannot connect to PostgreSQL") from exc
     try:
         await connection.set_read_only(True)  # BEGIN READ ONLY before the query
         async with connection.cursor() as cursor:

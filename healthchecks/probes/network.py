@@ -45,9 +45,7 @@ def json_path_get(document: Any, path: str) -> Any:
                 raise ProbeError(f"JSON path {path!r}: no key {part!r}", "JSON path not found")
             value = value[part]
         else:
-            raise ProbeError(
-                f"JSON path {path!r}: {part!r} is inside a {type(value).__name__}", "JSON path not found"
-            )
+            raise ProbeError(f"JSON path {path!r}: {part!r} is inside a {type(value).__name__}", "JSON path not found")
     return value
 
 
@@ -72,9 +70,7 @@ async def probe_http(spec: ProbeSpec) -> ProbeResult:
     if expiry:
         details["cert_expiry"] = expiry.timestamp()
     expected = config.get("expected_status") or []
-    if (expected and response.status not in expected) or (
-        not expected and not 200 <= response.status < 400
-    ):
+    if (expected and response.status not in expected) or (not expected and not 200 <= response.status < 400):
         wanted = ", ".join(map(str, expected)) if expected else "2xx/3xx"
         text = f"HTTP {response.status}{after}, expected {wanted}"
         return ProbeResult(CRITICAL, text, latency, details, summary=text)
@@ -126,9 +122,7 @@ async def probe_tcp(spec: ProbeSpec) -> ProbeResult:
     writer.close()
     state = grade(latency, spec.warning, spec.critical)
     text = describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=" ms")
-    return ProbeResult(
-        state, f"connected to {host}:{port} in {text}", latency, summary=f"connected in {text}"
-    )
+    return ProbeResult(state, f"connected to {host}:{port} in {text}", latency, summary=f"connected in {text}")
 
 
 async def probe_dns(spec: ProbeSpec) -> ProbeResult:
@@ -165,17 +159,14 @@ async def probe_dns(spec: ProbeSpec) -> ProbeResult:
     if missing:
         return ProbeResult(
             CRITICAL,
-            f"{config['name']} resolved to {', '.join(found)}; "
-            f"expected {', '.join(missing)} missing",
+            f"{config['name']} resolved to {', '.join(found)}; expected {', '.join(missing)} missing",
             latency,
             details,
             summary="an expected address is missing from the answer",
         )
     state = grade(latency, spec.warning, spec.critical)
     text = describe_threshold(round(latency, 1), state, spec.warning, spec.critical, unit=" ms")
-    return ProbeResult(
-        state, f"{config['name']} → {', '.join(found)}", latency, details, summary=f"resolved in {text}"
-    )
+    return ProbeResult(state, f"{config['name']} → {', '.join(found)}", latency, details, summary=f"resolved in {text}")
 
 
 async def probe_tls(spec: ProbeSpec) -> ProbeResult:

@@ -85,9 +85,7 @@ def _pin_api_server(configuration) -> None:
     from urllib.parse import urlsplit, urlunsplit
 
     if configuration.proxy:
-        raise ProbeError(
-            "the kubeconfig sets a proxy: probes connect to the API server directly", "kubeconfig refused"
-        )
+        raise ProbeError("the kubeconfig sets a proxy: probes connect to the API server directly", "kubeconfig refused")
     parts = urlsplit(configuration.host)
     if not parts.hostname:
         raise ProbeError(f"the kubeconfig's server {excerpt(configuration.host)} has no host", "kubeconfig refused")
@@ -132,8 +130,10 @@ def _kubernetes_api_client(config: dict):
         else:
             kube_config.load_incluster_config(client_configuration=configuration)
     except kube_config.ConfigException as exc:
-        where = "the kubeconfig" if config.get("kubeconfig") or config.get("kubeconfig_content") else (
-            "no kubeconfig given and not running in a cluster"
+        where = (
+            "the kubeconfig"
+            if config.get("kubeconfig") or config.get("kubeconfig_content")
+            else ("no kubeconfig given and not running in a cluster")
         )
         raise ProbeError(f"{where}: {excerpt(str(exc), 200)}", "Kubernetes configuration error") from exc
     _pin_api_server(configuration)
@@ -149,9 +149,7 @@ def _kubernetes_read(config: dict, timeout: float) -> dict:
     namespace, name = config.get("namespace") or "default", config["deployment"]
     api_client = _kubernetes_api_client(config)
     try:
-        deployment = client.AppsV1Api(api_client).read_namespaced_deployment(
-            name, namespace, _request_timeout=timeout
-        )
+        deployment = client.AppsV1Api(api_client).read_namespaced_deployment(name, namespace, _request_timeout=timeout)
         desired = deployment.spec.replicas if deployment.spec.replicas is not None else 1
         available = (deployment.status.available_replicas or 0) if deployment.status else 0
         selector = (deployment.spec.selector.match_labels or {}) if deployment.spec.selector else {}
@@ -226,9 +224,7 @@ async def probe_heartbeat(spec: ProbeSpec, now: datetime.datetime | None = None)
 
 def _heartbeat(spec: ProbeSpec, now: datetime.datetime | None) -> ProbeResult:
     now = now or datetime.datetime.now(datetime.UTC)
-    period = datetime.timedelta(
-        seconds=int(spec.config.get("period_seconds") or spec.interval_seconds)
-    )
+    period = datetime.timedelta(seconds=int(spec.config.get("period_seconds") or spec.interval_seconds))
     grace = datetime.timedelta(seconds=int(spec.config.get("grace_seconds") or 0))
     if spec.last_ping_at is None:
         since = spec.created_at or now

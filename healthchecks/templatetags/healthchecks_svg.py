@@ -11,27 +11,16 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from opsconsole import charts
+
 register = template.Library()
-
-
-def _points(values: Sequence[float | None], width: float, height: float, pad: float = 2) -> str:
-    numbers = [v for v in values if v is not None]
-    if len(numbers) < 2:
-        return ""
-    top = max(numbers) or 1.0
-    step = (width - 2 * pad) / (len(values) - 1)
-    return " ".join(
-        f"{pad + i * step:.1f},{height - pad - (v / top) * (height - 2 * pad):.1f}"
-        for i, v in enumerate(values)
-        if v is not None
-    )
 
 
 @register.simple_tag
 def sparkline(values: Sequence[float | None] | None) -> SafeString:
     """A 80×20 latency trend from the check's stored recent latencies.
     Built with an f-string: the board draws up to 10,000 of them."""
-    points = _points(values or [], 80, 20)
+    points = charts.points(values or [], 80, 20)
     if not points:
         return SafeString('<span class="muted">—</span>')
     return SafeString(
@@ -42,36 +31,23 @@ def sparkline(values: Sequence[float | None] | None) -> SafeString:
 
 
 @register.simple_tag
-def latency_chart(
-    series: Sequence[tuple] | None, width: int = 720, height: int = 180
-) -> SafeString:
-    """Latency over time with the maximum labelled; series is [(time, ms)]."""
+def latency_chart(series: Sequence[tuple] | None, width: int = 720, height: int = 180) -> SafeString:
+    """Latency over time, drawn by the shared chart helper; series is [(time, ms)]."""
     values = [ms for _at, ms in series or []]
-    points = _points(values, width, height - 20, pad=4)
-    if not points:
+    if len([v for v in values if v is not None]) < 2:
         return SafeString('<p class="empty">Not enough results yet to draw a chart.</p>')
-    numbers = [v for v in values if v is not None]
     first, last = series[0][0], series[-1][0]
-    return format_html(
-        '<svg class="latency-chart" width="100%" viewBox="0 0 {w} {h}" '
-        'preserveAspectRatio="none" role="img" '
-        'aria-label="Latency from {first} to {last}, max {top} ms">'
-        '<line x1="0" y1="{base}" x2="{w}" y2="{base}" stroke="currentColor" '
-        'stroke-opacity="0.3"/>'
-        '<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{points}"/>'
-        '<text x="4" y="12" font-size="11" fill="currentColor">max {top} ms</text>'
-        '<text x="4" y="{label}" font-size="11" fill="currentColor">{first}</text>'
-        '<text x="{w}" y="{label}" font-size="11" fill="currentColor" '
-        'text-anchor="end">{last}</text></svg>',
-        w=width,
-        h=height,
-        base=height - 24,
-        points=points,
-        top=f"{max(numbers):.0f}",
-        label=height - 4,
-        first=f"{first:%Y-%m-%d %H:%M}",
-        last=f"{last:%Y-%m-%d %H:%M}",
+    top = max(v for v in values if v is not None)
+    same_day = first.date() == last.date()
+    chart = charts.Chart(
+        slug="latency",
+        title="Latency",
+        description=f"from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}, max {top:.0f} ms",
+        labels=[f"{at:%H:%M}" if same_day else f"{at:%m-%d %H:%M}" for at, _ms in series],
+        series=[charts.Series("latency", values)],
+        unit="ms",
     )
+    return format_html('<div class="latency-chart">{}</div>', chart.svg(width, height))
 
 
 _STATE_LABELS = {"ok": "OK", "warning": "Warning", "critical": "Critical", "unknown": "Unknown"}

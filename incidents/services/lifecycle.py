@@ -102,6 +102,10 @@ def incident_declare(
             data={"severity": level.level, "source": source_kind},
         )
         audit.record(actor, "incident.declare", incident, after=_snapshot(incident))
+        if dedup_key:
+            from ..reviews.recurrence import detect_recurrence
+
+            detect_recurrence(incident)
         _announce(
             "incident.declared",
             incident,
@@ -133,6 +137,12 @@ def incident_transition(
                 f"{current.reference} is {current.get_status_display().lower()}: it cannot become "
                 f"“{Status(to).label if to in Status.values else to}”. Allowed next: {names}."
             )
+        if to == Status.CLOSED:
+            from ..reviews.services import close_refusal  # reviews build on this package
+
+            refusal = close_refusal(current)
+            if refusal:
+                raise TransitionRefused(refusal)
         firing = []
         if to == Status.RESOLVED:
             firing = list(current.signals.filter(firing=True).order_by("label"))
@@ -173,6 +183,9 @@ def incident_transition(
                 f"{current.reference} resolved: {current.title}",
                 f"{level.name} resolved after {_duration(seconds)} by {actor}.",
             )
+            from ..reviews.services import on_incident_resolved
+
+            on_incident_resolved(current)
     return current
 
 

@@ -62,8 +62,7 @@ def test_create_run_now_and_filter(demo_data, live_server, page, sign_in):
         page.get_by_label("Type").select_option("http")
         page.wait_for_url("**/health/?*kind=http*")
         page.wait_for_function(
-            "document.querySelectorAll('tr[data-state]').length === "
-            f"{Check.objects.filter(kind='http').count()}"
+            f"document.querySelectorAll('tr[data-state]').length === {Check.objects.filter(kind='http').count()}"
         )
         assert page.get_by_role("link", name="checkout healthz").is_visible()
         assert page.console_log.csp_violations() == []

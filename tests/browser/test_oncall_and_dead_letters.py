@@ -16,9 +16,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_manager_adds_and_removes_a_shift_without_a_page_reload(
-    live_server, page, sign_in, make_user
-):
+def test_manager_adds_and_removes_a_shift_without_a_page_reload(live_server, page, sign_in, make_user):
     manager = make_user(Role.MANAGER, username="maya", timezone="Asia/Singapore")
     make_user(Role.SRE, username="sam", first_name="Sam", last_name="Reyes")
     rotation = Rotation.objects.create(name="Primary SRE")
@@ -29,16 +27,12 @@ def test_manager_adds_and_removes_a_shift_without_a_page_reload(
     expect(card.get_by_test_id("on-call-now")).to_contain_text("Nobody")
 
     # Sam from one hour ago (Singapore time, as the manager types it) for 12 hours.
-    start = datetime.datetime.now(datetime.UTC).astimezone(
-        datetime.timezone(datetime.timedelta(hours=8))
-    )
+    start = datetime.datetime.now(datetime.UTC).astimezone(datetime.timezone(datetime.timedelta(hours=8)))
     start = start.replace(second=0, microsecond=0) - datetime.timedelta(hours=1)
     card.locator("summary", has_text="Add a shift").click()
     card.get_by_label("Who").select_option(label="Sam Reyes (sam)")
     card.get_by_label("Starts").fill(start.strftime("%Y-%m-%dT%H:%M"))
-    card.get_by_label("Ends").fill(
-        (start + datetime.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M")
-    )
+    card.get_by_label("Ends").fill((start + datetime.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M"))
     card.get_by_role("button", name="Add shift").click()
 
     expect(card.get_by_test_id("on-call-now")).to_contain_text("Sam Reyes")
@@ -50,9 +44,7 @@ def test_manager_adds_and_removes_a_shift_without_a_page_reload(
     # An overlapping one is refused in place.
     card.locator("summary", has_text="Add a shift").click()
     card.get_by_label("Who").select_option(label="Sam Reyes (sam)")
-    card.get_by_label("Starts").fill(
-        (start + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
-    )
+    card.get_by_label("Starts").fill((start + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
     card.get_by_label("Ends").fill((start + datetime.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"))
     card.get_by_role("button", name="Add shift").click()
     expect(card.get_by_role("alert")).to_contain_text("overlaps Sam Reyes's shift")
@@ -88,9 +80,7 @@ def test_sre_replays_a_dead_letter_from_the_list(live_server, page, sign_in, mak
         expect(row).to_contain_text("HTTP 503: maintenance")
         row.get_by_role("button", name="Replay").click()
 
-        expect(page.locator(f"#delivery-{delivery.pk}")).to_contain_text(
-            "queued for a fresh attempt"
-        )
+        expect(page.locator(f"#delivery-{delivery.pk}")).to_contain_text("queued for a fresh attempt")
         delivery.refresh_from_db()
         assert delivery.status == "sent"
         assert [r["json"]["text"] for r in receiver.successes] == ["INC-1 declared"]

@@ -21,13 +21,9 @@ def _record(check, state, message, capture, summary=""):
 
 @pytest.mark.django_db
 def test_failing_check_opens_then_updates_its_incident(django_capture_on_commit_callbacks):
-    check = make_check(
-        make_service("Checkout API"), name="healthz", opens_incident=True, consecutive_needed=1
-    )
+    check = make_check(make_service("Checkout API"), name="healthz", opens_incident=True, consecutive_needed=1)
     _record(check, "ok", "HTTP 200", django_capture_on_commit_callbacks)
-    assert (
-        not Incident.objects.exists()
-    )  # unknown → ok is not a failure worth an incident... but it is sent
+    assert not Incident.objects.exists()  # unknown → ok is not a failure worth an incident... but it is sent
     _record(
         check,
         "critical",

@@ -98,9 +98,7 @@ def test_http_body_contains(http_target):
 
 
 def test_http_body_not_json_is_a_clear_message(http_target):
-    result = probe(
-        "http", {"url": http_target.url("/html"), "json_path": "status", "json_equals": "healthy"}
-    )
+    result = probe("http", {"url": http_target.url("/html"), "json_path": "status", "json_equals": "healthy"})
     assert result.state == "critical" and "body is not JSON" in result.message
 
 
@@ -149,9 +147,7 @@ def test_https_records_certificate_expiry(tmp_path, settings):
     ca = CertificateAuthority(tmp_path)
     target = HttpTarget({"/": json_route(HEALTHY)}, context=ca.issue(days=20))
     try:
-        result = probe(
-            "http", {"url": target.url("/", host="localhost"), "ca_file": str(ca.ca_file)}
-        )
+        result = probe("http", {"url": target.url("/", host="localhost"), "ca_file": str(ca.ca_file)})
         untrusted = probe("http", {"url": target.url("/", host="localhost")})
         unverified = probe("http", {"url": target.url("/", host="localhost"), "verify_tls": False})
     finally:
@@ -159,9 +155,7 @@ def test_https_records_certificate_expiry(tmp_path, settings):
     assert result.state == "ok", result.message
     assert abs(result.details["cert_expiry"] - ca.last_not_after.timestamp()) < 2
     assert untrusted.state == "critical"
-    assert untrusted.message.startswith(
-        "TLS certificate rejected: unable to get local issuer certificate"
-    )
+    assert untrusted.message.startswith("TLS certificate rejected: unable to get local issuer certificate")
     assert unverified.state == "ok"
 
 
@@ -293,12 +287,8 @@ def test_dns_resolves_expected_addresses(dns_server):
 def test_dns_nxdomain_and_timeout(dns_server):
     result = probe("dns", {"name": "nope.internal", "nameserver": "127.0.0.1", "port": dns_server})
     assert result.message == "nope.internal does not exist (NXDOMAIN)"
-    result = probe(
-        "dns", {"name": "slow.internal", "nameserver": "127.0.0.1", "port": dns_server}, timeout=0.5
-    )
-    assert result.state == "critical" and (
-        "did not answer" in result.message or "timed out" in result.message
-    )
+    result = probe("dns", {"name": "slow.internal", "nameserver": "127.0.0.1", "port": dns_server}, timeout=0.5)
+    assert result.state == "critical" and ("did not answer" in result.message or "timed out" in result.message)
 
 
 # --- PostgreSQL and Redis: the real servers -----------------------------------------------
@@ -314,21 +304,14 @@ def pg_dsn(db):
 
 
 def test_postgres_query_value_against_thresholds(pg_dsn):
-    assert (
-        probe("postgres", {"dsn": pg_dsn, "query": "SELECT 42"}, warning=50, critical=90).state
-        == "ok"
-    )
+    assert probe("postgres", {"dsn": pg_dsn, "query": "SELECT 42"}, warning=50, critical=90).state == "ok"
     result = probe("postgres", {"dsn": pg_dsn, "query": "SELECT 85.5"}, warning=80, critical=95)
-    assert (
-        result.state == "warning"
-        and result.message == "query value 85.5 is above the warning threshold 80"
-    )
+    assert result.state == "warning" and result.message == "query value 85.5 is above the warning threshold 80"
     connections = probe(
         "postgres",
         {
             "dsn": pg_dsn,
-            "query": "SELECT 100.0 * count(*) / current_setting('max_connections')::int "
-            "FROM pg_stat_activity",
+            "query": "SELECT 100.0 * count(*) / current_setting('max_connections')::int FROM pg_stat_activity",
         },
         warning=80,
         critical=95,
@@ -351,9 +334,7 @@ def test_postgres_is_read_only(pg_dsn):
 
 def test_postgres_failures_are_clear(pg_dsn):
     refused = probe("postgres", {"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/x"})
-    assert refused.state == "critical" and refused.message.startswith(
-        "cannot connect to PostgreSQL"
-    )
+    assert refused.state == "critical" and refused.message.startswith("cannot connect to PostgreSQL")
     missing_db = probe("postgres", {"dsn": pg_dsn.rsplit("/", 1)[0] + "/no_such_database_here"})
     assert 'database "no_such_database_here" does not exist' in missing_db.message
     not_number = probe("postgres", {"dsn": pg_dsn, "query": "SELECT 'abc'"})
@@ -375,9 +356,7 @@ def test_redis_ping_memory_and_queue_depth(redis_url, redis_client, worker_id_su
     key = f"queues:default{worker_id_suffix}"
     redis_client.delete(key)
     redis_client.rpush(key, *range(1200))
-    result = probe(
-        "redis", {"url": redis_url, "mode": "list", "key": key}, warning=1000, critical=5000
-    )
+    result = probe("redis", {"url": redis_url, "mode": "list", "key": key}, warning=1000, critical=5000)
     assert result.state == "warning"
     assert result.message == f"length of {key} 1200 is above the warning threshold 1000"
 
@@ -403,13 +382,8 @@ def test_heartbeat_states():
     now = datetime.datetime.now(datetime.UTC)
     assert _heartbeat(last_ping_at=now - datetime.timedelta(minutes=30)).state == "ok"
     late = _heartbeat(last_ping_at=now - datetime.timedelta(minutes=71))
-    assert (
-        late.state == "critical"
-        and late.message == "last ping 71 min ago; expected every 60 min (+10 min grace)"
-    )
-    assert _heartbeat(last_ping_at=now, last_ping_failed=True).message.startswith(
-        "the job reported a failure"
-    )
+    assert late.state == "critical" and late.message == "last ping 71 min ago; expected every 60 min (+10 min grace)"
+    assert _heartbeat(last_ping_at=now, last_ping_failed=True).message.startswith("the job reported a failure")
     assert _heartbeat(created_at=now).state == "unknown"
     never = _heartbeat(created_at=now - datetime.timedelta(hours=2))
     assert never.state == "critical" and "no ping received" in never.message

@@ -50,9 +50,7 @@ def prometheus(tmp_path_factory):
             result = probe("prometheus", {"url": url, "query": "queue_length"})
             if result.state != "unknown" and "value" in result.details:
                 break
-            assert time.monotonic() < deadline, (
-                f"Prometheus never scraped the target: {result.message}"
-            )
+            assert time.monotonic() < deadline, f"Prometheus never scraped the target: {result.message}"
             time.sleep(0.5)
         yield url
     finally:
@@ -71,9 +69,7 @@ def test_prometheus_value_against_the_seeds_thresholds(prometheus):
     )
     assert result.state == "warning"
     assert result.message == "value 1200 is above the warning threshold 1000"
-    error_rate = probe(
-        "prometheus", {"url": prometheus, "query": "error_ratio * 100"}, warning=1, critical=5
-    )
+    error_rate = probe("prometheus", {"url": prometheus, "query": "error_ratio * 100"}, warning=1, critical=5)
     assert error_rate.state == "ok" and error_rate.details["value"] == pytest.approx(0.2)
     scalar = probe(
         "prometheus",
@@ -88,10 +84,7 @@ def test_prometheus_value_against_the_seeds_thresholds(prometheus):
 def test_prometheus_failures_are_clear(prometheus):
     bad = probe("prometheus", {"url": prometheus, "query": "sum("})
     assert bad.state == "critical"
-    assert (
-        bad.message.startswith("Prometheus query failed (HTTP 400): ")
-        and "parse error" in bad.message
-    )
+    assert bad.message.startswith("Prometheus query failed (HTTP 400): ") and "parse error" in bad.message
     empty = probe("prometheus", {"url": prometheus, "query": "no_such_metric"})
     assert (empty.state, empty.message) == ("unknown", "the query returned no series")
     down = probe("prometheus", {"url": f"http://127.0.0.1:{free_port()}", "query": "up"})
@@ -161,9 +154,7 @@ def kube(tmp_path, settings):
                 "apiVersion": "v1",
                 "kind": "Config",
                 "current-context": "test",
-                "clusters": [
-                    {"name": "test", "cluster": {"server": f"http://127.0.0.1:{server.port}"}}
-                ],
+                "clusters": [{"name": "test", "cluster": {"server": f"http://127.0.0.1:{server.port}"}}],
                 "users": [{"name": "probe", "user": {"token": "probe-token"}}],
                 "contexts": [{"name": "test", "context": {"cluster": "test", "user": "probe"}}],
             }
@@ -205,9 +196,7 @@ def test_kubernetes_replicas_and_restarts(kube):
     kube.routes["/api/v1/namespaces/prod/pods"] = json_route(_pods([4, 3]))
     result = _kube_probe(kube, warning=5, critical=20)
     assert result.state == "warning"
-    assert (
-        result.message == "2/2 replicas available, 7 restarts (7 is above the warning threshold 5)"
-    )
+    assert result.message == "2/2 replicas available, 7 restarts (7 is above the warning threshold 5)"
 
 
 def test_kubernetes_failures_are_clear(kube):
@@ -236,12 +225,8 @@ def test_kubernetes_failures_are_clear(kube):
         0,
     )
     malformed = _kube_probe(kube)
-    assert malformed.state == "critical" and malformed.message.startswith(
-        "malformed answer from the Kubernetes API"
-    )
-    kube.routes["/apis/apps/v1/namespaces/prod/deployments/web"] = json_route(
-        _deployment(1, 1), delay=3
-    )
+    assert malformed.state == "critical" and malformed.message.startswith("malformed answer from the Kubernetes API")
+    kube.routes["/apis/apps/v1/namespaces/prod/deployments/web"] = json_route(_deployment(1, 1), delay=3)
     slow = probe(
         "kubernetes",
         {"kubeconfig": kube.kubeconfig, "namespace": "prod", "deployment": "web"},
@@ -255,6 +240,4 @@ def test_kubernetes_failures_are_clear(kube):
 
 def test_kubernetes_without_config_outside_a_cluster():
     result = probe("kubernetes", {"namespace": "prod", "deployment": "web"})
-    assert result.state == "critical" and result.message.startswith(
-        "no kubeconfig given and not running in a cluster"
-    )
+    assert result.state == "critical" and result.message.startswith("no kubeconfig given and not running in a cluster")

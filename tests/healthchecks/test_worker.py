@@ -77,15 +77,11 @@ def test_a_worker_killed_mid_batch_loses_no_check(worker_id_suffix, settings):
 
     queue = f"hc-kill{worker_id_suffix}"
     target = HttpTarget({"/slow": json_route({"status": "healthy"}, delay=20)})
-    check = make_check(
-        kind="http", queue=queue, timeout_seconds=15, config={"url": target.url("/slow")}
-    )
+    check = make_check(kind="http", queue=queue, timeout_seconds=15, config={"url": target.url("/slow")})
     db = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        ),
+        "DATABASE_URL": (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": "",
         "DEBUG": "false",

@@ -157,3 +157,7 @@ CASES += [
         headers=JSON,
     ),
 ]
+
+from .review_permission_cases import CASES as REVIEW_CASES  # noqa: E402
+
+CASES += REVIEW_CASES

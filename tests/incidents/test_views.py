@@ -196,7 +196,7 @@ def test_resolve_while_firing_asks_then_records(client_as):
     response = client.post(url, {"to": "resolved", "confirm_firing": "on", "note": "pool resized"})
     assert response.status_code == 302
     assert Incident.objects.get(pk=incident.pk).status == Status.RESOLVED
-    assert "confirmed by" in incident.events.order_by("-id").first().text
+    assert "confirmed by" in incident.events.filter(kind="status").order_by("-id").first().text
 
 
 def test_restricted_incident_is_hidden_from_non_participants(client_as, make_user):

@@ -50,9 +50,7 @@ def _wait_for(predicate, timeout: float = 30.0) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_real_worker_retries_with_backoff_until_the_endpoint_recovers(
-    settings, receiver, real_worker
-):
+def test_real_worker_retries_with_backoff_until_the_endpoint_recovers(settings, receiver, real_worker):
     settings.NOTIFY_WEBHOOK_URL = receiver.url
     settings.NOTIFY_MAX_ATTEMPTS = 5
     settings.NOTIFY_BACKOFF_SECONDS = 0.5

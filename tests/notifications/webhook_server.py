@@ -20,11 +20,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
-                    status = (
-                        receiver.statuses.popleft()
-                        if receiver.statuses
-                        else receiver.default_status
-                    )
+                    status = receiver.statuses.popleft() if receiver.statuses else receiver.default_status
                     receiver.received.append(
                         {
                             "status": status,

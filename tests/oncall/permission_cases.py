@@ -24,9 +24,7 @@ def _shift_data(kwargs):
 def _shift(user):
     rotation, _ = Rotation.objects.get_or_create(name="Matrix rotation")
     now = timezone.now()
-    shift = Shift.objects.create(
-        rotation=rotation, user=user, starts_at=now, ends_at=now + datetime.timedelta(hours=1)
-    )
+    shift = Shift.objects.create(rotation=rotation, user=user, starts_at=now, ends_at=now + datetime.timedelta(hours=1))
     return {"pk": shift.pk}
 
 

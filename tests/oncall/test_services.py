@@ -23,9 +23,7 @@ def test_shift_create_is_audited(rotation, make_user):
     manager, sre = make_user(Role.MANAGER), make_user(Role.SRE)
     start = timezone.now()
 
-    shift = services.shift_create(
-        actor=manager, rotation=rotation, user=sre, starts_at=start, ends_at=start + 12 * H
-    )
+    shift = services.shift_create(actor=manager, rotation=rotation, user=sre, starts_at=start, ends_at=start + 12 * H)
 
     entry = AuditEntry.objects.get(action="oncall.shift_create")
     assert entry.actor_id == manager.pk and entry.target_id == str(shift.pk)
@@ -39,9 +37,7 @@ def test_overlapping_shift_is_refused_with_a_clear_message(rotation, make_user):
         make_user(Role.SRE),
     )
     start = timezone.now().replace(minute=0, second=0, microsecond=0)
-    services.shift_create(
-        actor=manager, rotation=rotation, user=sre, starts_at=start, ends_at=start + 12 * H
-    )
+    services.shift_create(actor=manager, rotation=rotation, user=sre, starts_at=start, ends_at=start + 12 * H)
 
     with pytest.raises(ValidationError) as refused:
         services.shift_create(
@@ -53,11 +49,7 @@ def test_overlapping_shift_is_refused_with_a_clear_message(rotation, make_user):
         )
 
     message = refused.value.messages[0]
-    assert (
-        "overlaps Sam's shift" in message
-        and "Primary SRE" in message
-        and "Europe/London" in message
-    )
+    assert "overlaps Sam's shift" in message and "Primary SRE" in message and "Europe/London" in message
     assert Shift.objects.count() == 1
     assert AuditEntry.objects.filter(action="oncall.shift_create").count() == 1
 
@@ -66,16 +58,10 @@ def test_back_to_back_shifts_and_other_rotations_are_fine(rotation, make_user):
     manager, sre = make_user(Role.MANAGER), make_user(Role.SRE)
     other = Rotation.objects.create(name="Database")
     start = timezone.now()
-    services.shift_create(
-        actor=manager, rotation=rotation, user=sre, starts_at=start, ends_at=start + 12 * H
-    )
+    services.shift_create(actor=manager, rotation=rotation, user=sre, starts_at=start, ends_at=start + 12 * H)
 
-    services.shift_create(
-        actor=manager, rotation=rotation, user=sre, starts_at=start + 12 * H, ends_at=start + 24 * H
-    )
-    services.shift_create(
-        actor=manager, rotation=other, user=sre, starts_at=start, ends_at=start + 12 * H
-    )
+    services.shift_create(actor=manager, rotation=rotation, user=sre, starts_at=start + 12 * H, ends_at=start + 24 * H)
+    services.shift_create(actor=manager, rotation=other, user=sre, starts_at=start, ends_at=start + 12 * H)
 
     assert Shift.objects.count() == 3
 
@@ -84,9 +70,7 @@ def test_shift_must_end_after_it_starts(rotation, make_user):
     manager, sre = make_user(Role.MANAGER), make_user(Role.SRE)
     start = timezone.now()
     with pytest.raises(ValidationError):
-        services.shift_create(
-            actor=manager, rotation=rotation, user=sre, starts_at=start, ends_at=start
-        )
+        services.shift_create(actor=manager, rotation=rotation, user=sre, starts_at=start, ends_at=start)
     # The database refuses it too, whoever writes.
     with pytest.raises(IntegrityError), transaction.atomic():
         Shift.objects.create(rotation=rotation, user=sre, starts_at=start, ends_at=start - H)
@@ -96,9 +80,7 @@ def test_only_schedule_editors_change_shifts(rotation, make_user):
     sre = make_user(Role.SRE)
     start = timezone.now()
     with pytest.raises(PermissionDenied):
-        services.shift_create(
-            actor=sre, rotation=rotation, user=sre, starts_at=start, ends_at=start + H
-        )
+        services.shift_create(actor=sre, rotation=rotation, user=sre, starts_at=start, ends_at=start + H)
     shift = Shift.objects.create(rotation=rotation, user=sre, starts_at=start, ends_at=start + H)
     with pytest.raises(PermissionDenied):
         services.shift_delete(actor=sre, shift=shift)

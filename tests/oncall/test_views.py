@@ -49,9 +49,7 @@ def test_index_shows_who_is_on_call_in_the_viewers_timezone(client_as, make_user
     html = client.get(INDEX).content.decode()
 
     tokyo_end = now_shift.ends_at.astimezone(zoneinfo.ZoneInfo("Asia/Tokyo"))
-    assert (
-        f'until <time datetime="{tokyo_end.isoformat()}">{tokyo_end:%a %d %b %H:%M}</time>' in html
-    )
+    assert f'until <time datetime="{tokyo_end.isoformat()}">{tokyo_end:%a %d %b %H:%M}</time>' in html
     assert "Sam Reyes" in html and "All services" in html
     assert "this rotation is uncovered" in html  # the empty rotation
     assert "Add a shift" not in html and "Remove</button>" not in html  # Viewers do not edit
@@ -77,9 +75,7 @@ def test_manager_adds_a_shift_without_javascript(client_as, make_user):
 
 
 @pytest.mark.django_db
-def test_htmx_add_returns_only_the_rotation_block(
-    client_as, make_user, django_assert_max_num_queries
-):
+def test_htmx_add_returns_only_the_rotation_block(client_as, make_user, django_assert_max_num_queries):
     client = client_as(Role.MANAGER)
     rotation = Rotation.objects.create(name="Primary SRE")
     sre = make_user(Role.SRE, username="sam")
@@ -99,9 +95,7 @@ def test_htmx_add_returns_only_the_rotation_block(
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.lstrip().startswith(
-        f'<section class="card stack rotation" id="rotation-{rotation.pk}"'
-    )
+    assert html.lstrip().startswith(f'<section class="card stack rotation" id="rotation-{rotation.pk}"')
     assert "<html" not in html and "Added sam&#x27;s shift from " in html and "(4 h)" in html
     assert html.count('data-testid="shift"') == 1
 
@@ -163,9 +157,7 @@ def test_manager_removes_a_shift_with_htmx(client_as, make_user):
     gone = shift(rotation, make_user(Role.SRE), 0, 12)
     kept = shift(rotation, make_user(Role.SRE), 12, 24)
 
-    response = client.post(
-        reverse("oncall:shift_delete", args=[gone.pk]), headers={"HX-Request": "true"}
-    )
+    response = client.post(reverse("oncall:shift_delete", args=[gone.pk]), headers={"HX-Request": "true"})
 
     assert response.status_code == 200
     assert list(Shift.objects.all()) == [kept]
@@ -208,10 +200,7 @@ def test_metrics_export_uncovered_rotations(client, make_user):
     shift(rotation, make_user(Role.SRE), -1, 1)
     Rotation.objects.create(name="Database")
 
-    assert (
-        "opsconsole_oncall_uncovered_rotations 1.0"
-        in client.get(reverse("metrics")).content.decode()
-    )
+    assert "opsconsole_oncall_uncovered_rotations 1.0" in client.get(reverse("metrics")).content.decode()
 
 
 @pytest.mark.django_db
@@ -228,13 +217,9 @@ def test_demo_seed_is_idempotent():
     database = Rotation.objects.get(name="Database")
     assert [s.slug for s in database.services.all()] == ["postgresql"]
     now = timezone.now()
-    primary_now = Shift.objects.get(
-        rotation__name="Primary SRE", starts_at__lte=now, ends_at__gt=now
-    )
+    primary_now = Shift.objects.get(rotation__name="Primary SRE", starts_at__lte=now, ends_at__gt=now)
     assert primary_now.user.username in {"sre", "commander"}
-    assert set(
-        Shift.objects.filter(rotation=database).values_list("user__username", flat=True)
-    ) == {"manager"}
+    assert set(Shift.objects.filter(rotation=database).values_list("user__username", flat=True)) == {"manager"}
 
 
 @pytest.mark.django_db
@@ -274,8 +259,5 @@ def test_admin_refuses_an_overlapping_shift_and_audits_a_good_one(admin_client, 
 def test_admin_rotation_pages_load(admin_client):
     rotation = Rotation.objects.create(name="Primary SRE")
     assert admin_client.get(reverse("admin:oncall_rotation_changelist")).status_code == 200
-    assert (
-        admin_client.get(reverse("admin:oncall_rotation_change", args=[rotation.pk])).status_code
-        == 200
-    )
+    assert admin_client.get(reverse("admin:oncall_rotation_change", args=[rotation.pk])).status_code == 200
     assert admin_client.get(reverse("admin:oncall_shift_changelist")).status_code == 200

@@ -71,9 +71,7 @@ def test_inserted_row_is_caught(chain):
         # Two steps: the primary key is checked row by row.
         cursor.execute("UPDATE opsconsole_auditentry SET seq = -seq WHERE seq >= 4")
         cursor.execute("UPDATE opsconsole_auditentry SET seq = -seq + 1 WHERE seq < 0")
-    forged = AuditEntry(
-        seq=4, created_at=chain[2].created_at, action="forged", prev_hash=chain[2].hash, hash="f" * 64
-    )
+    forged = AuditEntry(seq=4, created_at=chain[2].created_at, action="forged", prev_hash=chain[2].hash, hash="f" * 64)
     forged.save(force_insert=True)
     problems = list(audit.verify_chain())
     assert problems and problems[0].seq == 4

@@ -289,10 +289,7 @@ def test_oidc_settings_come_from_the_environment():
         "OIDC_PROVIDER_ID": "corp-sso",
         "OIDC_NAME": "Corp SSO",
     }
-    code = (
-        "import json; from django.conf import settings; "
-        "print(json.dumps(settings.SOCIALACCOUNT_PROVIDERS))"
-    )
+    code = "import json; from django.conf import settings; print(json.dumps(settings.SOCIALACCOUNT_PROVIDERS))"
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],
         cwd=settings.BASE_DIR,

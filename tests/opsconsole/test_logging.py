@@ -162,9 +162,7 @@ def test_task_queued_from_a_request_logs_that_requests_id(celery_worker_process)
         verify_audit_chain.delay()
         return HttpResponse("queued")
 
-    response = RequestIdMiddleware(view)(
-        RequestFactory().post("/", headers={"X-Request-ID": request_id})
-    )
+    response = RequestIdMiddleware(view)(RequestFactory().post("/", headers={"X-Request-ID": request_id}))
     assert response["X-Request-ID"] == request_id
 
     task_line = _wait_for_line(log_path, lambda line: line.get("logger") == "opsconsole.tasks")

@@ -77,12 +77,7 @@ def gunicorn(transactional_db, tmp_path):
 
 
 def _samples(text: str, name: str) -> list:
-    return [
-        s
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == name
-    ]
+    return [s for family in text_string_to_metric_families(text) for s in family.samples if s.name == name]
 
 
 def test_metrics_sum_over_three_gunicorn_workers(gunicorn):
@@ -90,9 +85,7 @@ def test_metrics_sum_over_three_gunicorn_workers(gunicorn):
     assert not (multiproc / "counter_999999.db").exists(), "master start empties the directory"
     # The readiness probe above made a few /livez requests of its own: count from here.
     _, before = _get(f"{base}/metrics", TOKEN)
-    already = sum(
-        s.value for s in _samples(before, "http_requests_total") if s.labels["view"] == "livez"
-    )
+    already = sum(s.value for s in _samples(before, "http_requests_total") if s.labels["view"] == "livez")
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(lambda _: _get(f"{base}/livez")[0], range(REQUESTS)))
@@ -108,17 +101,9 @@ def test_metrics_sum_over_three_gunicorn_workers(gunicorn):
     pids = {re.match(r"counter_(\d+)\.db", f.name).group(1) for f in multiproc.glob("counter_*.db")}
     assert len(pids) >= 2, f"expected requests spread over workers, files: {pids}"
 
-    buckets = [
-        s
-        for s in _samples(text, "http_request_duration_seconds_bucket")
-        if s.labels["view"] == "livez"
-    ]
+    buckets = [s for s in _samples(text, "http_request_duration_seconds_bucket") if s.labels["view"] == "livez"]
     assert {s.labels["le"] for s in buckets} >= {"0.005", "0.1", "1.0", "+Inf"}
-    count = [
-        s
-        for s in _samples(text, "http_request_duration_seconds_count")
-        if s.labels["view"] == "livez"
-    ]
+    count = [s for s in _samples(text, "http_request_duration_seconds_count") if s.labels["view"] == "livez"]
     assert sum(s.value for s in count) == already + REQUESTS
 
     # Access log: JSON lines carrying the request id gunicorn saw in the response.
@@ -161,9 +146,7 @@ def test_celery_task_counters_after_a_task_runs(client):
 def test_verify_audit_task_is_routed_and_scheduled():
     from opsconsole.celery import app
 
-    assert (
-        app.amqp.router.route({}, "opsconsole.tasks.verify_audit_chain")["queue"].name == "default"
-    )
+    assert app.amqp.router.route({}, "opsconsole.tasks.verify_audit_chain")["queue"].name == "default"
     schedule = settings.CELERY_BEAT_SCHEDULE["verify-audit-chain"]
     assert schedule["task"] == "opsconsole.tasks.verify_audit_chain"
     assert app.tasks["opsconsole.tasks.verify_audit_chain"].time_limit

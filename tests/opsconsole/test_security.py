@@ -109,9 +109,7 @@ def test_https_responses_carry_hsts_and_cookies_are_secure(client, make_user):
     plain = client.get(reverse("account_login"))
     assert "Strict-Transport-Security" not in plain  # HSTS only means something over HTTPS
 
-    response = client.post(
-        reverse("account_login"), {"login": "alice", "password": "pw-for-tests-1"}, secure=True
-    )
+    response = client.post(reverse("account_login"), {"login": "alice", "password": "pw-for-tests-1"}, secure=True)
     assert response.status_code == 302
     session_cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert session_cookie["secure"] and session_cookie["httponly"]

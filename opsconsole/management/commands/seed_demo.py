@@ -21,14 +21,38 @@ DEMO_USERS = [
 ]
 
 DEMO_SERVICES = [
-    ("Ops Console", "ops-console", "This console: web, worker and beat.", "SRE", 2,
-     [("Health", "http://127.0.0.1:8000/healthz"), ("Metrics", "http://127.0.0.1:8000/metrics")]),
-    ("Checkout API", "checkout-api", "Customer-facing REST API (customer-facing-service, port 8080).",
-     "Payments", 1, [("Runbook", "https://wiki.example.com/runbooks/checkout")]),
-    ("Order worker", "order-worker", "Consumes orders.created, persists orders, talks to the payment gateway.",
-     "Payments", 1, []),
-    ("PostgreSQL", "postgresql", "Primary database (customer_db, order_db) with a streaming replica.",
-     "Platform", 1, []),
+    (
+        "Ops Console",
+        "ops-console",
+        "This console: web, worker and beat.",
+        "SRE",
+        2,
+        [("Health", "http://127.0.0.1:8000/healthz"), ("Metrics", "http://127.0.0.1:8000/metrics")],
+    ),
+    (
+        "Checkout API",
+        "checkout-api",
+        "Customer-facing REST API (customer-facing-service, port 8080).",
+        "Payments",
+        1,
+        [("Runbook", "https://wiki.example.com/runbooks/checkout")],
+    ),
+    (
+        "Order worker",
+        "order-worker",
+        "Consumes orders.created, persists orders, talks to the payment gateway.",
+        "Payments",
+        1,
+        [],
+    ),
+    (
+        "PostgreSQL",
+        "postgresql",
+        "Primary database (customer_db, order_db) with a streaming replica.",
+        "Platform",
+        1,
+        [],
+    ),
     ("Redis", "redis", "Cache, rate limiter and job queues.", "Platform", 2, []),
     ("Message queue", "message-queue", "RabbitMQ/Redpanda broker with dead-letter queues.", "Platform", 2, []),
 ]

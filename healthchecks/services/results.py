@@ -1,6 +1,4 @@
-"""Writes of the health-check area. Each public function owns its
-transaction and, where a person or the system changes something that
-matters, its audit entry."""
+"""Recording probe results: state decisions, state changes, their audit and maintenance silencing."""
 
 from __future__ import annotations
 
@@ -9,214 +7,25 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Avg, Count, Max, Min, Q
-from django.db.models.functions import TruncHour
+from django.db.models import Q
 from django.utils import timezone
 
 from opsconsole import audit
 from opsconsole.roles import check_capability
 
-from .models import (
+from ..models import (
     RECENT_LATENCIES,
     Check,
     CheckResult,
-    CheckRollup,
     CheckStateChange,
     MaintenanceWindow,
 )
-from .probes import ProbeResult, ProbeSpec, run_batch_sync
+from ..probes import ProbeResult, ProbeSpec, run_batch_sync
 
 log = logging.getLogger(__name__)
-
-CHECK_AUDIT_FIELDS = (
-    "name",
-    "service_id",
-    "kind",
-    "config",
-    "interval_seconds",
-    "timeout_seconds",
-    "enabled",
-    "warning_threshold",
-    "critical_threshold",
-    "consecutive_needed",
-    "queue",
-    "opens_incident",
-)
-# Secrets inside a check's config never reach the audit log.
-_SECRET_KEYS = ("dsn", "password", "headers", "kubeconfig_content", "ca_pem")
-
-
-def _mask(key: str, value: object) -> object:
-    if key in _SECRET_KEYS:
-        return "***"
-    if key == "url" and isinstance(value, str):
-        # redis://:password@host/0 or https://user:password@host/: keep the host only.
-        scheme, sep, rest = value.partition("://")
-        netloc, slash, path = rest.partition("/")
-        if sep and "@" in netloc:
-            return f"{scheme}://***@{netloc.rsplit('@', 1)[1]}{slash}{path}"
-    return value
-
-
-def mask_config(config: dict | None) -> dict:
-    """A check's config as the audit log may show it: secrets replaced."""
-    return {k: _mask(k, v) for k, v in (config or {}).items()}
-
-
-def _audit_snapshot(check: Check) -> dict:
-    data = audit.snapshot(check, CHECK_AUDIT_FIELDS)
-    data["config"] = mask_config(data.get("config"))
-    return data
-
-
-# --- configuration --------------------------------------------------------------
-
-
-def check_create(*, actor, **fields) -> Check:
-    """Create a check, due at once."""
-    check_capability(actor, "config.edit")
-    with transaction.atomic():
-        check = Check.objects.create(next_due_at=timezone.now(), **fields)
-        audit.record(actor, "healthchecks.check_create", check, after=_audit_snapshot(check))
-    return check
-
-
-def check_update(*, actor, check: Check, **fields) -> Check:
-    """Save the edited fields. The latest state is kept; a changed kind or
-    target makes the check due at once so that the board shows fresh data."""
-    check_capability(actor, "config.edit")
-    with transaction.atomic():
-        # Lock the row: the result writer updates the same row's state fields,
-        # and we only ever write the configuration fields below.
-        current = Check.objects.select_for_update().get(pk=check.pk)
-        before = _audit_snapshot(current)
-        for name, value in fields.items():
-            setattr(current, name, value)
-        if current.kind != before["kind"] or current.config != check.config:
-            current.next_due_at = timezone.now()
-        current.save(update_fields=[*fields, "next_due_at"])
-        audit.record(
-            actor,
-            "healthchecks.check_update",
-            current,
-            before=before,
-            after=_audit_snapshot(current),
-        )
-    return current
-
-
-def maintenance_window_create(
-    *,
-    actor,
-    service=None,
-    check: Check | None = None,
-    starts_at: datetime.datetime,
-    ends_at: datetime.datetime,
-    reason: str,
-) -> MaintenanceWindow:
-    check_capability(actor, "config.edit")
-    with transaction.atomic():
-        window = MaintenanceWindow.objects.create(
-            service=service,
-            check_ref=check,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            reason=reason,
-            created_by=actor,
-        )
-        audit.record(
-            actor,
-            "healthchecks.maintenance_create",
-            window,
-            after=audit.snapshot(
-                window, ("service_id", "check_ref_id", "starts_at", "ends_at", "reason")
-            ),
-        )
-    return window
-
-
-def maintenance_window_end(*, actor, window: MaintenanceWindow) -> MaintenanceWindow:
-    """End the window now. Idempotent: a window already over is left as is."""
-    check_capability(actor, "config.edit")
-    now = timezone.now()
-    with transaction.atomic():
-        # Conditional update: two people ending it at once write one end time.
-        updated = MaintenanceWindow.objects.filter(
-            pk=window.pk, ends_at__gt=now, starts_at__lt=now
-        ).update(ends_at=now)
-        if updated:
-            audit.record(
-                actor,
-                "healthchecks.maintenance_end",
-                window,
-                before={"ends_at": window.ends_at},
-                after={"ends_at": now},
-            )
-    window.refresh_from_db()
-    return window
-
-
-# --- scheduling -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Claim:
-    token: uuid.UUID
-    queue: str
-    check_ids: list[int]
-
-
-def claim_due_checks(
-    *, now: datetime.datetime | None = None, batch_size: int | None = None, limit: int | None = None
-) -> list[Claim]:
-    """Lease due checks in batches and return them grouped by queue.
-
-    Two dispatchers never claim the same check: rows are locked with
-    FOR UPDATE SKIP LOCKED and only rows without a live lease are taken. A
-    lease lasts the check's timeout plus HEALTHCHECK_LEASE_MARGIN_SECONDS;
-    if the worker dies, the check is due again once it expires.
-    """
-    now = now or timezone.now()
-    batch_size = batch_size or settings.HEALTHCHECK_BATCH_SIZE
-    limit = limit or settings.HEALTHCHECK_DISPATCH_LIMIT
-    margin = datetime.timedelta(seconds=settings.HEALTHCHECK_LEASE_MARGIN_SECONDS)
-    claims: list[Claim] = []
-    claimed = 0
-    while claimed < limit:
-        with transaction.atomic():
-            rows = list(
-                Check.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(Q(next_due_at__isnull=True) | Q(next_due_at__lte=now), enabled=True)
-                .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-                .order_by("next_due_at", "id")
-                .values_list("id", "queue", "timeout_seconds")[: min(batch_size, limit - claimed)]
-            )
-            if not rows:
-                break
-            by_queue: dict[str, list[tuple[int, float]]] = {}
-            for check_id, queue, timeout in rows:
-                by_queue.setdefault(queue or settings.HEALTHCHECK_DEFAULT_QUEUE, []).append(
-                    (check_id, timeout)
-                )
-            for queue, items in by_queue.items():
-                token = uuid.uuid4()
-                ids = [check_id for check_id, _ in items]
-                lease_until = (
-                    now + margin + datetime.timedelta(seconds=max(timeout for _, timeout in items))
-                )
-                Check.objects.filter(id__in=ids).update(lease_until=lease_until, lease_token=token)
-                claims.append(Claim(token, queue, ids))
-        claimed += len(rows)
-        if len(rows) < batch_size:
-            break
-    return claims
-
-
-# --- results --------------------------------------------------------------------
 
 
 def decide_state(
@@ -250,6 +59,7 @@ _STATE_FIELDS = [
     "pending_count",
     "recent_latencies",
 ]
+
 _SCHEDULE_FIELDS = ["next_due_at", "lease_until", "lease_token"]
 
 
@@ -271,9 +81,7 @@ def record_results(
     if not by_id:
         return []
     with transaction.atomic():
-        queryset = (
-            Check.objects.select_for_update(of=("self",)).filter(id__in=list(by_id)).order_by("id")
-        )
+        queryset = Check.objects.select_for_update(of=("self",)).filter(id__in=list(by_id)).order_by("id")
         if lease_token is not None:
             queryset = queryset.filter(lease_token=lease_token)
         checks = list(queryset.select_related("service").defer("config"))
@@ -334,11 +142,9 @@ def record_results(
             _audit_changes(changes)
             actionable = [c.pk for c in changes if not c.silenced and c.check_ref.opens_incident]
             if actionable:
-                from . import tasks
+                from .. import tasks
 
-                transaction.on_commit(
-                    lambda: [tasks.state_change_action.delay(pk) for pk in actionable]
-                )
+                transaction.on_commit(lambda: [tasks.state_change_action.delay(pk) for pk in actionable])
     return changes
 
 
@@ -442,10 +248,7 @@ def _silence_in_maintenance(changes: list[CheckStateChange], now: datetime.datet
     silenced_checks = {check_id for check_id, _ in windows if check_id}
     silenced_services = {service_id for check_id, service_id in windows if service_id}
     for change in changes:
-        change.silenced = (
-            change.check_ref.pk in silenced_checks
-            or change.check_ref.service_id in silenced_services
-        )
+        change.silenced = change.check_ref.pk in silenced_checks or change.check_ref.service_id in silenced_services
 
 
 def run_checks(
@@ -482,59 +285,3 @@ def run_check_now(*, actor, check: Check) -> ProbeResult:
             after={"state": result.state, "summary": result.summary},
         )
     return result
-
-
-# --- retention ------------------------------------------------------------------
-
-
-def rollup_results(*, now: datetime.datetime | None = None, hours: int = 3) -> int:
-    """Aggregate the last `hours` complete hours of raw results into hourly
-    rollups. Idempotent: re-running an hour rewrites the same row."""
-    now = now or timezone.now()
-    end = now.replace(minute=0, second=0, microsecond=0)
-    start = end - datetime.timedelta(hours=hours)
-    rows = (
-        CheckResult.objects.filter(checked_at__gte=start, checked_at__lt=end)
-        .annotate(hour=TruncHour("checked_at"))
-        .values("check_ref_id", "hour")
-        .annotate(
-            count=Count("id"),
-            ok_count=Count("id", filter=Q(state=Check.State.OK)),
-            lmin=Min("latency_ms"),
-            lavg=Avg("latency_ms"),
-            lmax=Max("latency_ms"),
-        )
-        .order_by()
-    )
-    rollups = [
-        CheckRollup(
-            check_ref_id=row["check_ref_id"],
-            hour=row["hour"],
-            count=row["count"],
-            ok_count=row["ok_count"],
-            latency_min_ms=row["lmin"],
-            latency_avg_ms=row["lavg"],
-            latency_max_ms=row["lmax"],
-        )
-        for row in rows
-    ]
-    CheckRollup.objects.bulk_create(
-        rollups,
-        batch_size=1000,
-        update_conflicts=True,
-        unique_fields=["check_ref", "hour"],
-        update_fields=["count", "ok_count", "latency_min_ms", "latency_avg_ms", "latency_max_ms"],
-    )
-    return len(rollups)
-
-
-def prune_results(*, now: datetime.datetime | None = None) -> tuple[int, int]:
-    """Delete raw results older than HEALTHCHECK_RAW_RETENTION_DAYS (after
-    rolling them up) and rollups older than HEALTHCHECK_ROLLUP_RETENTION_DAYS."""
-    now = now or timezone.now()
-    rollup_results(now=now)
-    raw_cutoff = now - datetime.timedelta(days=settings.HEALTHCHECK_RAW_RETENTION_DAYS)
-    rollup_cutoff = now - datetime.timedelta(days=settings.HEALTHCHECK_ROLLUP_RETENTION_DAYS)
-    raw, _ = CheckResult.objects.filter(checked_at__lt=raw_cutoff).delete()
-    old, _ = CheckRollup.objects.filter(hour__lt=rollup_cutoff).delete()
-    return raw, old

@@ -1,0 +1,227 @@
+"""Server-rendered SVG charts: the one chart helper every page uses.
+
+A `Chart` holds labelled points (x labels, one or more series) and draws
+itself as SVG with axes, unit-labelled y ticks, spaced x (date) labels and
+optional threshold lines. It also gives the same numbers as a table (the
+text alternative shown under the chart) and as CSV rows.
+
+CSP: no inline styles. Colours come from classes (`.chart .s0` … in
+static/css/console.css); geometry from SVG attributes. Every text is escaped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html import escape
+
+from django.utils.safestring import SafeString
+
+PALETTE_SIZE = 6
+
+
+@dataclass
+class Series:
+    name: str
+    values: list[float | None]
+
+
+@dataclass
+class Threshold:
+    value: float
+    label: str
+
+
+@dataclass
+class Chart:
+    """kind: "line", "bar" (stacked when there are several series) or "hbar"
+    (horizontal bars, one per label: rankings such as top services)."""
+
+    slug: str
+    title: str
+    labels: list[str]
+    series: list[Series]
+    unit: str = ""
+    kind: str = "line"
+    thresholds: list[Threshold] = field(default_factory=list)
+    description: str = ""
+    decimals: int = 0
+
+    # --- numbers ---------------------------------------------------------
+
+    def fmt(self, value: float | None) -> str:
+        if value is None:
+            return "—"
+        text = f"{value:.{self.decimals}f}"
+        return f"{text} {self.unit}".strip() if self.unit and self.unit != "%" else f"{text}{self.unit}"
+
+    def _top(self) -> float:
+        if self.kind == "bar":
+            totals = [sum(s.values[i] or 0 for s in self.series) for i in range(len(self.labels))]
+        else:
+            totals = [v for s in self.series for v in s.values if v is not None]
+        totals += [t.value for t in self.thresholds]
+        return nice_ceiling(max(totals, default=0))
+
+    @property
+    def empty(self) -> bool:
+        return not self.labels or all(v is None or v == 0 for s in self.series for v in s.values)
+
+    def table(self) -> dict:
+        """The text alternative: a header row and one row per label."""
+        return {
+            "header": ["", *[s.name for s in self.series]],
+            "rows": [[label, *[self.fmt(s.values[i]) for s in self.series]] for i, label in enumerate(self.labels)],
+        }
+
+    def csv_rows(self) -> list[list]:
+        unit = f" ({self.unit})" if self.unit else ""
+        rows: list[list] = [["label", *[f"{s.name}{unit}" for s in self.series]]]
+        for i, label in enumerate(self.labels):
+            rows.append([label, *["" if s.values[i] is None else round(s.values[i], 3) for s in self.series]])
+        return rows
+
+    # --- drawing ---------------------------------------------------------
+
+    def svg(self, width: int = 720, height: int = 220) -> SafeString:
+        if self.kind == "hbar":
+            return _hbar(self, width)
+        return _xy(self, width, height)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1/2/5 × 10^n at or above value (axis tops read well)."""
+    if value <= 0:
+        return 1.0
+    exponent = math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        top = step * 10**exponent
+        if top >= value - 1e-9:
+            return float(top)
+    return float(10 ** (exponent + 1))
+
+
+def _label_step(count: int, room: int) -> int:
+    return max(1, math.ceil(count / max(room, 1)))
+
+
+def _xy(chart: Chart, width: int, height: int) -> SafeString:
+    left, right, top_pad, bottom = 56, 8, 10, 34
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    top = chart._top()
+    n = len(chart.labels)
+    if n == 0:
+        return SafeString('<p class="empty">No data for this period.</p>')
+
+    def y(v: float) -> float:
+        return top_pad + plot_h - (v / top) * plot_h
+
+    out = [
+        f'<svg class="chart chart-{escape(chart.kind)}" viewBox="0 0 {width} {height}" width="100%" '
+        f'role="img" aria-labelledby="chart-{escape(chart.slug)}-title">'
+        f'<title id="chart-{escape(chart.slug)}-title">{escape(chart.title)}'
+        f"{': ' + escape(chart.description) if chart.description else ''}</title>"
+    ]
+    # y axis: 4 ticks with the unit
+    for i in range(5):
+        value = top * i / 4
+        yy = y(value)
+        out.append(f'<line class="grid" x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}"/>')
+        out.append(
+            f'<text class="tick" x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{escape(_tick(value, chart))}</text>'
+        )
+    out.append(f'<line class="axis" x1="{left}" y1="{top_pad}" x2="{left}" y2="{top_pad + plot_h}"/>')
+    out.append(f'<line class="axis" x1="{left}" y1="{top_pad + plot_h}" x2="{width - right}" y2="{top_pad + plot_h}"/>')
+    slot = plot_w / n
+    step = _label_step(n, plot_w // 70)
+    for i, label in enumerate(chart.labels):
+        if i % step == 0 or i == n - 1 and n <= 2:
+            x = left + slot * i + slot / 2 if chart.kind == "bar" else left + (plot_w * i / max(n - 1, 1))
+            out.append(
+                f'<text class="tick" x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle">{escape(label)}</text>'
+            )
+    if chart.kind == "bar":
+        bar_w = max(slot * 0.7, 1)
+        for i in range(n):
+            base = 0.0
+            for si, series in enumerate(chart.series):
+                v = series.values[i] or 0
+                if v <= 0:
+                    continue
+                x = left + slot * i + (slot - bar_w) / 2
+                y_top, y_base = y(base + v), y(base)
+                out.append(
+                    f'<rect class="s{si % PALETTE_SIZE}" x="{x:.1f}" y="{y_top:.1f}" width="{bar_w:.1f}" '
+                    f'height="{max(y_base - y_top, 0.5):.1f}"><title>{escape(chart.labels[i])} {escape(series.name)}: '
+                    f"{escape(chart.fmt(v))}</title></rect>"
+                )
+                base += v
+    else:
+        for si, series in enumerate(chart.series):
+            points = [
+                f"{left + (plot_w * i / max(n - 1, 1)):.1f},{y(v):.1f}"
+                for i, v in enumerate(series.values)
+                if v is not None
+            ]
+            if len(points) >= 2:
+                out.append(f'<polyline class="line s{si % PALETTE_SIZE}" fill="none" points="{" ".join(points)}"/>')
+            elif points:
+                cx, cy = points[0].split(",")
+                out.append(f'<circle class="s{si % PALETTE_SIZE}" cx="{cx}" cy="{cy}" r="3"/>')
+    for threshold in chart.thresholds:
+        yy = y(threshold.value)
+        out.append(f'<line class="threshold" x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}"/>')
+        out.append(
+            f'<text class="threshold-label" x="{width - right - 2}" y="{yy - 3:.1f}" text-anchor="end">'
+            f"{escape(threshold.label)}</text>"
+        )
+    out.append("</svg>")
+    return SafeString("".join(out))
+
+
+def _tick(value: float, chart: Chart) -> str:
+    text = f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    if chart.unit == "%":
+        return f"{text}%"
+    return f"{text} {chart.unit}".strip()
+
+
+def _hbar(chart: Chart, width: int) -> SafeString:
+    row_h, left, right = 22, 160, 60
+    n = len(chart.labels)
+    if n == 0:
+        return SafeString('<p class="empty">No data for this period.</p>')
+    height = row_h * n + 8
+    top = chart._top()
+    values = chart.series[0].values if chart.series else []
+    out = [
+        f'<svg class="chart chart-hbar" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-labelledby="chart-{escape(chart.slug)}-title"><title id="chart-{escape(chart.slug)}-title">'
+        f"{escape(chart.title)}</title>"
+    ]
+    plot_w = width - left - right
+    for i, label in enumerate(chart.labels):
+        v = values[i] or 0
+        y = 4 + i * row_h
+        w = max(plot_w * v / top, 1)
+        short = label if len(label) <= 24 else label[:23] + "…"
+        out.append(f'<text class="tick" x="{left - 6}" y="{y + 15}" text-anchor="end">{escape(short)}</text>')
+        out.append(f'<rect class="s0" x="{left}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}"/>')
+        out.append(f'<text class="tick" x="{left + w + 4:.1f}" y="{y + 15}">{escape(chart.fmt(v))}</text>')
+    out.append("</svg>")
+    return SafeString("".join(out))
+
+
+def points(values: Sequence[float | None], width: float, height: float, pad: float = 2) -> str:
+    """Polyline points scaled to a box: sparklines (no axes) use this directly."""
+    numbers = [v for v in values if v is not None]
+    if len(numbers) < 2:
+        return ""
+    top = max(numbers) or 1.0
+    step = (width - 2 * pad) / (len(values) - 1)
+    return " ".join(
+        f"{pad + i * step:.1f},{height - pad - (v / top) * (height - 2 * pad):.1f}"
+        for i, v in enumerate(values)
+        if v is not None
+    )

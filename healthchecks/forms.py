@@ -309,7 +309,7 @@ class CheckForm(forms.ModelForm):
         if name == "dsn" and not value.startswith(("postgresql://", "postgres://", "host=", "dbname=")):
             raise ValidationError("Enter a postgresql:// URL or a key=value DSN.")
         if name == "dsn":
-            self._policy(datastores.dsn_parameters, value)
+            self._policy(datastores.check_dsn, value)
         if name == "query" and kind == "postgres" and not value.lstrip().lower().startswith(("select", "with")):
             raise ValidationError("Only a SELECT (or WITH … SELECT) query: checks run read-only.")
         return value

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
+from opsconsole.badinput import int_param
 from opsconsole.csv_export import csv_response
 from opsconsole.roles import has_capability, requires
 
@@ -58,7 +59,6 @@ def incident_list(request: HttpRequest) -> HttpResponse:
 
 @requires("incident.declare")
 def declare(request: HttpRequest) -> HttpResponse:
-    services.ensure_defaults()
     form = DeclareForm(request.POST or None, initial={"severity": 2})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -185,6 +185,8 @@ def _since_response(request, incident, events, after, **extra) -> HttpResponse:
 @requires("incident.note")
 def add_note(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
+    # Validate first, write after: a bad cursor used to fail after the note was saved (a retry duplicated it).
+    after = int_param(request.POST, "after")
     form = NoteForm(request.POST)
     if form.is_valid():
         corrects = None
@@ -215,7 +217,6 @@ def add_note(request: HttpRequest, reference: str) -> HttpResponse:
         return redirect("incidents:detail", reference)
     if not request.htmx:
         return redirect("incidents:detail", reference)
-    after = int(request.POST.get("after") or 0)
     events = selectors.timeline_since(incident, after=after, kinds=_kinds(request))
     return _since_response(request, incident, events, after, note_form=NoteForm(), reset_form=True)
 
@@ -349,7 +350,6 @@ def edit_details(request: HttpRequest, reference: str) -> HttpResponse:
 @require_GET
 @requires("read")
 def severity_levels(request: HttpRequest) -> HttpResponse:
-    services.ensure_defaults()
     return render(
         request,
         "incidents/severity_levels.html",
@@ -364,7 +364,6 @@ def severity_levels(request: HttpRequest) -> HttpResponse:
 
 @requires("schedule.edit")
 def severity_level_edit(request: HttpRequest, level: int) -> HttpResponse:
-    services.ensure_defaults()
     obj = get_object_or_404(SeverityLevel, pk=level)
     form = SeverityLevelForm(request.POST or None, instance=SeverityLevel.objects.get(pk=level))
     if request.method == "POST" and form.is_valid():

@@ -1,7 +1,8 @@
-"""Demo on-call data: a "Primary SRE" rotation (sre and commander alternating
-12-hour shifts from the start of today for 8 days) and a "Database" rotation
-(manager, covering PostgreSQL). Idempotent: shifts that exist are kept, the
-missing ones are added; running it again adds nothing."""
+"""Demo on-call data: a "Primary SRE" rotation (sre and commander, 12-hour
+shifts handed over at 08:00 and 20:00 London time) and a "Database" rotation
+(manager and admin, weekly, covering PostgreSQL), their computed shifts, an
+escalation policies with the seeds' ladder and a handoff. Idempotent: a rotation
+that has members already is left as it is."""
 
 import datetime
 
@@ -9,54 +10,121 @@ from django.utils import timezone
 
 from opsconsole.models import Service, User
 
-from . import services
-from .models import Rotation, Shift
+from . import handoffs, services
+from .models import EscalationLevel, EscalationPolicy, Handoff, PolicyService, Rotation, ShiftLength
 
-DAYS = 8  # today and the next 7 days
-
-
-def _day_start() -> datetime.datetime:
-    now = timezone.now().astimezone(datetime.UTC)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _ensure_shift(rotation: Rotation, user: User, starts_at: datetime.datetime, hours: int) -> bool:
-    ends_at = starts_at + datetime.timedelta(hours=hours)
-    if Shift.objects.filter(rotation=rotation, starts_at__lt=ends_at, ends_at__gt=starts_at).exists():
-        return False  # this slot is taken already (by an earlier seed or by hand)
-    services.shift_create(actor=None, rotation=rotation, user=user, starts_at=starts_at, ends_at=ends_at)
-    return True
+ROTATIONS = [
+    (
+        "Primary SRE",
+        "First responder for every service: alerts, missed checklists, incidents without a commander.",
+        {
+            "timezone": "Europe/London",
+            "shift_length": ShiftLength.CUSTOM,
+            "custom_hours": 12,
+            "handoff_time": datetime.time(8, 0),
+        },
+        ["sre", "commander"],
+        None,
+    ),
+    (
+        "Database",
+        "PostgreSQL primary and replica: replication, failover, disk.",
+        {
+            "timezone": "Asia/Singapore",
+            "shift_length": ShiftLength.WEEKLY,
+            "custom_hours": 12,
+            "handoff_time": datetime.time(10, 0),
+        },
+        ["manager", "admin"],
+        "postgresql",
+    ),
+]
 
 
 def seed(stdout) -> None:
-    users = {user.username: user for user in User.objects.filter(username__in=["sre", "commander", "manager"])}
-    if len(users) < 3:
+    users = {user.username: user for user in User.objects.filter(username__in=["sre", "commander", "manager", "admin"])}
+    if len(users) < 4:
         stdout.write("oncall: demo users missing, skipped")
         return
-    primary, _ = Rotation.objects.get_or_create(
-        name="Primary SRE",
+    configured = 0
+    for name, description, settings, members, service_slug in ROTATIONS:
+        rotation, created = Rotation.objects.get_or_create(name=name, defaults={"description": description})
+        if created and service_slug and (service := Service.objects.filter(slug=service_slug).first()):
+            rotation.services.add(service)
+        if rotation.members.exists():
+            services.rotation_materialise(rotation=rotation)  # extends the window; changes nothing else
+            continue
+        start = timezone.localdate() - datetime.timedelta(days=7)
+        services.rotation_update(
+            actor=None,
+            rotation=rotation,
+            member_ids=[users[m].pk for m in members],
+            start_date=start,
+            **settings,
+        )
+        configured += 1
+    stdout.write(f"oncall: {len(ROTATIONS)} rotations, {configured} newly configured")
+    _seed_policy(users)
+    _seed_handoff(users)
+
+
+# The seeds' escalation ladder (001, "Escalation Contacts").
+LADDER = [
+    ("On-call engineer", "rotation", 15),
+    ("Team lead", "commander", 30),
+    ("CTO", "manager", 60),
+    ("CEO", "admin", 120),
+]
+
+
+def _seed_policy(users: dict) -> None:
+    policy, created = EscalationPolicy.objects.get_or_create(
+        name="Default ladder",
         defaults={
-            "description": "First responder for every service: alerts, missed checklists, "
-            "incidents without a commander.",
-            "timezone": "Europe/London",
+            "description": "L1 on-call engineer 15 min, L2 team lead 30 min, L3 CTO 1 h, L4 CEO 2 h.",
+            "is_default": True,
         },
     )
-    database, created = Rotation.objects.get_or_create(
-        name="Database",
-        defaults={
-            "description": "PostgreSQL primary and replica: replication, failover, disk.",
-            "timezone": "Asia/Singapore",
-        },
+    if not created:
+        return
+    primary = Rotation.objects.get(name="Primary SRE")
+    for position, (name, who, wait) in enumerate(LADDER, start=1):
+        level = EscalationLevel.objects.create(
+            policy=policy,
+            position=position,
+            name=name,
+            wait_minutes=wait,
+            rotation=primary if who == "rotation" else None,
+        )
+        if who != "rotation":
+            level.users.add(users[who])
+    database = EscalationPolicy.objects.create(
+        name="Database ladder", description="PostgreSQL first to the DB rotation."
     )
-    postgres = Service.objects.filter(slug="postgresql").first()
-    if created and postgres is not None:
-        database.services.add(postgres)
-    start = _day_start()
-    added = 0
-    for half_day in range(DAYS * 2):
-        # sre takes the day (00–12 UTC), commander the night (12–24 UTC).
-        user = users["sre"] if half_day % 2 == 0 else users["commander"]
-        added += _ensure_shift(primary, user, start + datetime.timedelta(hours=12 * half_day), 12)
-    for day in range(DAYS):
-        added += _ensure_shift(database, users["manager"], start + datetime.timedelta(days=day), 24)
-    stdout.write(f"oncall: 2 rotations, {added} new shifts")
+    for service in Service.objects.filter(slug="postgresql"):
+        PolicyService.objects.create(policy=database, service=service)
+    EscalationLevel.objects.create(
+        policy=database,
+        position=1,
+        name="Database on-call",
+        rotation=Rotation.objects.get(name="Database"),
+        wait_minutes=15,
+    )
+    level = EscalationLevel.objects.create(policy=database, position=2, name="CTO", wait_minutes=60)
+    level.users.add(users["manager"])
+
+
+def _seed_handoff(users: dict) -> None:
+    primary = Rotation.objects.get(name="Primary SRE")
+    if Handoff.objects.filter(rotation=primary).exists():
+        return
+    handoffs.handoff_submit(
+        actor=users["sre"],
+        rotation=primary,
+        incoming=users["commander"],
+        notes={},
+        closed=set(),
+        new_items=["Disk on db-2 at 81% — cleanup job scheduled"],
+        recent_changes="Deployed api 4.2 at 14:10; config change to the queue workers.",
+        known_issues="TLS expiry check flaps on the staging host.",
+    )

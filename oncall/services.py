@@ -1,51 +1,240 @@
-"""Writes of the on-call app. Each owns its transaction and its audit entry."""
+"""Writes of the on-call app's schedule: rotations, members, overrides and the
+materialised shifts. Each public function owns its transaction and audit entry.
+
+Concurrency: every write to one rotation's schedule first locks the rotation
+row (select_for_update). The overlap check of overrides and the
+delete-and-insert of the materialised shifts are therefore serial per
+rotation; on PostgreSQL exclusion constraints (btree_gist) on both tables
+refuse an overlap even from a path that forgot the lock.
+"""
 
 import datetime
 import zoneinfo
+from collections.abc import Sequence
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from notifications import services as notifications
 from opsconsole import audit
 from opsconsole.models import User
 from opsconsole.roles import check_capability
 
-from .models import Rotation, Shift
+from . import schedule
+from .models import CalendarFeed, Override, Rotation, RotationMember, Shift, ShiftLength
 
-SHIFT_FIELDS = ("rotation_id", "user_id", "starts_at", "ends_at")
+ROTATION_FIELDS = ("name", "timezone", "shift_length", "custom_hours", "handoff_time", "start_date")
+OVERRIDE_FIELDS = ("rotation_id", "user_id", "starts_at", "ends_at", "kind", "reason")
 
 
 def _when(value: datetime.datetime, tz_name: str) -> str:
     return timezone.localtime(value, timezone=zoneinfo.ZoneInfo(tz_name)).strftime("%a %d %b %H:%M")
 
 
+def horizon(now: datetime.datetime) -> datetime.datetime:
+    return now + datetime.timedelta(days=settings.ONCALL_SCHEDULE_DAYS)
+
+
+# --- materialising the schedule -------------------------------------------------
+
+
+def _compute(rotation: Rotation, window_start: datetime.datetime, window_end: datetime.datetime):
+    member_ids = list(rotation.members.order_by("position").values_list("user_id", flat=True))
+    overrides = [
+        schedule.Segment(o.user_id, o.starts_at, o.ends_at, Shift.Source.OVERRIDE)
+        for o in rotation.overrides.filter(ends_at__gt=window_start, starts_at__lt=window_end)
+    ]
+    return schedule.final_segments(
+        member_ids=member_ids,
+        start_date=rotation.start_date,
+        handoff_time=rotation.handoff_time,
+        hours=rotation.hours,
+        tz_name=rotation.timezone,
+        overrides=overrides,
+        window_start=window_start,
+        window_end=window_end,
+    )
+
+
+def rotation_materialise(
+    *, rotation: Rotation, now: datetime.datetime | None = None, notify_changes: bool = True
+) -> dict[str, int]:
+    """Rewrite the rotation's shifts from now to the horizon from its computed schedule.
+
+    Past shifts (ended before now) stay as history; the current and future
+    ones are replaced. People whose shifts changed inside the previously
+    materialised window are told so (notifications, once per change) — a
+    horizon that merely moves on by a day tells nobody. Idempotent: running
+    it twice with the same inputs writes the same rows and notifies nobody
+    the second time. Runs in the caller's transaction if there is one.
+    """
+    now = now or timezone.now()
+    until = horizon(now)
+    with transaction.atomic():
+        rotation = Rotation.objects.select_for_update().get(pk=rotation.pk)
+        old_until = rotation.materialised_until
+        last_past_end = (
+            Shift.objects.filter(rotation=rotation, ends_at__lte=now)
+            .order_by("-ends_at")
+            .values_list("ends_at", flat=True)
+            .first()
+        )
+        segments = _compute(rotation, now, until)
+        new_rows = []
+        for seg in segments:
+            start = seg.starts_at
+            if last_past_end is not None and start < last_past_end:
+                start = last_past_end  # never overlap the history that stays
+            end = min(seg.ends_at, until)
+            if end > start:
+                new_rows.append(
+                    Shift(rotation=rotation, user_id=seg.user_id, starts_at=start, ends_at=end, source=seg.source)
+                )
+        old = list(
+            Shift.objects.filter(rotation=rotation, ends_at__gt=now).values_list("user_id", "starts_at", "ends_at")
+        )
+        Shift.objects.filter(rotation=rotation, ends_at__gt=now).delete()
+        Shift.objects.bulk_create(new_rows)
+        Rotation.objects.filter(pk=rotation.pk).update(materialised_until=until)
+        changed: set[int] = set()
+        if old_until is not None and notify_changes:
+            changed = _changed_users(old, new_rows, old_until)
+            if changed:
+                _notify_schedule_change(rotation, changed)
+    return {"shifts": len(new_rows), "changed_users": len(changed)}
+
+
+def _changed_users(old: list, new_rows: list[Shift], old_until: datetime.datetime) -> set[int]:
+    """Users whose shifts inside the old window differ (added, removed or moved)."""
+    before: dict[int, set] = {}
+    after: dict[int, set] = {}
+    for user_id, start, end in old:
+        before.setdefault(user_id, set()).add((start, min(end, old_until)))
+    for row in new_rows:
+        if row.starts_at < old_until:
+            after.setdefault(row.user_id, set()).add((row.starts_at, min(row.ends_at, old_until)))
+    return {uid for uid in before.keys() | after.keys() if before.get(uid, set()) != after.get(uid, set())}
+
+
+def _notify_schedule_change(rotation: Rotation, user_ids: set[int]) -> None:
+    users = User.objects.filter(pk__in=user_ids, is_active=True).exclude(email="")
+    upcoming: dict[int, list[Shift]] = {}
+    for shift in (
+        Shift.objects.filter(rotation=rotation, user_id__in=user_ids)
+        .filter(ends_at__gt=timezone.now())
+        .order_by("starts_at")
+    ):
+        upcoming.setdefault(shift.user_id, []).append(shift)
+    for user in users:
+        lines = [
+            f"- {_when(s.starts_at, user.timezone)} → {_when(s.ends_at, user.timezone)}"
+            for s in upcoming.get(user.pk, [])[:10]
+        ]
+        notifications.notify(
+            event="oncall.schedule_changed",
+            title=f"Your on-call shifts in {rotation.name} changed",
+            text="Your shifts now are (your timezone):\n" + ("\n".join(lines) or "- none"),
+            url=reverse("oncall:calendar"),
+            emails=[user.email],
+            webhook=False,
+        )
+
+
+def materialise_all(now: datetime.datetime | None = None) -> int:
+    """Beat: extend every rotation's materialised window (daily). Idempotent."""
+    count = 0
+    for rotation in Rotation.objects.all():
+        rotation_materialise(rotation=rotation, now=now)
+        count += 1
+    return count
+
+
+# --- rotations -------------------------------------------------------------------------
+
+
+def _validate_rotation(data: dict) -> None:
+    errors = {}
+    if data.get("timezone") not in zoneinfo.available_timezones():
+        errors["timezone"] = "Unknown timezone."
+    if data.get("shift_length") not in ShiftLength.values:
+        errors["shift_length"] = f"Choose one of {', '.join(ShiftLength.values)}."
+    hours = data.get("custom_hours")
+    if not isinstance(hours, int) or not 1 <= hours <= 24 * 28:
+        errors["custom_hours"] = "A custom shift lasts from 1 to 672 hours."
+    if errors:
+        raise ValidationError(errors)
+
+
 @transaction.atomic
-def shift_create(
+def rotation_update(*, actor: User | None, rotation: Rotation, member_ids: Sequence[int], **fields) -> Rotation:
+    """Change a rotation's settings and its ordered members, then recompute its
+    shifts. Validates everything before writing anything."""
+    if actor is not None:
+        check_capability(actor, "schedule.edit")
+    data = {name: getattr(rotation, name) for name in ROTATION_FIELDS} | fields
+    _validate_rotation(data)
+    if len(set(member_ids)) != len(member_ids):
+        raise ValidationError({"members": "Each person can be in a rotation once."})
+    found = set(User.objects.filter(pk__in=member_ids, is_active=True).values_list("pk", flat=True))
+    if missing := [pk for pk in member_ids if pk not in found]:
+        raise ValidationError({"members": f"Unknown or inactive users: {missing}."})
+    rotation = Rotation.objects.select_for_update().get(pk=rotation.pk)
+    before = audit.snapshot(rotation, ROTATION_FIELDS) | {"members": _member_ids(rotation)}
+    for name, value in fields.items():
+        setattr(rotation, name, value)
+    rotation.save(update_fields=[*fields.keys()] if fields else None)
+    RotationMember.objects.filter(rotation=rotation).delete()
+    RotationMember.objects.bulk_create(
+        RotationMember(rotation=rotation, user_id=pk, position=i) for i, pk in enumerate(member_ids)
+    )
+    after = audit.snapshot(rotation, ROTATION_FIELDS) | {"members": list(member_ids)}
+    audit.record(actor, "oncall.rotation_update", rotation, before=before, after=after)
+    rotation_materialise(rotation=rotation)
+    return rotation
+
+
+def _member_ids(rotation: Rotation) -> list[int]:
+    return list(rotation.members.order_by("position").values_list("user_id", flat=True))
+
+
+# --- overrides ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def override_create(
     *,
     actor: User | None,
     rotation: Rotation,
     user: User,
     starts_at: datetime.datetime,
     ends_at: datetime.datetime,
-) -> Shift:
-    """Put `user` on call for `rotation` from starts_at to ends_at.
+    kind: str = Override.Kind.SWAP,
+    reason: str = "",
+) -> Override:
+    """Put `user` on call for `rotation` from starts_at to ends_at instead of the schedule.
 
-    Refuses (ValidationError, nothing written) an end not after the start or a
-    shift overlapping another one of the same rotation. Race-safe: the
-    rotation row is locked (select_for_update) while checking and inserting,
-    so two managers adding overlapping shifts at once cannot both succeed.
-    `actor` None is the system (demo data).
+    The one place that decides whether an override may exist (the page, the
+    admin and the demo data all call it). Refuses (ValidationError, nothing
+    written) an end not after the start, an unknown kind, or a range
+    overlapping another override of the rotation. Race-safe: the rotation row
+    is locked while checking and inserting.
     """
     if actor is not None:
         check_capability(actor, "schedule.edit")
     if ends_at <= starts_at:
-        raise ValidationError({"ends_at": "The shift must end after it starts."})
-    # Serialises shift writes per rotation: the overlap check below is only
+        raise ValidationError({"ends_at": "The override must end after it starts."})
+    if kind not in Override.Kind.values:
+        raise ValidationError({"kind": f"Choose one of {', '.join(Override.Kind.values)}."})
+    if not user.is_active:
+        raise ValidationError({"user": "That user is inactive."})
+    # Serialises schedule writes per rotation: the overlap check below is only
     # true until commit if nobody else can insert in between.
     rotation = Rotation.objects.select_for_update().get(pk=rotation.pk)
     clash = (
-        Shift.objects.filter(rotation=rotation, starts_at__lt=ends_at, ends_at__gt=starts_at)
+        Override.objects.filter(rotation=rotation, starts_at__lt=ends_at, ends_at__gt=starts_at)
         .select_related("user")
         .order_by("starts_at")
         .first()
@@ -54,21 +243,55 @@ def shift_create(
         tz = rotation.timezone
         start, end = _when(clash.starts_at, tz), _when(clash.ends_at, tz)
         raise ValidationError(
-            f"This shift overlaps {clash.user}'s shift ({start} – {end}, {tz}) "
-            f"in {rotation.name}. Shifts of one rotation cannot overlap."
+            f"This overlaps {clash.user}'s override ({start} – {end}, {tz}) "
+            f"in {rotation.name}. Overrides of one rotation cannot overlap: remove that one first."
         )
-    shift = Shift.objects.create(rotation=rotation, user=user, starts_at=starts_at, ends_at=ends_at)
-    audit.record(actor, "oncall.shift_create", shift, after=audit.snapshot(shift, SHIFT_FIELDS))
-    return shift
+    override = Override.objects.create(
+        rotation=rotation,
+        user=user,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        kind=kind,
+        reason=(reason or "")[:200],
+        created_by=actor,
+    )
+    audit.record(actor, "oncall.override_create", override, after=audit.snapshot(override, OVERRIDE_FIELDS))
+    rotation_materialise(rotation=rotation)
+    return override
 
 
 @transaction.atomic
-def shift_delete(*, actor: User, shift: Shift) -> None:
-    """Remove a shift. Idempotent: deleting a shift that is already gone does nothing."""
+def override_delete(*, actor: User, override: Override) -> None:
+    """Remove an override; the schedule takes over again. Idempotent."""
     check_capability(actor, "schedule.edit")
-    locked = Shift.objects.select_for_update().filter(pk=shift.pk).first()
+    Rotation.objects.select_for_update().filter(pk=override.rotation_id).first()
+    locked = Override.objects.filter(pk=override.pk).first()
     if locked is None:
         return
-    before = audit.snapshot(locked, SHIFT_FIELDS)
-    audit.record(actor, "oncall.shift_delete", locked, before=before)
+    audit.record(actor, "oncall.override_delete", locked, before=audit.snapshot(locked, OVERRIDE_FIELDS))
     locked.delete()
+    rotation_materialise(rotation=override.rotation)
+
+
+# --- calendar feeds -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def feed_create(*, actor: User) -> str:
+    """A new private feed URL token for `actor`; any earlier feed stops working.
+    Returns the raw token (shown once; only its hash is stored)."""
+    now = timezone.now()
+    revoked = CalendarFeed.objects.filter(user=actor, revoked_at__isnull=True).update(revoked_at=now)
+    raw, token_hash = CalendarFeed.generate()
+    feed = CalendarFeed.objects.create(user=actor, token_hash=token_hash)
+    audit.record(actor, "oncall.feed_create", feed, after={"revoked_previous": revoked})
+    return raw
+
+
+@transaction.atomic
+def feed_revoke(*, actor: User) -> int:
+    """Revoke the actor's feed: its URL answers 404 from now on. Idempotent."""
+    revoked = CalendarFeed.objects.filter(user=actor, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if revoked:
+        audit.record(actor, "oncall.feed_revoke", actor, after={"revoked": revoked})
+    return revoked

@@ -1,4 +1,4 @@
-"""Roles and what each may do: the PRODUCT.md matrix, enforced on the server.
+"""Roles and what each may do: the docs/roles.md matrix, enforced on the server.
 
 Roles are Django groups (created by migration 0002). Views declare what they
 need with @requires("capability"); services that need an object-level rule
@@ -46,6 +46,7 @@ CAPABILITIES: dict[str, frozenset[Role]] = {
     "remediation.request": _RESPONDERS,
     "remediation.approve": _RESPONDERS,
     "config.edit": _RESPONDERS,  # runbooks, checklist templates, checks
+    "handoff.write": _RESPONDERS,  # write an on-call handoff, confirm or question one
     "schedule.edit": _MANAGERS,  # schedules, escalation policies, SEV table, alert mappings
     "users.manage": frozenset({Role.ADMIN}),
 }

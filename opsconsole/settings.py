@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: refuses NUL characters and oversized bodies before anything reads them.
+    "opsconsole.badinput.InputGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "opsconsole.middleware.UserTimezoneMiddleware",
@@ -419,6 +421,7 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "healthchecks.tasks.*": {"queue": "default"},
     "incidents.tasks.*": {"queue": "default"},
     "runbooks.tasks.*": {"queue": "default"},
+    "oncall.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Daily, off-peak: the audit log's hash chain is verified and the result
@@ -439,4 +442,35 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     "healthchecks-prune": {"task": "healthchecks.tasks.prune_results", "schedule": 3600.0},
     "incidents-nudges": {"task": "incidents.tasks.send_nudges", "schedule": 60.0},
+    # On-call: page escalation levels that fell due (each once), shift reminders
+    # (each once), and keep the computed schedule materialised to its horizon.
+    "oncall-escalate": {"task": "oncall.tasks.escalate_due", "schedule": 30.0},
+    "oncall-reminders": {"task": "oncall.tasks.send_reminders", "schedule": 60.0},
+    "oncall-materialise": {"task": "oncall.tasks.materialise_schedules", "schedule": 3600.0},
 }
+
+# --- On-call (docs/oncall.md) ---------------------------------------------------
+# Days of computed shifts kept in the database ahead of now (calendar, feeds, reminders).
+ONCALL_SCHEDULE_DAYS = env.int("ONCALL_SCHEDULE_DAYS", default=56)
+# Reminders before a shift starts: comma-separated durations (m, h or d).
+ONCALL_REMINDER_OFFSETS = env.list("ONCALL_REMINDER_OFFSETS", default=["1d", "1h"])
+# A submitted handoff nobody acknowledged for this long is flagged on the dashboard.
+ONCALL_HANDOFF_ACK_MINUTES = env.int("ONCALL_HANDOFF_ACK_MINUTES", default=30)
+# An escalation step sent this long after it was due is marked late (beat was down).
+ONCALL_ESCALATION_LATE_SECONDS = env.int("ONCALL_ESCALATION_LATE_SECONDS", default=120)
+
+
+def _duration_minutes(text: str) -> int:
+    units = {"m": 1, "h": 60, "d": 24 * 60}
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) < 1:
+        raise ImproperlyConfigured(f"ONCALL_REMINDER_OFFSETS: {text!r} is not a duration like 30m, 1h or 1d.")
+    return int(text[:-1]) * units[text[-1]]
+
+
+ONCALL_REMINDER_MINUTES = sorted({_duration_minutes(item) for item in ONCALL_REMINDER_OFFSETS}, reverse=True)
+if ONCALL_SCHEDULE_DAYS < 7 or ONCALL_HANDOFF_ACK_MINUTES < 1 or ONCALL_ESCALATION_LATE_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "ONCALL_SCHEDULE_DAYS must be at least 7; ONCALL_HANDOFF_ACK_MINUTES and "
+        "ONCALL_ESCALATION_LATE_SECONDS at least 1."
+    )

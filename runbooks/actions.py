@@ -204,7 +204,9 @@ def _run_check(params: dict, report: Reporter, key: str) -> str:
     report(f"probing {check.name}", progress=10)
     result = run_batch_sync([ProbeSpec.from_check(check)])[0]
     record_results([(check.pk, result)], reschedule=False)
-    report(f"{check.name}: {result.state} — {result.message}", progress=100)
+    # The summary: run output is read by every role, and the detailed message
+    # may quote what the probe fetched (docs/healthchecks.md).
+    report(f"{check.name}: {result.state} — {result.summary}", progress=100)
     return result.state
 
 

@@ -419,7 +419,7 @@ def verify_fix(run_id: int, check_id: int) -> str:
         audit.record(None, "runbooks.fix_verification", run, after={"check": check.pk, "verdict": verdict})
         _timeline(
             run.incident,
-            f"{verdict.capitalize()}: {check.name} is {result.state} ({result.message}).",
+            f"{verdict.capitalize()}: {check.name} is {result.state} ({result.summary}).",
             kind="remediation",
             data={"action_run": run.pk, "verdict": verdict},
         )

@@ -51,6 +51,22 @@ def pytest_sessionstart(session):
 
 
 @pytest.fixture(autouse=True)
+def _severity_table(request):
+    """The SEV table and alert mappings as migration incidents 0002 seeds them.
+
+    The application never re-creates them on a request or an alert; a
+    transactional test's flush empties every table, so every database test
+    gets them back here first (one COUNT when they are there)."""
+    if request.node.get_closest_marker("django_db") is None and not {"db", "transactional_db"} & set(
+        request.fixturenames
+    ):
+        return
+    from incidents.services import ensure_defaults
+
+    ensure_defaults()
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery():
     """Tasks run in-process by default; tests about queues start a real worker
     (celery.contrib.testing.worker.start_worker, e.g. tests/notifications/test_worker.py)

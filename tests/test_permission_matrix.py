@@ -1,4 +1,4 @@
-"""Walk the PRODUCT.md roles matrix for every URL that changes state:
+"""Walk the roles matrix (docs/roles.md) for every URL that changes state:
 anonymous → sign-in redirect (or 401 for the API), a role without the
 capability → 403, a role with it → success."""
 

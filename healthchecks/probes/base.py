@@ -94,7 +94,17 @@ class ProbeError(Exception):
 
     def __init__(self, message: str, summary: str | None = None):
         super().__init__(message)
-        self.summary = summary or GENERIC_SUMMARY[CRITICAL]
+        self.summary = summary or _leading_words(message) or GENERIC_SUMMARY[CRITICAL]
+
+
+def _leading_words(message: str) -> str:
+    """`malformed HTTP response: <what was received>` → `malformed HTTP
+    response`: by convention a message quotes what it received after a colon.
+    Anything quoted or bracketed before it means no safe prefix."""
+    head, sep, _rest = message.partition(": ")
+    if not sep or len(head) > 60 or any(c in head for c in "'\"([{<"):
+        return ""
+    return head
 
 
 def worse(a: str, b: str) -> str:

@@ -64,6 +64,16 @@ def dsn_parameters(dsn: str) -> dict:
     return params
 
 
+def check_dsn(dsn: str) -> None:
+    """The form's check of a DSN: its parameters, and its literal addresses
+    against the target policy (names are checked when the probe resolves them)."""
+    params = dsn_parameters(dsn)
+    for key in ("host", "hostaddr"):
+        for host in str(params.get(key) or "").split(","):
+            if policy.literal_address(host.strip()):
+                policy.check_address(host.strip().strip("[]"))
+
+
 async def pinned_conninfo(dsn: str) -> str:
     """The DSN with every host resolved and checked against the target policy,
     and `hostaddr` set to the checked addresses so that libpq connects to

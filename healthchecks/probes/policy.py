@@ -71,10 +71,14 @@ def _parsed(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return parse_networks(entries)
 
 
-def denied_networks() -> tuple[IPNetwork, ...]:
+def _entries() -> tuple[str, ...]:
     from django.conf import settings
 
-    return _parsed(tuple(getattr(settings, "HEALTHCHECK_DENY_NETWORKS", DEFAULT_DENY)))
+    return tuple(getattr(settings, "HEALTHCHECK_DENY_NETWORKS", DEFAULT_DENY))
+
+
+def denied_networks() -> tuple[IPNetwork, ...]:
+    return _parsed(_entries())
 
 
 def _forms(address: IPAddress) -> list[IPAddress]:
@@ -89,17 +93,25 @@ def _forms(address: IPAddress) -> list[IPAddress]:
     return forms
 
 
-def denied_by(address: str | IPAddress) -> IPNetwork | None:
-    """The denied network containing the address, or None."""
-    if isinstance(address, str):
-        address = ipaddress.ip_address(address.split("%", 1)[0])
-    for form in _forms(address):
-        for network in denied_networks():
+# Cached per address and setting: a worker probes the same few thousand
+# addresses over and over, and parsing an address costs more than connecting
+# to a local one.
+@functools.lru_cache(maxsize=16384)
+def _denied(address: str, entries: tuple[str, ...]) -> IPNetwork | None:
+    parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    for form in _forms(parsed):
+        for network in _parsed(entries):
             if form.version == network.version and form in network:
                 return network
     return None
 
 
+def denied_by(address: str | IPAddress) -> IPNetwork | None:
+    """The denied network containing the address, or None."""
+    return _denied(str(address), _entries())
+
+
+@functools.lru_cache(maxsize=16384)
 def literal_address(host: str) -> IPAddress | None:
     """The address if `host` is an IP literal ([::1] and fe80::1%eth0 too)."""
     try:

@@ -1,7 +1,7 @@
 """Writes for post-incident reviews. Each service owns its transaction, its
 audit entry and, for workflow transitions, an event on the incident timeline.
 
-Rules (PRODUCT.md roles matrix, `review.*` capabilities):
+Rules (docs/roles.md roles matrix, `review.*` capabilities):
 - SREs and up write and submit (`review.write`); only Managers and Admins
   approve, request changes and publish (`review.approve`); nobody approves
   or requests changes on a review they author.

@@ -10,7 +10,7 @@ from django.utils import timezone
 from opsconsole import audit
 from opsconsole.roles import check_capability
 
-from .. import metrics
+from .. import metrics, signals
 from ..models import OPEN_STATUSES, EventKind, Incident, IncidentSignal, SeverityLevel, Status
 from .announce import _announce
 from .common import _duration, _next_reference, _resolve_services, _snapshot
@@ -113,6 +113,8 @@ def incident_declare(
             summary or f"{level.name} ({level.definition}) declared by {actor or source_kind}.",
             on_call=True,
         )
+        # In this transaction: an escalation that on-call starts commits with the incident.
+        signals.incident_opened.send(sender=Incident, incident=incident)
     return incident
 
 
@@ -170,6 +172,8 @@ def incident_transition(
             data={"from": previous, "to": to, "confirmed_firing": [s.key for s in firing]},
         )
         audit.record(actor, "incident.transition", current, before=before, after=_snapshot(current))
+        if to == Status.ACKNOWLEDGED:
+            signals.incident_acknowledged.send(sender=Incident, incident=current, actor=actor)
         level = current.severity
         if to == Status.ACKNOWLEDGED and current.reopen_count == 0:
             seconds = (now - current.declared_at).total_seconds()

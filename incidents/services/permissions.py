@@ -1,4 +1,4 @@
-"""Object-level permission rules for incidents (PRODUCT.md roles matrix)."""
+"""Object-level permission rules for incidents (roles matrix: docs/roles.md)."""
 
 from django.core.exceptions import PermissionDenied
 
@@ -8,7 +8,7 @@ from ..models import Incident
 
 
 def can_manage(user, incident: Incident) -> bool:
-    """PRODUCT.md: acknowledge, change SEV/status, assign roles — Commanders,
+    """docs/roles.md: acknowledge, change SEV/status, assign roles — Commanders,
     Managers and Admins on any incident; SREs only on incidents they are assigned to."""
     if has_capability(user, "incident.manage"):
         return True

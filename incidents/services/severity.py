@@ -39,8 +39,9 @@ DEFAULT_ALERT_MAPPINGS = {
 def ensure_defaults() -> None:
     """Create the SEV table and alert mappings if missing. Idempotent.
 
-    The migration seeds them too; this covers databases flushed by
-    transactional tests and fresh `make run` installs alike.
+    The migration (incidents 0002) seeds them, so no request or alert path
+    calls this: `seed_demo` does, and the tests' fixture after a
+    transactional test's flush has emptied the tables (tests/conftest.py).
     """
     if SeverityLevel.objects.count() >= len(DEFAULT_SEVERITY_LEVELS):
         return
@@ -62,7 +63,6 @@ def ensure_defaults() -> None:
 def severity_level(level: int | SeverityLevel) -> SeverityLevel:
     if isinstance(level, SeverityLevel):
         return level
-    ensure_defaults()
     try:
         return SeverityLevel.objects.get(pk=int(level))
     except (SeverityLevel.DoesNotExist, TypeError, ValueError):
@@ -71,7 +71,6 @@ def severity_level(level: int | SeverityLevel) -> SeverityLevel:
 
 def alert_severity(label_value: str | None) -> int:
     """The SEV for an Alertmanager severity label, via the Manager-edited mapping."""
-    ensure_defaults()
     if label_value:
         mapping = AlertSeverityMapping.objects.filter(label_value__iexact=label_value.strip()).first()
         if mapping:

@@ -1,4 +1,4 @@
-"""Create the five role groups of PRODUCT.md. Role checks are by group name
+"""Create the five role groups of docs/roles.md. Role checks are by group name
 (opsconsole.roles), so the groups carry no Django permissions."""
 
 from django.db import migrations

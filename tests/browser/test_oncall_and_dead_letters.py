@@ -1,4 +1,4 @@
-"""On-call shifts and dead-letter replay in real Chromium (htmx, CSP on)."""
+"""On-call overrides and dead-letter replay in real Chromium (htmx, CSP on)."""
 
 import datetime
 import os
@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from notifications.models import Delivery
-from oncall.models import Rotation, Shift
+from oncall.models import Override, Rotation, Shift
 from opsconsole.roles import Role
 from tests.notifications.webhook_server import WebhookReceiver
 
@@ -16,7 +16,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_manager_adds_and_removes_a_shift_without_a_page_reload(live_server, page, sign_in, make_user):
+def test_manager_adds_and_removes_an_override_without_a_page_reload(live_server, page, sign_in, make_user):
     manager = make_user(Role.MANAGER, username="maya", timezone="Asia/Singapore")
     make_user(Role.SRE, username="sam", first_name="Sam", last_name="Reyes")
     rotation = Rotation.objects.create(name="Primary SRE")
@@ -26,29 +26,29 @@ def test_manager_adds_and_removes_a_shift_without_a_page_reload(live_server, pag
     card = page.locator(f"#rotation-{rotation.pk}")
     expect(card.get_by_test_id("on-call-now")).to_contain_text("Nobody")
 
-    # Sam from one hour ago (Singapore time, as the manager types it) for 12 hours.
+    # Sam covers from one hour ago (Singapore time, as the manager types it) for 12 hours.
     start = datetime.datetime.now(datetime.UTC).astimezone(datetime.timezone(datetime.timedelta(hours=8)))
     start = start.replace(second=0, microsecond=0) - datetime.timedelta(hours=1)
-    card.locator("summary", has_text="Add a shift").click()
-    card.get_by_label("Who").select_option(label="Sam Reyes (sam)")
-    card.get_by_label("Starts").fill(start.strftime("%Y-%m-%dT%H:%M"))
-    card.get_by_label("Ends").fill((start + datetime.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M"))
-    card.get_by_role("button", name="Add shift").click()
+    card.locator("summary", has_text="Add an override").click()
+    card.get_by_label("Who covers").select_option(label="Sam Reyes (sam)")
+    card.get_by_label("From").fill(start.strftime("%Y-%m-%dT%H:%M"))
+    card.get_by_label("Until").fill((start + datetime.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M"))
+    card.get_by_role("button", name="Add override").click()
 
     expect(card.get_by_test_id("on-call-now")).to_contain_text("Sam Reyes")
-    expect(card).to_contain_text("Added Sam Reyes's shift")
+    expect(card).to_contain_text("Sam Reyes covers Primary SRE")
     assert page.evaluate("window.notReloaded") is True
-    shift = Shift.objects.get()
-    assert shift.starts_at == start.astimezone(datetime.UTC)
+    assert Override.objects.get().starts_at == start.astimezone(datetime.UTC)
+    assert Shift.objects.get().user.username == "sam"
 
     # An overlapping one is refused in place.
-    card.locator("summary", has_text="Add a shift").click()
-    card.get_by_label("Who").select_option(label="Sam Reyes (sam)")
-    card.get_by_label("Starts").fill((start + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
-    card.get_by_label("Ends").fill((start + datetime.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"))
-    card.get_by_role("button", name="Add shift").click()
-    expect(card.get_by_role("alert")).to_contain_text("overlaps Sam Reyes's shift")
-    assert Shift.objects.count() == 1
+    card.locator("summary", has_text="Add an override").click()
+    card.get_by_label("Who covers").select_option(label="Sam Reyes (sam)")
+    card.get_by_label("From").fill((start + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    card.get_by_label("Until").fill((start + datetime.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"))
+    card.get_by_role("button", name="Add override").click()
+    expect(card.get_by_role("alert")).to_contain_text("overlaps Sam Reyes's override")
+    assert Override.objects.count() == 1
 
     card.get_by_role("button", name="Remove").click()
     expect(card.get_by_test_id("on-call-now")).to_contain_text("Nobody")

@@ -209,7 +209,7 @@ def test_evening_run_links_to_handoff(client_as, make_template):
     template = make_template(1, offers_handoff=True)
     run = services.run_start(actor=client.user, template=template)
     body = client.get(reverse("checklists:run", args=[run.pk])).content.decode()
-    assert 'data-testid="handoff-link"' in body and reverse("oncall:index") in body
+    assert 'data-testid="handoff-link"' in body and reverse("oncall:handoff_new") in body
 
 
 def test_manual_start_from_index(client_as, make_template):

@@ -153,3 +153,29 @@ def test_a_viewer_cannot_rotate(client_as):
     response = client_as(Role.VIEWER).post(reverse("healthchecks:heartbeat_rotate", args=[check.pk]))
     assert response.status_code == 403
     assert Check.objects.get(pk=check.pk).heartbeat_token == check.heartbeat_token
+
+
+def test_errors_without_a_summary_of_their_own_keep_only_their_leading_words():
+    from healthchecks.probes.base import ProbeError
+
+    assert ProbeError("malformed HTTP response: status line 'secret'").summary == "malformed HTTP response"
+    assert ProbeError("redirect loop: 'http://a/?token=1' → 'http://b/'").summary == "redirect loop"
+    assert ProbeError("stopped after 10 redirects (the last to 'http://x/a: b')").summary == "check failed"
+    assert ProbeError("header 'X: y' contains a line break").summary == "check failed"
+
+
+@pytest.mark.django_db
+def test_a_runbook_run_check_action_reports_the_summary(make_user, leaky):
+    from runbooks import execution
+    from runbooks.models import StepRun
+    from tests.runbooks.factories import make_runbook, start
+
+    check = make_check(kind="http", config={"url": leaky.url("/text"), "json_path": "status"})
+    sre = make_user(Role.SRE)
+    run = start(make_runbook(action="run_check", action_step=1), actor=sre)
+    step_run = StepRun.objects.get(execution=run, order=1)
+    action_run = execution.action_request(actor=sre, step_run=step_run, data={"check_id": str(check.pk)})
+    execution.perform_action(action_run.pk)
+    action_run.refresh_from_db()
+    # Runbook output is read by every role: the summary, never the excerpt.
+    assert "body is not JSON" in action_run.output and "AKIA" not in action_run.output

@@ -2,7 +2,8 @@ import datetime
 
 from django.utils import timezone
 
-from oncall.models import Rotation, Shift
+from oncall.models import Override, Rotation
+from opsconsole.models import User
 from tests.permissions import Case
 
 
@@ -11,24 +12,88 @@ def _rotation(user):
     return {"pk": rotation.pk}
 
 
-def _shift_data(kwargs):
-    # A fresh, non-overlapping slot for every role the matrix tries.
-    start = timezone.localtime() + datetime.timedelta(days=30 + Shift.objects.count())
+def _override_data(kwargs):
+    # A fresh, non-overlapping range for every role the matrix tries.
+    start = timezone.localtime() + datetime.timedelta(days=30 + Override.objects.count())
     return {
-        "user": Shift.objects.model.user.field.related_model.objects.first().pk,
+        "user": User.objects.filter(is_active=True).first().pk,
         "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
         "ends_at": (start + datetime.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M"),
+        "kind": "swap",
     }
 
 
-def _shift(user):
+def _override(user):
     rotation, _ = Rotation.objects.get_or_create(name="Matrix rotation")
-    now = timezone.now()
-    shift = Shift.objects.create(rotation=rotation, user=user, starts_at=now, ends_at=now + datetime.timedelta(hours=1))
-    return {"pk": shift.pk}
+    start = timezone.now() + datetime.timedelta(days=60 + Override.objects.count())
+    override = Override.objects.create(
+        rotation=rotation, user=user, starts_at=start, ends_at=start + datetime.timedelta(hours=1)
+    )
+    return {"pk": override.pk}
+
+
+def _settings_data(kwargs):
+    return {
+        "shift_length": "weekly",
+        "custom_hours": "12",
+        "handoff_time": "09:00",
+        "timezone": "Europe/London",
+        "start_date": "2026-01-05",
+        "members": "",
+    }
 
 
 CASES = [
-    Case("oncall:shift_add", "schedule.edit", setup=_rotation, data=_shift_data),
-    Case("oncall:shift_delete", "schedule.edit", setup=_shift),
+    Case("oncall:override_add", "schedule.edit", setup=_rotation, data=_override_data),
+    Case("oncall:override_delete", "schedule.edit", setup=_override),
+    Case("oncall:rotation_edit", "schedule.edit", setup=_rotation, data=_settings_data),
+    Case("oncall:my_feed", "read", data=lambda kwargs: {"action": "create"}),
+]
+
+
+def _handoff_new_data(kwargs):
+    rotation, _ = Rotation.objects.get_or_create(name="Matrix rotation")
+    return {"rotation": rotation.pk, "recent_changes": "matrix"}
+
+
+def _handoff(user):
+    from oncall.models import Handoff
+
+    rotation, _ = Rotation.objects.get_or_create(name="Matrix rotation")
+    outgoing, _ = User.objects.get_or_create(username="matrix-outgoing")
+    now = timezone.now()
+    handoff = Handoff.objects.create(
+        rotation=rotation, outgoing=outgoing, incoming=user, period_start=now, period_end=now, submitted_at=now
+    )
+    return {"pk": handoff.pk}
+
+
+CASES += [
+    Case("oncall:handoff_new", "handoff.write", data=_handoff_new_data),
+    Case("oncall:handoff_answer", "handoff.write", setup=_handoff, data=lambda kwargs: {"action": "acknowledge"}),
+]
+
+
+def _policy_data(kwargs):
+    from oncall.models import EscalationPolicy
+
+    return {"name": f"Matrix policy {EscalationPolicy.objects.count()}", "levels": "L1 | 15 | Matrix rotation"}
+
+
+def _policy(user):
+    from oncall.models import EscalationPolicy
+
+    Rotation.objects.get_or_create(name="Matrix rotation")
+    policy = EscalationPolicy.objects.create(name=f"Matrix policy {EscalationPolicy.objects.count()}-x")
+    return {"pk": policy.pk}
+
+
+def _policy_add_setup(user):
+    Rotation.objects.get_or_create(name="Matrix rotation")
+    return {}
+
+
+CASES += [
+    Case("oncall:policy_add", "schedule.edit", setup=_policy_add_setup, data=_policy_data),
+    Case("oncall:policy_save", "schedule.edit", setup=_policy, data=_policy_data),
 ]

@@ -14,6 +14,9 @@ from opsconsole.models import Service
 from opsconsole.roles import Role
 from tests.oncall.factories import shift
 
+# The suite-wide SEV-table fixture needs database access before fixtures that ask for `db`.
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def setup(db, make_user):

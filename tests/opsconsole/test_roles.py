@@ -2,7 +2,7 @@ import pytest
 
 from opsconsole.roles import CAPABILITIES, Role, has_capability, primary_role, user_roles
 
-# PRODUCT.md's matrix, restated independently of roles.py so that a change to
+# The docs/roles.md matrix, restated independently of roles.py so that a change to
 # either one is caught.
 MATRIX = {
     "checklist.tick": "- y y y y",

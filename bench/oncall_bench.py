@@ -1,0 +1,202 @@
+"""The escalation sweep with many open, unacknowledged incidents.
+
+Runs in-process on a PostgreSQL bench database it drops and re-creates:
+
+1. --incidents open, triggered incidents (bulk-inserted), each with a running
+   escalation of the seeds' ladder (L1 15 min, L2 30 min, L3 1 h, L4 2 h) whose
+   next level is not due yet: the sweep beat runs every 30 s — its time and
+   SQL queries (it must not grow with the number of incidents);
+2. then --due of them fall due at once (beat was down): one sweep pages each
+   level once — time, queries in total and per page (timeline event, deliveries,
+   audit entry each), and the check that each escalation got exactly one step.
+
+    .venv/bin/python bench/oncall_bench.py --incidents 1000 --due 1000
+
+Environment: BENCH_DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/opsconsole_bench_oncall; dropped and
+re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379/5).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_oncall")
+os.environ.update(
+    {
+        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdef",
+        "DATABASE_URL": DB_URL,
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5"),
+        "CELERY_BROKER_URL": "memory://",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "METRICS_TOKEN": "",
+        "PROMETHEUS_MULTIPROC_DIR": "",
+        "LOG_LEVEL": "WARNING",
+        "NOTIFY_WEBHOOK_URL": "",
+    }
+)
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    parsed = urlparse(DB_URL)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def measure(fn):
+    """(result, milliseconds, SQL statements) — counted by an execute wrapper,
+    which has no cap (Django's query log keeps only the last 9,000)."""
+    from django.db import connection
+
+    count = [0]
+
+    def counter(execute, sql, params, many, context):
+        count[0] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counter):
+        started = time.perf_counter()
+        result = fn()
+        elapsed = (time.perf_counter() - started) * 1000
+    return result, elapsed, count[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--incidents", type=int, default=1000)
+    parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+
+    recreate_database()
+    import django
+
+    django.setup()
+    import datetime
+
+    from django.core.management import call_command
+    from django.db import transaction
+    from django.utils import timezone
+
+    from incidents.models import Incident, SeverityLevel
+    from oncall import escalation
+    from oncall.models import EscalationLevel, EscalationPolicy, EscalationStep, IncidentEscalation, Rotation, Shift
+    from opsconsole.models import User
+
+    call_command("migrate", verbosity=0)
+    now = timezone.now()
+    people = {n: User.objects.create_user(n, email=f"{n}@example.com") for n in ("ana", "lead", "cto", "ceo")}
+    rotation = Rotation.objects.create(name="Primary")
+    Shift.objects.create(
+        rotation=rotation,
+        user=people["ana"],
+        starts_at=now - datetime.timedelta(days=1),
+        ends_at=now + datetime.timedelta(days=1),
+    )
+    policy = EscalationPolicy.objects.create(name="Seeds ladder", is_default=True)
+    EscalationLevel.objects.create(
+        policy=policy, position=1, name="On-call engineer", rotation=rotation, wait_minutes=15
+    )
+    for position, (name, user, wait) in enumerate(
+        [("Team lead", "lead", 30), ("CTO", "cto", 60), ("CEO", "ceo", 120)], start=2
+    ):
+        EscalationLevel.objects.create(policy=policy, position=position, name=name, wait_minutes=wait).users.add(
+            people[user]
+        )
+    sev = SeverityLevel.objects.get(level=1)
+    started = now - datetime.timedelta(minutes=5)
+    incidents = Incident.objects.bulk_create(
+        Incident(
+            reference=f"INC-2026-01-01-{i:04d}",
+            title=f"Bench incident {i}",
+            severity=sev,
+            declared_at=started,
+            ack_due_at=started + datetime.timedelta(minutes=15),
+            resolve_due_at=started + datetime.timedelta(hours=4),
+            last_activity_at=started,
+        )
+        for i in range(args.incidents)
+    )
+    escalations = IncidentEscalation.objects.bulk_create(
+        IncidentEscalation(
+            incident=incident,
+            policy=policy,
+            started_at=started,
+            current_position=1,
+            next_position=2,
+            next_due_at=started + datetime.timedelta(minutes=15),
+        )
+        for incident in incidents
+    )
+    EscalationStep.objects.bulk_create(
+        EscalationStep(
+            escalation=e,
+            position=1,
+            level_name="On-call engineer",
+            due_at=started,
+            paged_at=started,
+            recipients=["ana"],
+        )
+        for e in escalations
+    )
+    print(
+        f"Escalation sweep with {args.incidents} open unacknowledged incidents (PostgreSQL {DB_URL.rsplit('/', 1)[-1]})"
+    )
+
+    times, queries = [], []
+    for _ in range(args.repeat):
+        result, ms, q = measure(escalation.escalate_due)
+        assert result == {"paged": 0, "late": 0}, result
+        times.append(ms)
+        queries.append(q)
+    times.sort()
+    print(
+        f"  nothing due (every beat tick)      p50 {statistics.median(times):7.1f} ms   max {times[-1]:7.1f} ms   "
+        f"queries {min(queries)}–{max(queries)}"
+    )
+
+    due_ids = [e.pk for e in escalations[: args.due]]
+    IncidentEscalation.objects.filter(pk__in=due_ids).update(next_due_at=now - datetime.timedelta(minutes=1))
+    with transaction.atomic():
+        pass
+    total = {"paged": 0, "late": 0}
+    elapsed_total, queries_total, sweeps = 0.0, 0, 0
+    while True:
+        result, ms, q = measure(escalation.escalate_due)
+        if not result["paged"]:
+            break
+        sweeps += 1
+        elapsed_total += ms
+        queries_total += q
+        total["paged"] += result["paged"]
+        total["late"] += result["late"]
+    per_page = queries_total / max(total["paged"], 1)
+    print(
+        f"  {args.due} due at once (beat was down) {elapsed_total:9.1f} ms in {sweeps} sweep(s) of ≤"
+        f"{escalation.SWEEP_BATCH}: {total['paged']} levels paged, {queries_total} queries "
+        f"({per_page:.1f} per page: lock, step, clock, timeline + audit, deliveries), "
+        f"{elapsed_total / max(total['paged'], 1):.2f} ms per page"
+    )
+    steps = EscalationStep.objects.filter(escalation_id__in=due_ids, position=2).count()
+    doubles = EscalationStep.objects.filter(escalation_id__in=due_ids).count() - 2 * len(due_ids)
+    print(f"  level 2 steps for the due escalations: {steps} of {len(due_ids)}; extra steps: {doubles}")
+    _result, ms, q = measure(escalation.escalate_due)
+    print(f"  the sweep after that (nothing due)  {ms:7.1f} ms   queries {q}")
+
+
+if __name__ == "__main__":
+    main()

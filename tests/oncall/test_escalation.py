@@ -1,0 +1,193 @@
+"""The escalation clock, on a frozen clock (time-machine)."""
+
+import datetime
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from incidents import services as incidents
+from incidents.models import EventKind, Status, TimelineEvent
+from notifications.models import Delivery
+from oncall import escalation
+from oncall.models import EscalationStep, IncidentEscalation
+from oncall.tasks import escalate_due
+from opsconsole.models import AuditEntry
+from opsconsole.roles import Role
+from tests.oncall.factories import seed_policy
+
+# The suite-wide SEV-table fixture needs database access before fixtures that ask for `db`.
+pytestmark = pytest.mark.django_db
+
+UTC = datetime.UTC
+T0 = datetime.datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+MIN = datetime.timedelta(minutes=1)
+
+
+@pytest.fixture
+def ladder(db, make_user):
+    return seed_policy(make_user)
+
+
+def _declare(ladder, **kwargs):
+    return incidents.incident_declare(
+        actor=ladder["declarer"], title="API down", severity=1, services=[ladder["service"]], **kwargs
+    )
+
+
+def _steps(incident) -> list[tuple]:
+    return list(
+        EscalationStep.objects.filter(escalation__incident=incident)
+        .order_by("position")
+        .values_list("position", "recipients", "late")
+    )
+
+
+def test_declaring_pages_level_one_at_once(ladder):
+    with time_machine.travel(T0, tick=False):
+        incident = _declare(ladder)
+
+    assert _steps(incident) == [(1, ["oncall-ana"], False)]
+    event = TimelineEvent.objects.get(incident=incident, kind=EventKind.ESCALATION)
+    assert "L1 On-call engineer" in event.text and "Ana" in event.text
+    paged = Delivery.objects.filter(event="incident.escalated")
+    assert sorted(paged.values_list("channel", "target")) == [("email", "ana@example.com"), ("webhook", ladder["hook"])]
+    state = IncidentEscalation.objects.get(incident=incident)
+    assert (state.current_position, state.next_due_at) == (1, T0 + 15 * MIN)
+
+
+def test_each_level_is_paged_when_its_wait_is_over_and_not_before(ladder):
+    with time_machine.travel(T0, tick=False):
+        incident = _declare(ladder)
+    for minutes, expected_levels in [(14, 1), (15, 2), (44, 2), (45, 3), (104, 3), (105, 4), (600, 4)]:
+        with time_machine.travel(T0 + minutes * MIN, tick=False):
+            escalate_due.delay()
+        assert len(_steps(incident)) == expected_levels, minutes
+    assert [r for _p, r, _l in _steps(incident)] == [["oncall-ana"], ["lead"], ["cto"], ["ceo"]]
+    assert all(not late for *_x, late in _steps(incident))
+    state = IncidentEscalation.objects.get(incident=incident)
+    assert state.stopped_reason == "exhausted" and state.next_due_at is None
+    assert Delivery.objects.filter(event="incident.escalated", channel="email").count() == 4
+    assert AuditEntry.objects.filter(action="oncall.escalate").count() == 4
+
+
+def test_acknowledging_stops_the_escalation(ladder):
+    with time_machine.travel(T0, tick=False):
+        incident = _declare(ladder)
+    with time_machine.travel(T0 + 10 * MIN, tick=False):
+        incidents.incident_transition(incident=incident, actor=ladder["commander"], to=Status.ACKNOWLEDGED)
+    with time_machine.travel(T0 + 3 * 60 * MIN, tick=False):
+        assert escalation.escalate_due() == {"paged": 0, "late": 0}
+    assert len(_steps(incident)) == 1
+    state = IncidentEscalation.objects.get(incident=incident)
+    assert state.stopped_reason == "acknowledged" and state.stopped_at == T0 + 10 * MIN
+    texts = list(
+        TimelineEvent.objects.filter(incident=incident, kind=EventKind.ESCALATION).values_list("text", flat=True)
+    )
+    assert any("Escalation stopped: acknowledged" in t for t in texts)
+
+
+def test_after_beat_was_down_every_missed_level_is_paged_once_and_marked_late(ladder):
+    with time_machine.travel(T0, tick=False):
+        incident = _declare(ladder)
+    with time_machine.travel(T0 + 50 * MIN, tick=False):  # beat was down: L2 (15′) and L3 (45′) are due
+        assert escalation.escalate_due() == {"paged": 2, "late": 2}
+        assert escalation.escalate_due() == {"paged": 0, "late": 0}
+    assert _steps(incident) == [(1, ["oncall-ana"], False), (2, ["lead"], True), (3, ["cto"], True)]
+    # The ladder keeps its times: L4 is due 60 min after L3 was *due* (45′), not after it was sent.
+    assert IncidentEscalation.objects.get(incident=incident).next_due_at == T0 + 105 * MIN
+    late = TimelineEvent.objects.filter(incident=incident, kind=EventKind.ESCALATION, text__contains="late by")
+    assert late.count() == 2
+
+
+def test_an_alert_starts_the_policy_of_its_service(ladder):
+    with time_machine.travel(T0, tick=False):
+        incident = incidents.open_or_update_from_source(
+            dedup_key="alertmanager:api-down",
+            title="APIDown",
+            severity=1,
+            services=[ladder["service"].slug],
+            text="api is down",
+            source_kind="alert",
+        )
+    assert _steps(incident) == [(1, ["oncall-ana"], False)]
+
+
+def test_incidents_of_services_without_a_policy_use_the_default_or_none(ladder, make_user):
+    from opsconsole.models import Service
+
+    other = Service.objects.create(name="Billing", slug="billing")
+    incident = incidents.incident_declare(actor=ladder["declarer"], title="x", severity=2, services=[other])
+    assert not IncidentEscalation.objects.filter(incident=incident).exists()
+    ladder["policy"].is_default = True
+    ladder["policy"].save()
+    incident = incidents.incident_declare(actor=ladder["declarer"], title="y", severity=2, services=[other])
+    assert IncidentEscalation.objects.filter(incident=incident, policy=ladder["policy"]).exists()
+
+
+def test_the_sweep_reads_only_due_escalations_in_constant_queries(ladder, django_assert_max_num_queries):
+    with time_machine.travel(T0, tick=False):
+        for _ in range(30):
+            _declare(ladder)
+    with time_machine.travel(T0 + 5 * MIN, tick=False), django_assert_max_num_queries(1):
+        assert escalation.escalate_due() == {"paged": 0, "late": 0}
+
+
+def test_the_incident_page_shows_the_escalation_state(ladder, client, django_assert_max_num_queries):
+    with time_machine.travel(T0, tick=False):
+        incident = _declare(ladder)
+    with time_machine.travel(T0 + 16 * MIN, tick=False):
+        escalation.escalate_due()
+    client.force_login(ladder["commander"])
+    html = client.get(reverse("incidents:detail", args=[incident.reference])).content.decode()
+    assert 'data-testid="escalation-panel"' in html
+    assert "L2 Team lead" in html and "lead" in html and "L3 CTO" in html
+
+
+def test_advancing_twice_pages_once(ladder):
+    with time_machine.travel(T0, tick=False):
+        incident = _declare(ladder)
+    state = IncidentEscalation.objects.get(incident=incident)
+    with time_machine.travel(T0 + 15 * MIN, tick=False):
+        first = escalation.advance(state.pk)
+        second = escalation.advance(state.pk)
+    assert first is not None and second is None
+    assert len(_steps(incident)) == 2
+
+
+def test_a_role_without_schedule_edit_cannot_see_policy_edit_links(client_as, ladder):
+    client = client_as(Role.SRE)
+    html = client.get(reverse("oncall:policies")).content.decode()
+    assert "L1 On-call engineer" in html and "15 min" in html and "API" in html
+
+
+def test_a_manager_edits_a_policy_on_its_page(client_as, ladder):
+    client = client_as(Role.MANAGER)
+    url = reverse("oncall:policy_save", args=[ladder["policy"].pk])
+    bad = client.post(url, {"name": "API ladder", "levels": "On-call engineer | soon | API on-call"})
+    assert bad.status_code == 200 and "the wait is a number of minutes" in bad.content.decode()
+    assert ladder["policy"].levels.count() == 4  # nothing changed
+
+    ok = client.post(
+        url,
+        {
+            "name": "API ladder",
+            "services": [ladder["service"].pk],
+            "levels": "On-call engineer | 10 | API on-call\nTeam lead | 20 | lead, cto",
+        },
+    )
+    assert ok.status_code == 302
+    levels = list(ladder["policy"].levels.order_by("position"))
+    assert [(lv.name, lv.wait_minutes) for lv in levels] == [("On-call engineer", 10), ("Team lead", 20)]
+    assert levels[0].rotation == ladder["rotation"] and {u.username for u in levels[1].users.all()} == {"lead", "cto"}
+    assert AuditEntry.objects.filter(action="oncall.policy_save").exists()
+
+
+def test_a_restricted_incident_pages_without_its_title_or_the_shared_webhook(ladder):
+    incident = incidents.incident_declare(
+        actor=ladder["declarer"], title="Card data leaked", severity=1, services=[ladder["service"]], restricted=True
+    )
+    paged = Delivery.objects.filter(event="incident.escalated")
+    assert list(paged.values_list("channel", "target")) == [("email", "ana@example.com")]
+    assert "Card data leaked" not in str(paged.get().payload)
+    assert _steps(incident) == [(1, ["oncall-ana"], False)]

@@ -54,10 +54,12 @@ test: install
 	if [ $$status -eq 5 ] && [ $$browser -eq 5 ]; then echo "no tests were collected"; exit 5; fi
 
 # ruff: pyflakes, pycodestyle, isort, bugbear (B), pyupgrade, Django (DJ) rules,
-# and the formatter's check (line length 120, pyproject.toml).
+# and the formatter's check (line length 120, pyproject.toml). bandit: medium
+# severity and up; a `# nosec Bxxx  # reason` needs its reason.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -c pyproject.toml -r . --severity-level medium --quiet
 
 format: install
 	$(BIN)/ruff format .

@@ -85,9 +85,16 @@ def _parse_since(value: str) -> datetime.datetime:
         since = parse_datetime(value)
     except ValueError:
         since = None
+    if since is not None and timezone.is_naive(since):
+        since = timezone.make_aware(since, datetime.UTC)
+    try:
+        # An offset can push a valid-looking time past year 9999 in UTC (OverflowError).
+        since = since.astimezone(datetime.UTC) if since is not None else None
+    except OverflowError:
+        since = None
     if since is None:
         return timezone.now() - datetime.timedelta(minutes=1)
-    return since if timezone.is_aware(since) else timezone.make_aware(since, datetime.UTC)
+    return since
 
 
 @require_GET

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.core.exceptions import ValidationError
 
+from opsconsole.badinput import DateTimeField
 from opsconsole.models import Service
 
 from .models import Check, MaintenanceWindow
@@ -260,6 +261,7 @@ class CheckForm(forms.ModelForm):
             try:
                 parts = urlsplit(value)
                 hostname = parts.hostname
+                parts.port  # noqa: B018  (raises ValueError for a port out of range: "http://h:99999")
             except ValueError as exc:  # http://[::1 and the like
                 raise ValidationError("Enter a valid URL.") from exc
             if parts.scheme not in schemes or not (hostname or parts.scheme == "unix"):
@@ -331,6 +333,7 @@ class MaintenanceWindowForm(forms.ModelForm):
         model = MaintenanceWindow
         fields = ["service", "check_ref", "starts_at", "ends_at", "reason"]
         labels = {"check_ref": "Check"}
+        field_classes = {"starts_at": DateTimeField, "ends_at": DateTimeField}
         widgets = {
             "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
             "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),

@@ -18,6 +18,9 @@ from opsconsole import audit
 from . import services
 from .models import AlertReceipt, Incident
 
+RECEIPT_CHUNK = 2000
+LISTED_ALERTS = 50
+
 
 class PayloadError(ValueError):
     """The body is not an Alertmanager v4 webhook payload; the message says why."""
@@ -132,6 +135,13 @@ def _title(note: Notification) -> str:
 
 
 def _lines(alerts: list[Alert]) -> str:
+    """One Markdown line per alert, at most LISTED_ALERTS (a timeline entry of
+    thousands of lines is unreadable, and rendering it took seconds)."""
+    more = len(alerts) - LISTED_ALERTS
+    return _list(alerts[:LISTED_ALERTS]) + (f"\n- … and {more} more" if more > 0 else "")
+
+
+def _list(alerts: list[Alert]) -> str:
     return "\n".join(
         f"- `{a.name}`"
         + (f" ({a.labels['severity']})" if "severity" in a.labels else "")
@@ -157,16 +167,23 @@ def _claim_receipts(note: Notification) -> set[str]:
             alert.status,
         )
     table = AlertReceipt._meta.db_table
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
-    params = [v for key, (group, fp, status) in rows.items() for v in (key, group, fp, status, now)]
+    items = list(rows.items())
+    claimed: set[str] = set()
+    # In chunks: one statement for a whole large delivery would pass PostgreSQL's
+    # limit of 65,535 parameters (about 13,000 alerts).
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (key, group_key, fingerprint, status, received_at) "
-            f"VALUES {values} "
-            "ON CONFLICT (key) DO NOTHING RETURNING key",
-            params,
-        )
-        return {row[0] for row in cursor.fetchall()}
+        for start in range(0, len(items), RECEIPT_CHUNK):
+            chunk = items[start : start + RECEIPT_CHUNK]
+            values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+            params = [v for key, (group, fp, status) in chunk for v in (key, group, fp, status, now)]
+            cursor.execute(
+                f"INSERT INTO {table} (key, group_key, fingerprint, status, received_at) "
+                f"VALUES {values} "
+                "ON CONFLICT (key) DO NOTHING RETURNING key",  # nosec B608  # table from model _meta, values are %s
+                params,
+            )
+            claimed.update(row[0] for row in cursor.fetchall())
+    return claimed
 
 
 def ingest(note: Notification, *, actor=None) -> dict:
@@ -190,7 +207,8 @@ def ingest(note: Notification, *, actor=None) -> dict:
             "group_labels": note.group_labels,
         }
         if firing:
-            severity = min(services.alert_severity(a.labels.get("severity")) for a in firing)
+            # Per distinct label value, not per alert: a delivery may carry thousands.
+            severity = min(services.alert_severity(label) for label in {a.labels.get("severity") for a in firing})
             incident = services.open_or_update_from_source(
                 dedup_key=key,
                 title=_title(note),
@@ -221,7 +239,9 @@ def ingest(note: Notification, *, actor=None) -> dict:
                 or incident
             )
         if fresh_keys and incident is not None:
-            AlertReceipt.objects.filter(key__in=fresh_keys).update(incident=incident)
+            keys = sorted(fresh_keys)
+            for start in range(0, len(keys), RECEIPT_CHUNK):
+                AlertReceipt.objects.filter(key__in=keys[start : start + RECEIPT_CHUNK]).update(incident=incident)
         if fresh:
             audit.record(
                 actor,

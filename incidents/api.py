@@ -4,15 +4,15 @@ Every call sends `Authorization: Bearer <API token>` (Settings → API tokens);
 the token acts with its owner's role. Errors are 4xx {"error": "..."}.
 """
 
-from datetime import datetime
-
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from opsconsole.api import api_token_required, json_error, parse_json_body
+from opsconsole.api import api_token_required, json_error
+from opsconsole.badinput import form_from_json, parse_json_body
 
 from . import alerts, selectors, services
+from .forms import DeclareApiForm, NoteApiForm
 from .models import Incident, TimelineEvent
 
 
@@ -54,30 +54,19 @@ def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
 @api_token_required("incident.declare")
 @require_POST
 def declare(request: HttpRequest) -> JsonResponse:
-    """Declare an incident.
+    """Declare an incident: the declare page's form (DeclareApiForm).
 
-    {"title": str, "severity": 1-4, "summary"?: str, "services"?: [slug], "commander"?: username}
+    {"title": str, "severity": 1-4, "summary"?: str, "services"?: [slug], "commander"?: username,
+     "restricted"?: bool}
     """
     data, error = parse_json_body(request)
     if error:
         return error
-    if not isinstance(data, dict):
-        return json_error("send a JSON object")
-    commander = None
-    if data.get("commander"):
-        commander = selectors.assignable_users().filter(username=data["commander"]).first()
-        if commander is None:
-            return json_error(f"no user {data['commander']!r} who can command an incident")
+    form, error = form_from_json(DeclareApiForm, data)
+    if error:
+        return error
     try:
-        incident = services.incident_declare(
-            actor=request.user,
-            title=str(data.get("title") or ""),
-            severity=data.get("severity"),
-            summary=str(data.get("summary") or ""),
-            services=data.get("services") or [],
-            commander=commander,
-            restricted=bool(data.get("restricted", False)),
-        )
+        incident = services.incident_declare(actor=request.user, **form.cleaned_data)
     except (ValidationError, PermissionDenied) as exc:
         return _error(exc)
     return JsonResponse(_incident_json(incident), status=201)
@@ -96,31 +85,19 @@ def incident_detail(request: HttpRequest, reference: str) -> JsonResponse:
 @api_token_required("incident.note")
 @require_POST
 def add_note(request: HttpRequest, reference: str) -> JsonResponse:
-    """{"text": markdown, "occurred_at"?: ISO-8601 with offset (back-dating)}"""
+    """{"text": markdown, "occurred_at"?: ISO-8601 with offset (back-dating)}: the page's note form."""
     data, error = parse_json_body(request)
     if error:
         return error
-    if not isinstance(data, dict):
-        return json_error("send a JSON object")
     try:
         incident = selectors.get_incident(request.user, reference)
     except Http404:
         return json_error(f"no incident {reference}", 404)
-    occurred_at = None
-    if data.get("occurred_at"):
-        try:
-            occurred_at = datetime.fromisoformat(str(data["occurred_at"]))
-        except ValueError:
-            return json_error("`occurred_at` must be an ISO-8601 date-time")
-        if occurred_at.tzinfo is None:
-            return json_error("`occurred_at` needs a timezone offset, e.g. 2026-01-15T10:30:00+00:00")
+    form, error = form_from_json(NoteApiForm, data)
+    if error:
+        return error
     try:
-        event: TimelineEvent = services.incident_add_note(
-            incident=incident,
-            actor=request.user,
-            text=str(data.get("text") or ""),
-            occurred_at=occurred_at,
-        )
+        event: TimelineEvent = services.incident_add_note(incident=incident, actor=request.user, **form.cleaned_data)
     except (ValidationError, PermissionDenied) as exc:
         return _error(exc)
     return JsonResponse(

@@ -6,6 +6,7 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
 
     def ready(self) -> None:
+        from notifications.visibility import register_subject_visibility
         from opsconsole import dashboard
         from opsconsole.metrics import register_db_collector
 
@@ -15,6 +16,9 @@ class IncidentsConfig(AppConfig):
 
         register_db_collector(metrics.COLLECTOR)
         register_db_collector(review_metrics.COLLECTOR)
+        # The dead-letter list shows a restricted incident's notifications
+        # only to the people who may see that incident.
+        register_subject_visibility("incidents.incident", selectors.visible_incident_ids)
         dashboard.register_panel(
             name="incidents",
             template="incidents/_dashboard_panel.html",

@@ -2,8 +2,11 @@ from datetime import datetime, time
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from opsconsole.badinput import DateTimeField
 from opsconsole.models import Service
 
 from . import selectors
@@ -57,13 +60,46 @@ class DeclareForm(forms.Form):
 
 class NoteForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Note (Markdown)", max_length=20000)
-    occurred_at = forms.DateTimeField(
+    occurred_at = DateTimeField(
         required=False,
         label="Happened at (optional)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="Back-date a note; your timezone. The time it was written is kept too.",
     )
     corrects = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class DeclareApiForm(DeclareForm):
+    """The declare page's form for the JSON API (opsconsole.badinput.form_from_json):
+    the same fields and limits; services by slug and a commander by username."""
+
+    i_am_commander = None
+    services = forms.ModelMultipleChoiceField(queryset=Service.objects.all(), required=False, to_field_name="slug")
+    commander = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, to_field_name="username"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["commander"].queryset = selectors.assignable_users()
+
+
+class NoteApiForm(NoteForm):
+    """The note form for the JSON API: a back-dated time must carry its offset
+    (a script has no "your timezone")."""
+
+    corrects = None
+
+    def clean_occurred_at(self):
+        value = self.cleaned_data.get("occurred_at")
+        if value is not None:
+            try:
+                parsed = parse_datetime(str(self.data.get("occurred_at", "")).strip())
+            except ValueError:
+                parsed = None
+            if parsed is None or parsed.tzinfo is None:
+                raise ValidationError("Needs an ISO-8601 date-time with an offset, e.g. 2026-01-15T10:30:00+00:00.")
+        return value
 
 
 class TransitionForm(forms.Form):

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
+from opsconsole.badinput import int_param
 from opsconsole.csv_export import csv_response
 from opsconsole.roles import has_capability, requires
 
@@ -184,6 +185,8 @@ def _since_response(request, incident, events, after, **extra) -> HttpResponse:
 @requires("incident.note")
 def add_note(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
+    # Validate first, write after: a bad cursor used to fail after the note was saved (a retry duplicated it).
+    after = int_param(request.POST, "after")
     form = NoteForm(request.POST)
     if form.is_valid():
         corrects = None
@@ -214,7 +217,6 @@ def add_note(request: HttpRequest, reference: str) -> HttpResponse:
         return redirect("incidents:detail", reference)
     if not request.htmx:
         return redirect("incidents:detail", reference)
-    after = int(request.POST.get("after") or 0)
     events = selectors.timeline_since(incident, after=after, kinds=_kinds(request))
     return _since_response(request, incident, events, after, note_form=NoteForm(), reset_form=True)
 

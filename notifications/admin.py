@@ -25,8 +25,15 @@ class DeliveryAdmin(AuditedModelAdmin):
     list_select_related = ("service",)
     search_fields = ("target", "event", "last_error")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in Delivery._meta.fields if f.name != "id"]
+    # The target is shown as target_display: a webhook URL is a credential.
+    readonly_fields = ["target_display", *(f.name for f in Delivery._meta.fields if f.name not in ("id", "target"))]
+    exclude = ["target"]
     actions = ["replay_dead_letters"]
+
+    def audit_snapshot(self, obj) -> dict:
+        data = super().audit_snapshot(obj)
+        data["target"] = obj.target_display
+        return data
 
     def has_add_permission(self, request):
         return False

@@ -1,8 +1,8 @@
 """The outbound notification queue: one row per target, sent by Celery."""
 
-from urllib.parse import urlsplit
-
 from django.db import models
+
+from opsconsole.redaction import display_url
 
 
 class Delivery(models.Model):
@@ -31,6 +31,12 @@ class Delivery(models.Model):
         "opsconsole.Service", on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
     )
     payload = models.JSONField(help_text="Webhook: the JSON body sent. Email: subject and body.")
+    # What the notification is about ("incidents.incident", pk): the dead-letter
+    # list shows the payload only to people who may see that subject, asked
+    # through the hook its app registers (notifications.visibility).
+    subject_type = models.CharField(max_length=100, blank=True)
+    subject_id = models.CharField(max_length=100, blank=True)
+    restricted = models.BooleanField(default=False, help_text="About a restricted subject (a restricted incident).")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -57,7 +63,4 @@ class Delivery(models.Model):
         only its scheme, host and first path segment are shown."""
         if self.channel != self.Channel.WEBHOOK:
             return self.target
-        parts = urlsplit(self.target)
-        first = parts.path.strip("/").split("/", 1)[0]
-        hidden = parts.path.strip("/") != first or parts.query
-        return f"{parts.scheme}://{parts.netloc}/{first}{'/…' if hidden else ''}"
+        return display_url(self.target)

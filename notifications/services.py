@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 import httpx
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from prometheus_client import Counter
 
 from opsconsole import audit
 from opsconsole.models import Service
+from opsconsole.redaction import redact
 from opsconsole.roles import check_capability
 
 from . import recipients
@@ -113,6 +114,8 @@ def notify(
     service: Service | None = None,
     emails: Iterable[str] = (),
     webhook: bool = True,
+    subject: models.Model | None = None,
+    restricted: bool = False,
 ) -> list[Delivery]:
     """Create deliveries in the caller's transaction and send them from Celery after commit.
 
@@ -124,7 +127,14 @@ def notify(
     link = absolute_url(url)
     deliveries: list[Delivery] = []
     now = timezone.now()
-    common = {"event": event, "service": service, "next_attempt_at": now}
+    common = {
+        "event": event,
+        "service": service,
+        "next_attempt_at": now,
+        "subject_type": subject._meta.label_lower if subject is not None else "",
+        "subject_id": str(subject.pk) if subject is not None else "",
+        "restricted": restricted,
+    }
     target = webhook_target(service) if webhook else ""
     if target:
         payload = webhook_payload(event=event, title=title, text=text, link=link)
@@ -147,14 +157,20 @@ def notify(
 
 
 def notify_on_call(
-    *, event: str, title: str, text: str, url: str = "", service: Service | None = None
+    *,
+    event: str,
+    title: str,
+    text: str,
+    url: str = "",
+    service: Service | None = None,
+    subject: models.Model | None = None,
 ) -> list[Delivery]:
     """Email whoever is on call now for `service` (every rotation when None), plus the webhook.
 
     "Who is on call" is answered by the resolver the oncall app registers
     (notifications.recipients): this app sits below oncall and never imports it."""
     emails = [user.email for user in recipients.on_call_now(service) if user.email]
-    return notify(event=event, title=title, text=text, url=url, service=service, emails=emails)
+    return notify(event=event, title=title, text=text, url=url, service=service, emails=emails, subject=subject)
 
 
 def enqueue(delivery_ids: Iterable[int]) -> None:
@@ -255,11 +271,14 @@ def delivery_attempt(delivery_id: int) -> AttemptResult:
     try:
         _SENDERS[delivery.channel](delivery)
     except PermanentError as exc:
-        return _dead(delivery, lease_until, str(exc))
+        return _dead(delivery, lease_until, redact(str(exc), delivery.target))
     except Exception as exc:  # noqa: BLE001 - TransientError, or a bug: both retried, bounded
+        # HTTP clients quote the URL they called, and a webhook URL is a
+        # credential: the error is redacted before it is stored or logged
+        # (no traceback, which would quote it again).
+        error = redact(str(exc) or type(exc).__name__, delivery.target)
         if not isinstance(exc, TransientError):
-            logger.exception("unexpected error sending delivery %s", delivery_id)
-        error = str(exc) or type(exc).__name__
+            logger.error("unexpected error sending delivery %s: %s: %s", delivery_id, type(exc).__name__, error)
         if delivery.attempts >= settings.NOTIFY_MAX_ATTEMPTS:
             return _dead(delivery, lease_until, f"{error} (gave up after {delivery.attempts} attempts)")
         countdown = backoff_seconds(delivery.attempts)

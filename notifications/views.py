@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from opsconsole.roles import has_capability, requires
 
-from . import selectors, services
+from . import selectors, services, visibility
 from .models import Delivery
 
 
@@ -18,6 +18,8 @@ def dead_letters(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "deliveries": page.object_list,
+        # Restricted subjects: content only for people who may see them.
+        "readable": visibility.readable_deliveries(request.user, page.object_list),
         "can_replay": has_capability(request.user, "config.edit"),
     }
     return render(request, "notifications/dead_letters.html", context)
@@ -30,7 +32,7 @@ def replay(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.delivery_replay(actor=request.user, delivery=delivery)
         message, ok = (
-            f"Replaying {delivery.event} to {delivery.target}: queued for a fresh attempt.",
+            f"Replaying {delivery.event} to {delivery.target_display}: queued for a fresh attempt.",
             True,
         )
     except services.ReplayRefused as exc:

@@ -2,6 +2,7 @@ import zoneinfo
 
 from django import forms
 
+from opsconsole.badinput import DateTimeField
 from opsconsole.models import TIMEZONE_CHOICES, User
 
 from .models import Override, ShiftLength
@@ -14,8 +15,8 @@ class OverrideForm(forms.Form):
     are entered in the viewer's timezone (the active one) and stored in UTC."""
 
     user = forms.TypedChoiceField(coerce=int, label="Who covers")
-    starts_at = forms.DateTimeField(label="From", widget=DATETIME_WIDGET)
-    ends_at = forms.DateTimeField(label="Until", widget=DATETIME_WIDGET)
+    starts_at = DateTimeField(label="From", widget=DATETIME_WIDGET)
+    ends_at = DateTimeField(label="Until", widget=DATETIME_WIDGET)
     kind = forms.ChoiceField(choices=Override.Kind.choices, initial=Override.Kind.SWAP)
     reason = forms.CharField(max_length=200, required=False)
 

@@ -9,6 +9,7 @@ from django.db import models
 
 from . import audit
 from .models import ApiToken, AuditEntry, Service, ServiceLink, User
+from .redaction import display_url
 
 admin.site.site_header = "Ops Console administration"
 admin.site.site_title = "Ops Console admin"
@@ -127,6 +128,12 @@ class ServiceAdmin(AuditedModelAdmin):
     search_fields = ("name", "description", "owner_team")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [ServiceLinkInline]
+
+    def audit_snapshot(self, obj) -> dict:
+        # The chat webhook URL is a credential: the audit log keeps its display form.
+        data = super().audit_snapshot(obj)
+        data["webhook_url"] = display_url(obj.webhook_url)
+        return data
 
 
 @admin.register(ApiToken)

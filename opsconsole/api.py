@@ -3,7 +3,6 @@
 Every API error is a 4xx JSON body {"error": "..."} that names the problem.
 """
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from .badinput import parse_json_body  # noqa: F401  (the API's body parser; kept importable here)
 from .models import ApiToken
 from .roles import CAPABILITIES, has_capability
 
@@ -24,17 +24,6 @@ def bearer_token(request: HttpRequest) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
-
-
-def parse_json_body(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
-    """Return (data, None), or (None, a 400 response saying what is wrong)."""
-    content_type = request.content_type or ""
-    if content_type != "application/json":
-        return None, json_error("send a JSON body with Content-Type: application/json", 415)
-    try:
-        return json.loads(request.body or b"null"), None
-    except (ValueError, UnicodeDecodeError) as exc:
-        return None, json_error(f"the body is not valid JSON: {exc}")
 
 
 def api_token_required(capability: str) -> Callable:

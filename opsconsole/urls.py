@@ -26,3 +26,7 @@ urlpatterns = [
     path("oncall/", include("oncall.urls")),
     path("notifications/", include("notifications.urls")),
 ]
+
+# JSON for the API, the console's own pages elsewhere (opsconsole/badinput.py).
+handler400 = "opsconsole.badinput.bad_request"
+handler500 = "opsconsole.badinput.server_error"

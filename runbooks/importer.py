@@ -230,16 +230,26 @@ def import_runbooks(sections: list[Section], source: str, *, actor, dry_run: boo
         return _import_runbooks(sections, source, actor=actor, dry_run=dry_run)
 
 
-def _same(runbook, parsed: ParsedRunbook) -> bool:
-    from dataclasses import asdict
+def _text(step) -> tuple[str, str, str]:
+    return (step.title.strip()[:300], step.instructions, step.command)
 
+
+def _same(runbook, parsed: ParsedRunbook) -> bool:
+    """Same text as the file. Actions are not compared: Markdown cannot express
+    them, so an action someone bound to a step survives a re-import."""
     current = runbook.current_version
     if current is None or current.symptoms != parsed.symptoms:
         return False
-    steps = [
-        asdict(StepSpec(s.title, s.instructions, s.command, s.action, s.action_params)) for s in current.steps.all()
-    ]
-    return steps == [asdict(s) | {"title": s.title.strip()[:300]} for s in parsed.steps]
+    return [_text(s) for s in current.steps.all()] == [_text(s) for s in parsed.steps]
+
+
+def _keep_actions(runbook, parsed: ParsedRunbook) -> None:
+    """Steps that keep their title keep the action bound to them."""
+    bound = {s.title: s for s in runbook.current_version.steps.all() if s.action} if runbook.current_version else {}
+    for step in parsed.steps:
+        if step.title.strip()[:300] in bound and not step.action:
+            step.action = bound[step.title.strip()[:300]].action
+            step.action_params = bound[step.title.strip()[:300]].action_params
 
 
 def _import_runbooks(sections: list[Section], source: str, *, actor, dry_run: bool) -> list[Outcome]:
@@ -290,6 +300,7 @@ def _import_runbooks(sections: list[Section], source: str, *, actor, dry_run: bo
             new.append(services.NewRunbook(parsed.title, parsed.symptoms, parsed.steps, parsed.tags, parsed.source))
             outcomes.append(Outcome("runbook", parsed.title, "created", detail, parsed.line))
         else:
+            _keep_actions(runbook, parsed)
             runbook, changed = services.runbook_save(
                 actor=actor,
                 runbook=runbook,

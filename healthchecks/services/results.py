@@ -191,7 +191,7 @@ def _bulk_update_checks(checks: list[Check], fields: list[str]) -> None:
             cursor.execute(
                 f"UPDATE {Check._meta.db_table} AS c SET {assignments} "
                 f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v({', '.join(columns)}) "
-                "WHERE c.id = v.id",
+                "WHERE c.id = v.id",  # nosec B608  # names from model _meta and a fixed list; values are %s parameters
                 params,
             )
 

@@ -201,15 +201,19 @@ def review_create(*, incident: Incident, actor=None, required: bool = False) -> 
                 after={"incident": incident.reference, "required": required, "due_date": review.due_date},
             )
             if author is not None and author.email:
+                # A restricted incident's title stays out of the message (and of
+                # Delivery.payload, which the dead-letter list shows).
+                about = incident.reference if incident.restricted else f"{incident.severity.name} {incident.title}"
                 notifications.notify(
                     event="review.created",
                     title=f"Write the post-incident review of {incident.reference}",
-                    text=f"{incident.severity.name} {incident.title}: the review is yours, "
-                    f"due {review.due_date:%Y-%m-%d}.",
+                    text=f"{about}: the review is yours, due {review.due_date:%Y-%m-%d}.",
                     url=reverse("incidents:review", args=[incident.reference]),
                     service=incident.services.first(),
                     emails=[author.email],
                     webhook=False,
+                    subject=incident,
+                    restricted=incident.restricted,
                 )
     except IntegrityError:
         # Two resolves (or a resolve and a click) racing: the other one created it.
@@ -419,6 +423,8 @@ def review_request_changes(*, review: Review, actor, reason: str, section: str =
                 url=review_url(current),
                 emails=[current.author.email],
                 webhook=False,
+                subject=current.incident,
+                restricted=current.incident.restricted,
             )
     return current
 

@@ -5,13 +5,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
-from django.urls import reverse
 from django.utils import timezone
 
-from notifications import services as notifications
 from opsconsole import audit
 
 from ..models import EventKind, Incident, Status
+from .announce import notify_about_incident
 from .timeline import timeline_add_event
 
 
@@ -44,14 +43,13 @@ def send_nudges(*, now: datetime | None = None) -> dict[str, int]:
                 continue
             minutes = int((now - incident.last_activity_at).total_seconds() // 60)
             commander = incident.commander
-            notifications.notify(
-                event="incident.nudge",
-                title=f"{incident.reference} has been quiet for {minutes} min",
-                text=f"{incident.severity.name} {incident.title}: "
+            notify_about_incident(
+                "incident.nudge",
+                incident,
+                f"{incident.reference} has been quiet for {minutes} min",
+                f"{incident.severity.name} {incident.title}: "
                 f"no timeline activity for {minutes} minutes. "
                 "Post an update, or mark it mitigated or resolved.",
-                url=reverse("incidents:detail", args=[incident.reference]),
-                service=incident.services.first(),
                 emails=[commander.email] if commander.email else [],
                 webhook=False,
             )
@@ -85,14 +83,14 @@ def send_nudges(*, now: datetime | None = None) -> dict[str, int]:
             )
             if not claimed:
                 continue
-            notifications.notify_on_call(
-                event="incident.nudge",
-                title=f"{incident.reference} has no incident commander",
-                text=f"{incident.severity.name} {incident.title} is "
+            notify_about_incident(
+                "incident.nudge",
+                incident,
+                f"{incident.reference} has no incident commander",
+                f"{incident.severity.name} {incident.title} is "
                 f"{incident.get_status_display().lower()} "
                 "and nobody commands it. Take command or assign someone.",
-                url=reverse("incidents:detail", args=[incident.reference]),
-                service=incident.services.first(),
+                on_call=True,
             )
             timeline_add_event(
                 incident=incident,

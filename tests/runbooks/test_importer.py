@@ -189,3 +189,25 @@ def test_checklist_importer_reads_latin1_and_refuses_binaries(tmp_path):
     binary.write_bytes(b"\x00\xff" * 50)
     with pytest.raises(UnreadableDocument):
         parse_file(binary)
+
+
+@pytest.mark.django_db
+def test_a_bound_action_survives_re_import_and_seed_demo_is_idempotent():
+    from io import StringIO
+
+    from runbooks import demo
+
+    demo.seed(StringIO())
+    versions = RunbookVersion.objects.count()
+    backlog = Runbook.objects.get(title="Messenger Queue Backlog")
+    assert backlog.current_version.steps.get(order=4).action == "k8s_scale"
+    demo.seed(StringIO())  # imports the same guides again and re-checks the bindings
+    assert RunbookVersion.objects.count() == versions
+    doc = (
+        (COPIES / "000_19c1f8062f66547d.txt").read_bytes().replace(b"5. If message poison-pill", b"5. If a poison pill")
+    )
+    [outcome] = [o for o in import_document(doc, "000_19c1f8062f66547d.txt", actor=None) if o.title == backlog.title]
+    assert outcome.verb == "updated"
+    backlog.refresh_from_db()
+    steps = backlog.current_version.steps.order_by("order")
+    assert steps[3].action == "k8s_scale" and steps[4].title.startswith("If a poison pill")

@@ -61,6 +61,9 @@ def _severity_table(request):
         request.fixturenames
     ):
         return
+    # Autouse fixtures run before the test's own ones: open database access here
+    # (pytest-django's helper honours the marker and transactional fixtures).
+    request.getfixturevalue("_django_db_helper")
     from incidents.services import ensure_defaults
 
     ensure_defaults()

@@ -66,7 +66,8 @@ PUBLIC_INPUT = {
     "healthchecks:ping_fail",
 }
 # Endpoints without a role that read no input worth fuzzing (probes, scrapes, a redirect).
-NO_INPUT = {"livez", "readyz", "healthz", "metrics", "favicon.ico"}
+# The on-call calendar feed reads only its token from the path (an unknown one is a 404).
+NO_INPUT = {"livez", "readyz", "healthz", "metrics", "favicon.ico", "oncall:feed"}
 
 # Bookkeeping rows a request may write even when it refuses the input: the
 # token's last use (written by authentication, before the view) and sessions.

@@ -14,7 +14,7 @@ Rules (docs/roles.md roles matrix, `review.*` capabilities); action items are in
   Managers pressing "Approve" at once make one transition.
 """
 
-from datetime import date, timedelta
+from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,6 +29,7 @@ from opsconsole.roles import check_capability, has_capability
 
 from ..models import EventKind, EventStar, Incident, IncidentSignal, TimelineEvent
 from ..services import render_markdown, timeline_add_event
+from .dates import add_business_days
 from .models import (
     REQUIRED_SECTIONS,
     SECTION_FIELDS,
@@ -54,17 +55,6 @@ class ReviewRefused(Exception):
 
 
 # --- helpers -------------------------------------------------------------------
-
-
-def add_business_days(start: date, days: int) -> date:
-    """`days` working days (Mon–Fri) after `start`; holidays are not known."""
-    current = start
-    added = 0
-    while added < days:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            added += 1
-    return current
 
 
 def review_url(review: Review) -> str:

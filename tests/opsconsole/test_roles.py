@@ -12,6 +12,7 @@ MATRIX = {
     "review.write": "- y y y y",
     "review.approve": "- - - y y",
     "runbook.run": "- y y y y",
+    "handoff.write": "- y y y y",
     "remediation.request": "- y y y y",
     "remediation.approve": "- y y y y",
     "config.edit": "- y y y y",

@@ -50,6 +50,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         "incidents/list.html",
         {
             "form": form,
+            "ignored_filters": form.ignored(),
             "page": page,
             "query": query.urlencode(),
             "can_declare": has_capability(request.user, "incident.declare"),

@@ -189,7 +189,7 @@ class IncidentFilterForm(forms.Form):
         self.is_valid()
         # An invalid field is missing from cleaned_data: it falls back to "any".
         data = {"status": "", "severity": None, "service": "", "commander": None, "q": "", "breached": False}
-        data |= {"date_from": None, "date_to": None} | self.cleaned_data
+        data |= {"date_from": None, "date_to": None} | getattr(self, "cleaned_data", {})
         tz = timezone.get_current_timezone()
         start = datetime.combine(data["date_from"], time.min, tzinfo=tz) if data["date_from"] else None
         end = datetime.combine(data["date_to"], time.max, tzinfo=tz) if data["date_to"] else None

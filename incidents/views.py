@@ -374,6 +374,15 @@ def severity_level_edit(request: HttpRequest, level: int) -> HttpResponse:
     return render(request, "incidents/severity_level_edit.html", {"level": obj, "form": form})
 
 
+def _mapping_message(mapping: AlertSeverityMapping) -> str:
+    said = f"Alerts with severity “{mapping.label_value}” open SEV-{mapping.severity_id}"
+    if mapping.previous_severity is None:
+        return f"{said} (a new mapping)."
+    if mapping.previous_severity == mapping.severity_id:
+        return f"{said}: unchanged, that was already the mapping."
+    return f"{said}. This replaced the previous mapping to SEV-{mapping.previous_severity}."
+
+
 @require_POST
 @requires("schedule.edit")
 def alert_mapping_set(request: HttpRequest) -> HttpResponse:
@@ -384,7 +393,7 @@ def alert_mapping_set(request: HttpRequest) -> HttpResponse:
             label_value=form.cleaned_data["label_value"],
             severity=form.cleaned_data["severity"].level,
         )
-        messages.success(request, f"Alerts with severity “{mapping.label_value}” open SEV-{mapping.severity_id}.")
+        messages.success(request, _mapping_message(mapping))
     else:
         messages.error(request, "Give a label value and a SEV.")
     return redirect("incidents:severity_levels")

@@ -164,7 +164,9 @@ def item_reopen(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
 def item_na(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
     form = NaForm(request.POST)
     if not form.is_valid():
-        return _item_or_page(request, pk, item_pk, na_error=form.reason_error(), na_typed=request.POST.get("reason", ""))
+        return _item_or_page(
+            request, pk, item_pk, na_error=form.reason_error(), na_typed=request.POST.get("reason", "")
+        )
     return _item_action(services.item_mark_na, request, pk, item_pk, "item", reason=form.cleaned_data["reason"])
 
 

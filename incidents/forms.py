@@ -183,7 +183,11 @@ class IncidentFilterForm(forms.Form):
         named on the page: the list is filtered by the others, and says so."""
         if not self.is_bound or self.is_valid():
             return []
-        return [f"{self.fields[name].label or name}: “{self.data.get(name, '')}”" for name in self.errors if name in self.fields]
+        return [
+            f"{self.fields[name].label or name}: “{self.data.get(name, '')}”"
+            for name in self.errors
+            if name in self.fields
+        ]
 
     def filters(self) -> selectors.IncidentFilters:
         self.is_valid()

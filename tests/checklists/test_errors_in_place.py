@@ -44,7 +44,9 @@ def test_too_long_note_states_the_limit_and_keeps_the_text(client_as, run):
     note = "n" * 6000
     url = reverse("checklists:item_note", args=[run.pk, item.pk])
     for headers in (HTMX, {}):
-        response = client.post(url, {"note": note, "evidence": "grafana link", "version": item.version}, headers=headers)
+        response = client.post(
+            url, {"note": note, "evidence": "grafana link", "version": item.version}, headers=headers
+        )
         body = html.unescape(response.content.decode())
         assert response.status_code == (200 if headers else 400)
         assert "The note is limited to 5000 characters (this one has 6000)." in body

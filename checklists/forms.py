@@ -5,7 +5,15 @@ from django.forms import inlineformset_factory
 
 from healthchecks.models import Check
 
-from .models import WEEKDAY_NAMES, ChecklistTemplate, Schedule, TemplateItem
+from .models import (
+    EVIDENCE_MAX_LENGTH,
+    NA_REASON_MAX_LENGTH,
+    NOTE_MAX_LENGTH,
+    WEEKDAY_NAMES,
+    ChecklistTemplate,
+    Schedule,
+    TemplateItem,
+)
 
 
 class StartRunForm(forms.Form):
@@ -24,11 +32,11 @@ def _length_message(what: str, limit: int) -> str:
 
 class NaForm(forms.Form):
     reason = forms.CharField(
-        max_length=300,
+        max_length=NA_REASON_MAX_LENGTH,
         label="Why does it not apply?",
         error_messages={
             "required": "Say why this item does not apply.",
-            "max_length": _length_message("The reason", 300),
+            "max_length": _length_message("The reason", NA_REASON_MAX_LENGTH),
         },
     )
 
@@ -39,15 +47,15 @@ class NaForm(forms.Form):
 class NoteForm(forms.Form):
     note = forms.CharField(
         required=False,
-        max_length=5000,
+        max_length=NOTE_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"max_length": _length_message("The note", 5000)},
+        error_messages={"max_length": _length_message("The note", NOTE_MAX_LENGTH)},
     )
     evidence = forms.CharField(
         required=False,
-        max_length=2000,
+        max_length=EVIDENCE_MAX_LENGTH,
         help_text="Text or a link (dashboard, ticket, log query).",
-        error_messages={"max_length": _length_message("The evidence", 2000)},
+        error_messages={"max_length": _length_message("The evidence", EVIDENCE_MAX_LENGTH)},
     )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 

@@ -50,7 +50,7 @@ class DeclareForm(forms.Form):
     )
     severity = SeverityChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None)
     i_am_commander = forms.BooleanField(required=False, initial=True, label="I am the incident commander")
-    summary = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    summary = forms.CharField(required=False, label="Summary (Markdown)", widget=forms.Textarea(attrs={"rows": 3}))
     services = forms.ModelMultipleChoiceField(queryset=Service.objects.all(), required=False)
     restricted = forms.BooleanField(
         required=False,
@@ -135,7 +135,7 @@ class RolesForm(forms.Form):
 
 class DetailsForm(forms.Form):
     title = forms.CharField(max_length=200)
-    summary = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    summary = forms.CharField(required=False, label="Summary (Markdown)", widget=forms.Textarea(attrs={"rows": 4}))
     customer_impact = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     services = forms.ModelMultipleChoiceField(queryset=Service.objects.all(), required=False)
     tags = TagsField(required=False, help_text="Comma-separated, e.g. database, payments.")

@@ -99,6 +99,13 @@ def _kinds(request: HttpRequest) -> list[str]:
     return [k for k in request.GET.getlist("kind") if k in EventKind.values]
 
 
+def _correcting(incident: Incident, event_id) -> TimelineEvent | None:
+    """The event a note being written corrects, quoted above the note form."""
+    if not str(event_id or "").isdigit():
+        return None
+    return TimelineEvent.objects.filter(incident=incident, pk=int(event_id)).select_related("author").first()
+
+
 def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
     kinds = _kinds(request)
     events, older = selectors.timeline_page(incident, kinds=kinds)
@@ -117,6 +124,7 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
         "next_statuses": sorted(services.TRANSITIONS.get(incident.status, ()), key=list(Status.values).index),
         "firing": selectors.firing_signals(incident),
         "note_form": NoteForm(initial={"corrects": correct_id} if correct_id.isdigit() else None),
+        "correcting": _correcting(incident, correct_id),
         "severity_form": SeverityChangeForm(initial={"severity": incident.severity_id}) if can_manage else None,
         "review_ctx": review_selectors.incident_review_context(incident, request.user),
         "can_write_review": has_capability(request.user, "review.write"),
@@ -208,7 +216,11 @@ def add_note(request: HttpRequest, reference: str) -> HttpResponse:
             response = render(
                 request,
                 "incidents/detail.html#note-form",
-                {"incident": incident, "note_form": form},
+                {
+                    "incident": incident,
+                    "note_form": form,
+                    "correcting": _correcting(incident, form.data.get("corrects")),
+                },
             )
             return reswap(retarget(response, "#note-form"), "outerHTML")
         messages.error(

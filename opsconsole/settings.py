@@ -463,6 +463,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "oncall-escalate": {"task": "oncall.tasks.escalate_due", "schedule": 30.0},
     "oncall-reminders": {"task": "oncall.tasks.send_reminders", "schedule": 60.0},
     "oncall-materialise": {"task": "oncall.tasks.materialise_schedules", "schedule": 3600.0},
+    # Core: report escalations, checklist slots and probes that should have
+    # happened and did not (opsconsole/watchdog.py; /healthz, /metrics, audit).
+    "watchdog": {"task": "opsconsole.tasks.run_watchdog", "schedule": 60.0},
 }
 
 # --- On-call (docs/oncall.md) ---------------------------------------------------

@@ -150,13 +150,13 @@ def _item_action(action, request: HttpRequest, pk: int, item_pk: int, partial: s
 @require_POST
 @requires("checklist.tick")
 def item_tick(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
-    return _item_action(services.item_tick, request, pk, item_pk, "item_status")
+    return _item_action(services.item_tick, request, pk, item_pk, "item-status")
 
 
 @require_POST
 @requires("checklist.tick")
 def item_reopen(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
-    return _item_action(services.item_reopen, request, pk, item_pk, "item_status")
+    return _item_action(services.item_reopen, request, pk, item_pk, "item-status")
 
 
 @require_POST

@@ -355,3 +355,19 @@ def test_remediation_rbac_is_exactly_what_the_runbook_actions_call(production, t
         "name": "opsconsole-remediation",
     }
     assert not [d for d in production if d["kind"] in ("ClusterRoleBinding", "Role")], "no cluster-wide grant"
+
+
+def test_manifests_match_the_dockerfile(production):
+    """The image's user and static folder are what the pods assume."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    uid = int(re.search(r"--uid (\d+)", dockerfile).group(1))
+    static_root = re.search(r"STATIC_ROOT=(\S+)", dockerfile).group(1)
+    config, _secret = _environment(production)
+    assert config["STATIC_ROOT"] == static_root
+    for doc in production:
+        pod = (doc.get("spec", {}).get("template") or {}).get("spec")
+        if pod is not None:
+            assert pod["securityContext"]["runAsUser"] == uid, doc["metadata"]["name"]
+            mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+            assert {"/tmp", "/app/var"} <= mounts  # read-only root: the only writable places
+    assert "WORKDIR /app" in dockerfile

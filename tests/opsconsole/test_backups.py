@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 @pytest.fixture
 def scratch_database():
     """An empty database beside the test one, dropped afterwards."""
-    base = Target.from_url(processes.test_database_url())
+    base = Target.from_url(processes.subprocess_database_url())
     name = f"{base.name}_restore_{uuid.uuid4().hex[:8]}"
     admin = dict(host=base.host or None, port=base.port or None, user=base.user or None, password=base.password or None)
     admin = {k: v for k, v in admin.items() if v}
@@ -72,7 +72,7 @@ def test_a_damaged_dump_or_a_non_empty_target_is_refused(tmp_path, scratch_datab
     call_command("backup_database", output_dir=str(tmp_path))
     [dump] = list(tmp_path.glob("opsconsole-*.dump"))
     with pytest.raises(CommandError, match="over the console's live database"):
-        call_command("restore_database", str(dump), database_url=processes.test_database_url())
+        call_command("restore_database", str(dump), database_url=processes.subprocess_database_url())
     data = bytearray(dump.read_bytes())
     data[len(data) // 2] ^= 0xFF
     dump.write_bytes(bytes(data))

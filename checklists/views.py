@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from opsconsole.csv_export import csv_response
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import exports, selectors, services
@@ -121,7 +122,7 @@ def run_poll(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "checklists/_poll.html", context)
 
 
-def _item_response(request: HttpRequest, result: services.ItemResult, partial: str) -> HttpResponse:
+def _item_response(request: HtmxHttpRequest, result: services.ItemResult, partial: str) -> HttpResponse:
     """htmx: the item's partial plus the progress bar out of band; plain POST: redirect."""
     if not request.htmx:
         if result.message:
@@ -170,7 +171,7 @@ def item_na(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
     return _item_action(services.item_mark_na, request, pk, item_pk, "item", reason=form.cleaned_data["reason"])
 
 
-def _item_or_page(request: HttpRequest, pk: int, item_pk: int, **extra) -> HttpResponse:
+def _item_or_page(request: HtmxHttpRequest, pk: int, item_pk: int, **extra) -> HttpResponse:
     """A refused note or N/A: the item again, with the error next to the form and the
     text that was typed still in it (htmx: the item; plain POST: the whole page, 400).
     Never a flash message: it would show up later, on whatever page comes next."""
@@ -188,7 +189,7 @@ def _item_or_page(request: HttpRequest, pk: int, item_pk: int, **extra) -> HttpR
 
 @require_POST
 @requires("checklist.tick")
-def item_note(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+def item_note(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
     form = NoteForm(request.POST)
     typed = {"note_typed": request.POST.get("note", ""), "evidence_typed": request.POST.get("evidence", "")}
     if not form.is_valid():

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import heartbeats, selectors, services
@@ -17,7 +18,7 @@ from .models import Check, MaintenanceWindow
 
 
 @requires("read")
-def board(request: HttpRequest) -> HttpResponse:
+def board(request: HtmxHttpRequest) -> HttpResponse:
     filters = selectors.BoardFilters(**{k: request.GET.get(k, "").strip() for k in ("service", "state", "kind", "q")})
     maintenance_checks, maintenance_services = selectors.maintenance_targets()
     context = {
@@ -89,7 +90,7 @@ def check_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires("config.edit")
-def check_run_now(request: HttpRequest, pk: int) -> HttpResponse:
+def check_run_now(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     check = _get_check(pk)
     result = services.run_check_now(actor=request.user, check=check)
     if not request.htmx:

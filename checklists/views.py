@@ -280,3 +280,11 @@ def template_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     template = get_object_or_404(ChecklistTemplate, pk=pk)
     rows = exports.run_rows(selectors.runs_for_export(template))
     return csv_response(exports.RUN_COLUMNS, rows, f"checklist-{template.pk}-runs.csv")
+
+
+@requires("read")
+def template_history_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The history heatmap's numbers: one row per day."""
+    template = get_object_or_404(ChecklistTemplate, pk=pk)
+    header, *rows = selectors.template_history(template)["heatmap"].csv_rows()
+    return csv_response(header, rows, f"checklist-{template.pk}-days.csv")

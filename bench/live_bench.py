@@ -36,45 +36,19 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from checklists_bench import free_port, percentile, workers_cpu_seconds  # noqa: E402  (shared bench helpers)
+from common import bench_settings, free_port, percentile, recreate_database  # noqa: E402  (shared bench helpers)
 
-DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_live")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
-SERVER_ENV = {
-    "DEBUG": "false",
-    "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdef",
-    "DATABASE_URL": DB_URL,
-    "REDIS_URL": REDIS_URL,
-    "CELERY_BROKER_URL": "",
-    "CELERY_TASK_ALWAYS_EAGER": "true",
-    "METRICS_TOKEN": "",
-    "LOG_LEVEL": "WARNING",
-    "ALLOWED_HOSTS": "127.0.0.1",
-    "NOTIFY_WEBHOOK_URL": "",
-}
+DB_URL = bench_settings("opsconsole_bench_live", redis_db=5, ALLOWED_HOSTS="127.0.0.1")
+
+from checklists_bench import workers_cpu_seconds  # noqa: E402
+
 ETAG_RE = re.compile(r'id="live-poll"[^>]*data-etag="([^"]+)"')
-
-
-def recreate_database() -> None:
-    from urllib.parse import urlparse
-
-    import psycopg
-
-    parsed = urlparse(DB_URL)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def prepare(pages: int):
     """Users with sessions, an incident with some history, a few checks."""
-    os.environ.update(SERVER_ENV)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
     import django
 
     django.setup()
@@ -113,7 +87,7 @@ def prepare(pages: int):
 
 
 def start_server(workers: int, port: int, multiproc_dir: str) -> subprocess.Popen:
-    env = {**os.environ, **SERVER_ENV, "PROMETHEUS_MULTIPROC_DIR": multiproc_dir}
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": multiproc_dir}
     command = [
         str(ROOT / ".venv/bin/gunicorn"),
         "opsconsole.wsgi:application",
@@ -197,7 +171,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (gunicorn.conf.py default)")
     args = parser.parse_args()
 
-    recreate_database()
+    recreate_database(DB_URL)
     users, incident, sessions, urls = prepare(args.pages)
     from asgiref.sync import sync_to_async
 

@@ -17,6 +17,10 @@ class OpsConsoleConfig(AppConfig):
             signal.connect(live.on_model_change, dispatch_uid=f"live-{signal}")
 
         metrics.register_db_collector(metrics.AuditHeadCollector())
+        metrics.register_db_collector(metrics.QueueLengthCollector())
+        from . import watchdog
+
+        metrics.register_db_collector(watchdog.WatchdogCollector())
         dashboard.register_panel(
             name="services",
             template="opsconsole/_services_panel.html",

@@ -7,7 +7,7 @@ from . import dashboard, live, services
 from .forms import ApiTokenForm, ProfileForm
 from .live import live_page
 from .models import ApiToken
-from .roles import requires
+from .roles import has_capability, requires
 
 
 @requires("read")
@@ -23,7 +23,8 @@ def profile(request: HttpRequest) -> HttpResponse:
         services.user_update_profile(user=request.user, **form.cleaned_data)
         messages.success(request, "Profile saved.")
         return redirect("profile")
-    return render(request, "opsconsole/profile.html", {"form": form})
+    can_manage = has_capability(request.user, "users.manage")
+    return render(request, "opsconsole/profile.html", {"form": form, "perms_users_manage": can_manage})
 
 
 @requires("users.manage")

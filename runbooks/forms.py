@@ -81,3 +81,37 @@ class ReasonForm(forms.Form):
 
 class OverrideForm(forms.Form):
     reason = forms.CharField(max_length=500, min_length=10, help_text="Why this cannot wait for a second person.")
+
+
+class RemediationForm(forms.Form):
+    """A check's automatic action. The service validates the parameters with the
+    action's own form (and the allowlist); its errors land on these fields."""
+
+    action = forms.ChoiceField(choices=[c for c in ACTION_CHOICES if c[0]])
+    params = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Parameters (JSON)",
+        help_text='e.g. {"namespace": "prod", "deployment": "crm-worker", "replicas": 5}',
+    )
+    cooldown_seconds = forms.IntegerField(min_value=0, max_value=7 * 86400, initial=900, label="Cooldown (seconds)")
+    max_per_hour = forms.IntegerField(min_value=1, max_value=60, initial=2, label="At most per hour")
+    enabled = forms.BooleanField(required=False, initial=True)
+    preapprove = forms.BooleanField(
+        required=False,
+        label="Pre-approve (Managers)",
+        help_text="A destructive action runs by itself only with a Manager's pre-approval.",
+    )
+
+    def clean_params(self) -> dict:
+        raw = self.cleaned_data["params"].strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Give a JSON object ({...}).")
+        return value

@@ -28,6 +28,8 @@ def index(request: HttpRequest) -> HttpResponse:
         "can_edit": has_capability(request.user, "config.edit"),
         "services": Service.objects.order_by("name"),
         "service": service,
+        # Carried from a check's page to the runbook's start form.
+        "check": request.GET.get("check", "") if request.GET.get("check", "").isdigit() else "",
     }
     template = "runbooks/index.html#results" if request.htmx else "runbooks/index.html"
     return render(request, template, context)
@@ -49,9 +51,24 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "executions": selectors.recent_executions(runbook),
             "can_edit": has_capability(request.user, "config.edit"),
             "can_run": has_capability(request.user, "runbook.run"),
-            "start_form": StartForm(),
+            # Pre-linked from a check's page: ?check=<id>&incident=<reference>.
+            "start_form": StartForm(
+                initial={
+                    "incident": request.GET.get("incident", "")[:24],
+                    "check_id": request.GET.get("check") if request.GET.get("check", "").isdigit() else None,
+                }
+            ),
+            "start_check": _start_check(request.GET.get("check", "")),
         },
     )
+
+
+def _start_check(value: str):
+    if not value.isdigit():
+        return None
+    from healthchecks.models import Check
+
+    return Check.objects.select_related("service").filter(pk=int(value)).first()
 
 
 @require_GET

@@ -23,6 +23,7 @@ from ..models import (
     CheckStateChange,
     MaintenanceWindow,
 )
+from .. import hooks
 from ..probes import ProbeResult, ProbeSpec, run_batch_sync
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ def record_results(
             _silence_in_maintenance(changes, now)
             CheckStateChange.objects.bulk_create(changes)
             _audit_changes(changes)
+            hooks.state_changed([c for c in changes if not c.silenced])
             actionable = [c.pk for c in changes if not c.silenced and c.check_ref.opens_incident]
             if actionable:
                 from .. import tasks

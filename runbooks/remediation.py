@@ -149,12 +149,7 @@ def auto_remediate(change_id: int) -> str:
         open_or_update_incident(change.pk)
     incident = _open_incident(check)
     with transaction.atomic():
-        binding = (
-            RemediationBinding.objects.select_for_update()
-            .select_related("approved_by")
-            .filter(check_ref=check, enabled=True)
-            .first()
-        )
+        binding = RemediationBinding.objects.select_for_update().filter(check_ref=check, enabled=True).first()
         if binding is None:
             return "no binding"
         if ActionRun.objects.filter(trigger=change).exists():

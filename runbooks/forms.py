@@ -8,6 +8,20 @@ from opsconsole.models import Service
 from .actions import ACTION_CHOICES
 
 
+def json_object(raw: str) -> dict:
+    """An action's parameters typed as JSON: an object, or {} when blank."""
+    raw = raw.strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise forms.ValidationError(f"Not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise forms.ValidationError("Give a JSON object ({...}).")
+    return value
+
+
 class RunbookForm(forms.Form):
     title = forms.CharField(max_length=200)
     symptoms = forms.CharField(
@@ -39,16 +53,7 @@ class StepForm(forms.Form):
     )
 
     def clean_action_params(self) -> dict:
-        raw = self.cleaned_data["action_params"].strip()
-        if not raw:
-            return {}
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise forms.ValidationError(f"Not JSON: {exc}") from exc
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Give a JSON object ({...}).")
-        return value
+        return json_object(self.cleaned_data["action_params"])
 
 
 StepFormSet = formset_factory(StepForm, extra=2, can_delete=True, max_num=500, validate_max=True)
@@ -105,13 +110,4 @@ class RemediationForm(forms.Form):
     )
 
     def clean_params(self) -> dict:
-        raw = self.cleaned_data["params"].strip()
-        if not raw:
-            return {}
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise forms.ValidationError(f"Not JSON: {exc}") from exc
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Give a JSON object ({...}).")
-        return value
+        return json_object(self.cleaned_data["params"])

@@ -217,7 +217,8 @@ def _limit_reached(binding: RemediationBinding, now: datetime.datetime) -> str |
     runs = ActionRun.objects.filter(check_ref_id=binding.check_ref_id, trigger__isnull=False)
     last = runs.order_by("-requested_at").values_list("requested_at", flat=True).first()
     if last is not None and (now - last).total_seconds() < binding.cooldown_seconds:
-        return f"cooldown: the last run was {int((now - last).total_seconds())} s ago (cooldown {binding.cooldown_seconds} s)"
+        ago = int((now - last).total_seconds())
+        return f"cooldown: the last run was {ago} s ago (cooldown {binding.cooldown_seconds} s)"
     hour = runs.filter(requested_at__gt=now - datetime.timedelta(hours=1)).count()
     if hour >= binding.max_per_hour:
         return f"at most {binding.max_per_hour} run(s) per hour, {hour} in the last hour"
@@ -226,9 +227,7 @@ def _limit_reached(binding: RemediationBinding, now: datetime.datetime) -> str |
 
 def _skip(binding, change, incident, reason: str, now) -> str:
     RemediationBinding.objects.filter(pk=binding.pk).update(last_skipped_at=now, last_skip_reason=reason[:200])
-    audit.record(
-        None, "runbooks.auto_remediation_skip", binding, after={"change": change.pk, "reason": reason[:200]}
-    )
+    audit.record(None, "runbooks.auto_remediation_skip", binding, after={"change": change.pk, "reason": reason[:200]})
     _timeline(
         incident,
         f"Auto-remediation for check **{change.check_ref.name}** not run: {reason}.",

@@ -151,4 +151,5 @@ def checks_for_verification(execution: Execution, limit: int = 100) -> list:
         condition |= Q(pk=execution.check_ref_id)
     if execution.incident_id:
         condition |= Q(service__incidents=execution.incident_id)
-    return list(Check.objects.filter(condition).select_related("service").distinct().order_by("service__name", "name")[:limit])
+    checks = Check.objects.filter(condition).select_related("service").distinct()
+    return list(checks.order_by("service__name", "name")[:limit])

@@ -20,7 +20,5 @@ urlpatterns = [
     path("executions/<int:pk>/actions/<int:run_pk>/override/", exec_views.action_override, name="action_override"),
     path("executions/<int:pk>/actions/<int:run_pk>/<str:decision>/", exec_views.action_decide, name="action_decide"),
     path("checks/<int:check_pk>/remediation/", remediation_views.remediation_edit, name="remediation_edit"),
-    path(
-        "checks/<int:check_pk>/remediation/delete/", remediation_views.remediation_delete, name="remediation_delete"
-    ),
+    path("checks/<int:check_pk>/remediation/delete/", remediation_views.remediation_delete, name="remediation_delete"),
 ]

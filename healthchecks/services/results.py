@@ -16,6 +16,7 @@ from django.utils import timezone
 from opsconsole import audit
 from opsconsole.roles import check_capability
 
+from .. import hooks
 from ..models import (
     RECENT_LATENCIES,
     Check,
@@ -23,7 +24,6 @@ from ..models import (
     CheckStateChange,
     MaintenanceWindow,
 )
-from .. import hooks
 from ..probes import ProbeResult, ProbeSpec, run_batch_sync
 
 log = logging.getLogger(__name__)

@@ -50,7 +50,7 @@ def test_failing_check_page_starts_a_runbook_linked_to_the_check_and_its_inciden
     # "Find another runbook" carries the check to any runbook's start form.
     other = make_runbook("Restart the gateway", steps=1)
     listing = sre.get(reverse("runbooks:index"), {"check": check.pk}).content.decode()
-    assert f'{reverse("runbooks:detail", args=[other.pk])}?check={check.pk}' in listing
+    assert f"{reverse('runbooks:detail', args=[other.pk])}?check={check.pk}" in listing
     detail = sre.get(reverse("runbooks:detail", args=[other.pk]), {"check": check.pk}).content.decode()
     assert f'name="check_id" value="{check.pk}"' in detail and 'data-testid="start-check"' in detail
     # A viewer sees the section but no start button.
@@ -117,7 +117,11 @@ def test_picked_check_verifies_the_fix_after_the_settle_time(
 def test_bad_verification_input_is_refused_and_nothing_is_requested(client_as, service_target):
     check = make_check(name="messenger health", kind="http", config={"url": service_target.url("/healthz")})
     runbook = make_runbook(
-        "Replay", steps=1, action="http", params={"method": "GET", "url": service_target.url("/dlq/replay")}, action_step=1
+        "Replay",
+        steps=1,
+        action="http",
+        params={"method": "GET", "url": service_target.url("/dlq/replay")},
+        action_step=1,
     )
     sre = client_as(Role.SRE)
     sre.post(reverse("runbooks:start", args=[runbook.pk]), {"check_id": check.pk})

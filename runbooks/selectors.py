@@ -153,3 +153,32 @@ def checks_for_verification(execution: Execution, limit: int = 100) -> list:
         condition |= Q(service__incidents=execution.incident_id)
     checks = Check.objects.filter(condition).select_related("service").distinct()
     return list(checks.order_by("service__name", "name")[:limit])
+
+
+_RUNBOOK_PATH = re.compile(r"^/runbooks/(?P<pk>\d+)/?$")
+
+
+def runbook_for_link(url: str, label: str = "") -> tuple[int | None, str]:
+    """A checklist item's link, as (runbook id, external URL): a link to one of
+    this console's runbook pages (relative, or on a host it answers to) or a
+    label naming a runbook is a reference; any other http(s) link stays a URL."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    url, label = (url or "").strip(), (label or "").strip()
+    parts = urlsplit(url)
+    hosts = {(urlsplit(settings.CONSOLE_BASE_URL).hostname or "").lower()} | {
+        h.lower().lstrip(".") for h in settings.ALLOWED_HOSTS if h and h != "*"
+    }
+    match = _RUNBOOK_PATH.match(parts.path)
+    own = not parts.netloc or (parts.scheme in ("http", "https") and (parts.hostname or "").lower() in hosts)
+    if match and own:
+        pk = Runbook.objects.filter(pk=int(match["pk"])).values_list("pk", flat=True).first()
+        if pk:
+            return pk, ""
+    if label:
+        pk = Runbook.objects.filter(title__iexact=label).values_list("pk", flat=True).first()
+        if pk:
+            return pk, ""
+    return None, url if parts.scheme in ("http", "https") and parts.netloc else ""

@@ -138,7 +138,7 @@ def _move_step(post, move: str) -> tuple[dict, str]:
     # Keyboard focus follows the step: its button of the same direction, or
     # the other one when it reached an end.
     reached_end = (direction == "up" and j == 0) or (direction == "down" and j == total - 1)
-    return data, f"{j}-{({'up': 'down', 'down': 'up'}[direction] if reached_end else direction)}"
+    return data, f"{j}-{ ({'up': 'down', 'down': 'up'}[direction] if reached_end else direction) }"
 
 
 @requires("config.edit")

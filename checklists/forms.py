@@ -112,7 +112,7 @@ class _SharedChoicesFormSet(forms.BaseInlineFormSet):
 
 
 class ItemFormSet(_SharedChoicesFormSet):
-    shared_fields = ("health_check",)
+    shared_fields = ("health_check", "runbook")
 
 
 class ScheduleFormSet(_SharedChoicesFormSet):

@@ -92,10 +92,12 @@ class Schedule(models.Model):
             models.CheckConstraint(
                 condition=Q(days_of_week__regex=r"^[0-6]{1,7}$"),
                 name="checklist_schedule_days_valid",
+                violation_error_message="Choose at least one day of the week.",
             ),
             models.CheckConstraint(
                 condition=Q(due_within__gt=datetime.timedelta(0)),
                 name="checklist_schedule_due_positive",
+                violation_error_message="The run must be due some time after it starts.",
             ),
         ]
 

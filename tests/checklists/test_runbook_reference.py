@@ -12,8 +12,8 @@ from checklists.models import TemplateItem
 from opsconsole.roles import Role
 from tests.runbooks.factories import make_runbook, system_admin
 
-BEFORE = [("checklists", "0003_item_runbook_reference")]
-AFTER = [("checklists", "0004_resolve_runbook_urls")]
+BEFORE = [("checklists", "0004_item_runbook_reference")]
+AFTER = [("checklists", "0005_resolve_runbook_urls")]
 
 
 @pytest.mark.django_db(transaction=True)

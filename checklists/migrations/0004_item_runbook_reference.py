@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('checklists', '0002_link_urls_http_only'),
+        ('checklists', '0003_friendly_constraint_messages'),
         ('runbooks', '0002_auto_remediation_and_verification'),
     ]
 

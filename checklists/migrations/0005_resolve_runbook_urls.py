@@ -1,6 +1,6 @@
 """Turn checklist items' runbook URL strings into real references.
 
-Before 0003 an item pointed at a runbook by a plain URL string. Strings that
+Before 0004 an item pointed at a runbook by a plain URL string. Strings that
 are this console's own runbook pages (`/runbooks/<id>/` on a host this
 console answers to: CONSOLE_BASE_URL's or one of ALLOWED_HOSTS) and whose
 runbook still exists become the `runbook` reference, and the string is
@@ -63,6 +63,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("checklists", "0003_item_runbook_reference")]
+    dependencies = [("checklists", "0004_item_runbook_reference")]
 
     operations = [migrations.RunPython(forwards, backwards)]

@@ -8,7 +8,6 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from checklists import importer, services
-from checklists.models import TemplateItem
 from opsconsole.roles import Role
 from tests.runbooks.factories import make_runbook, system_admin
 

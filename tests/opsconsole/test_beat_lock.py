@@ -16,7 +16,7 @@ from django.conf import settings
 
 from opsconsole import metrics, worker_metrics
 from opsconsole.beat_lock import KEY, BeatLock
-from tests.processes import free_port, production_env
+from tests.processes import free_port, production_env, start_celery_worker, wait_until
 
 
 @pytest.fixture
@@ -137,4 +137,43 @@ def test_worker_metrics_endpoint_needs_the_token(settings):
         server.shutdown()
         server.server_close()
     assert 'celery_tasks_total{state="FAILURE",task="opsconsole.tasks.example"}' in body
+    assert "probe_success" not in body  # database figures come from the web pods only
+
+
+def _scrape(port: int, token: str) -> str | None:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"})
+    try:
+        return urllib.request.urlopen(request, timeout=5).read().decode()
+    except OSError:
+        return None
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_prefork_worker_serves_its_pool_s_task_counters(tmp_path):
+    """As on Kubernetes: CELERY_METRICS_PORT set, the pool's processes write
+    samples to the pod's own folder, the worker's main process serves them."""
+    from opsconsole.celery import app
+    from opsconsole.tasks import run_watchdog
+
+    queue, port = f"worker-metrics-{uuid.uuid4().hex[:8]}", free_port()
+    env = production_env(
+        CELERY_METRICS_PORT=str(port), PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "samples"), METRICS_TOKEN="pod-token"
+    )
+    worker = start_celery_worker(queue, pool="prefork", concurrency=2, env=env)
+    app.conf.task_always_eager = False  # the suite runs tasks eagerly; this one goes to the worker
+    try:
+        wait_until(lambda: _scrape(port, "pod-token") is not None, timeout=90, what="the worker's /metrics")
+        run_watchdog.apply_async(queue=queue)
+        counted = 'celery_tasks_total{state="SUCCESS",task="opsconsole.tasks.run_watchdog"} 1.0'
+        body = wait_until(
+            lambda: (text := _scrape(port, "pod-token")) and counted in text and text,
+            timeout=60,
+            what="the task counted",
+        )
+    finally:
+        app.conf.task_always_eager = True
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert "opsconsole_watchdog_last_run_timestamp_seconds" in body
     assert "probe_success" not in body  # database figures come from the web pods only

@@ -14,7 +14,7 @@ from opsconsole.http import HtmxHttpRequest
 from opsconsole.live import live_page
 from opsconsole.roles import has_capability, requires
 
-from . import heartbeats, selectors, services
+from . import heartbeats, hooks, selectors, services
 from .charts import latency_chart, latency_csv_rows
 from .forms import CheckForm, MaintenanceWindowForm
 from .models import Check, MaintenanceWindow
@@ -59,6 +59,8 @@ def _detail_context(request: HttpRequest, check: Check, result=None) -> dict:
         "can_edit": can_edit,
         # The token is the ping URL's only credential: config.edit only.
         "ping_url": _ping_url(request, check) if can_edit else None,
+        # Sections added by higher apps (runbooks: start a runbook, auto-remediation).
+        "extra_panels": hooks.render_check_panels(request, check),
     }
 
 

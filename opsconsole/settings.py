@@ -131,6 +131,11 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The audit log's independent hash chains (opsconsole.audit): concurrent
+# writers append to different ones instead of queueing behind one lock.
+# Raising it is safe at any time; lowering it leaves the extra streams as
+# they are (still verified, no longer appended to).
+AUDIT_STREAMS = env.int("AUDIT_STREAMS", default=8)
 
 # --- Redis, cache and Celery ---------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

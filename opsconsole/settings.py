@@ -127,7 +127,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif env.int("DATABASE_POOL_MAX_SIZE", default=4) > 0:
+    # A bounded pool per process (psycopg_pool, Django 5.2): PostgreSQL sees
+    # at most processes x DATABASE_POOL_MAX_SIZE connections, however many
+    # requests arrive. A request that waits DATABASE_POOL_TIMEOUT seconds for
+    # a connection gets 503 + Retry-After (opsconsole.unavailable), never 500.
+    # Django gives the pool `check=ConnectionPool.check_connection`: a
+    # connection is tested as it leaves the pool, so connections broken by a
+    # PostgreSQL restart are replaced instead of failing a request.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=4),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
+            "max_idle": 300,
+        }
+    }
 else:
+    # DATABASE_POOL_MAX_SIZE=0: one persistent connection per thread, as before the pool.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -284,3 +284,33 @@ def test_stream_one_hashes_as_the_single_chain_did(chain):
     }
     canonical = json.dumps(legacy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert audit.compute_hash(entry) == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_a_batch_writes_its_rows_together_and_drops_rolled_back_ones(make_user):
+    user = make_user(Role.SRE)
+    with transaction.atomic(), audit.batch():
+        first = audit.record(user, "batch.one")
+        try:
+            with transaction.atomic():
+                audit.record(user, "batch.rolled_back")
+                raise RuntimeError("the savepoint rolls back, and its audit row with it")
+        except RuntimeError:
+            pass
+        audit.record(user, "batch.two")
+        # Nothing written yet: the rows go in together when the block ends.
+        assert first.seq is None and not AuditEntry.objects.filter(action__startswith="batch.").exists()
+    rows = list(AuditEntry.objects.filter(action__startswith="batch.").order_by("position"))
+    assert [row.action for row in rows] == ["batch.one", "batch.two"]
+    assert rows[0].stream == rows[1].stream and rows[1].position == rows[0].position + 1
+    assert rows[1].prev_hash == rows[0].hash
+    assert first.seq == rows[0].seq
+    assert list(audit.verify_chain()) == []
+
+
+def test_a_failing_batch_writes_nothing(make_user):
+    user = make_user(Role.SRE)
+    with pytest.raises(ValueError), transaction.atomic(), audit.batch():
+        audit.record(user, "batch.doomed")
+        raise ValueError("the unit of work fails")
+    assert not AuditEntry.objects.filter(action="batch.doomed").exists()
+    assert list(audit.verify_chain()) == []

@@ -115,8 +115,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Database -------------------------------------------------------------
-# No DATABASE_URL: SQLite in var/, so that `make run` needs no server.
+# --- Database (no DATABASE_URL: SQLite in var/, so that `make run` needs no server) ---
 VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'opsconsole.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -127,33 +126,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-elif env.int("DATABASE_POOL_MAX_SIZE", default=4) > 0:
-    # A bounded pool per process (psycopg_pool, Django 5.2): PostgreSQL sees
-    # at most processes x DATABASE_POOL_MAX_SIZE connections, however many
-    # requests arrive. A request that waits DATABASE_POOL_TIMEOUT seconds for
-    # a connection gets 503 + Retry-After (opsconsole.unavailable), never 500.
-    # Django gives the pool `check=ConnectionPool.check_connection`: a
-    # connection is tested as it leaves the pool, so connections broken by a
-    # PostgreSQL restart are replaced instead of failing a request.
+elif env.int("DATABASE_POOL_MAX_SIZE", default=4) > 0:  # a bounded pool per process (opsconsole.dbpool)
+    import opsconsole.dbpool
+
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = opsconsole.dbpool.pool_options(env)
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
-    DATABASES["default"]["OPTIONS"] = {
-        "pool": {
-            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
-            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=4),
-            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
-            "max_idle": 300,
-        }
-    }
-else:
-    # DATABASE_POOL_MAX_SIZE=0: one persistent connection per thread, as before the pool.
+else:  # DATABASE_POOL_MAX_SIZE=0: one persistent connection per thread
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# The audit log's independent hash chains (opsconsole.audit): concurrent
-# writers append to different ones instead of queueing behind one lock.
-# Raising it is safe at any time; lowering it leaves the extra streams as
-# they are (still verified, no longer appended to).
-AUDIT_STREAMS = env.int("AUDIT_STREAMS", default=8)
+AUDIT_STREAMS = env.int("AUDIT_STREAMS", default=8)  # the audit log's hash chains (opsconsole.audit)
 
 # --- Redis, cache and Celery ---------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -29,6 +29,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from . import live
 from .context import current_request_id
 from .models import AuditEntry, AuditHead
 
@@ -116,6 +117,10 @@ def record(
         after=_normalise(after),
         request_id=current_request_id() or "",
     )
+    # Audited writes may be conditional UPDATEs (no post_save): live pages
+    # of the target's area refresh all the same (after commit).
+    if target is not None:
+        live.bump(target._meta.app_label)
     pending = _batch.get()
     if pending is not None and connection.in_atomic_block:
         # Dropped again if the savepoint it was recorded in rolls back: Django
@@ -154,8 +159,8 @@ def batch() -> Iterator[None]:
         pending = _batch.get() or []
     finally:
         _batch.reset(token)
-    live = {id(func) for _sids, func, _robust in connection.run_on_commit}
-    entries = [entry for entry, marker in pending if id(marker) in live]
+    standing = {id(func) for _sids, func, _robust in connection.run_on_commit}
+    entries = [entry for entry, marker in pending if id(marker) in standing]
     if entries:
         _append(entries)
 

@@ -119,10 +119,10 @@ class ShiftAdmin(AuditedModelAdmin):
 
 @admin.register(CalendarFeed)
 class CalendarFeedAdmin(AuditedModelAdmin):
-    list_display = ("user", "created_at", "revoked_at")
+    list_display = ("user", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
-    fields = ("user", "created_at", "revoked_at")
-    readonly_fields = ("user", "created_at")
+    fields = ("user", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("user", "created_at", "last_used_at")
 
     def has_add_permission(self, request):
         return False  # people make their own (the token is shown to them once)

@@ -184,8 +184,9 @@ def live_feed(raw_token: str):
     )
 
 
-def has_live_feed(user: User) -> bool:
-    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).exists()
+def user_live_feed(user: User) -> CalendarFeed | None:
+    """The person's live feed (for its created / last used times), or None."""
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at").first()
 
 
 class OncallCollector:

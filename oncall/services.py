@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -286,6 +287,23 @@ def feed_create(*, actor: User) -> str:
     feed = CalendarFeed.objects.create(user=actor, token_hash=token_hash)
     audit.record(actor, "oncall.feed_create", feed, after={"revoked_previous": revoked})
     return raw
+
+
+FEED_TOUCH_SECONDS = 60
+
+
+def feed_touch(feed: CalendarFeed, now: datetime.datetime) -> bool:
+    """Record that a calendar app fetched the feed, at most once a minute: no
+    statement at all when the time read with the feed is recent (calendar apps
+    poll often), and a conditional UPDATE otherwise, so two fetches at once
+    write once. Bookkeeping like an API token's last use, not audited."""
+    stale = now - datetime.timedelta(seconds=FEED_TOUCH_SECONDS)
+    if feed.last_used_at is not None and feed.last_used_at > stale:
+        return False
+    fresh = Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale)
+    written = CalendarFeed.objects.filter(fresh, pk=feed.pk).update(last_used_at=now)
+    feed.last_used_at = now
+    return bool(written)
 
 
 @transaction.atomic

@@ -37,8 +37,13 @@ def _page_context(request: HttpRequest, *, only: int | None = None, bound: tuple
         "rotations": rotations,
         "can_edit": can_edit,
         "rotation": rotations[0] if rotations else None,
-        "has_feed": selectors.has_live_feed(request.user),
+        **_feed_context(request.user),
     }
+
+
+def _feed_context(user, feed_url: str = "") -> dict:
+    feed = selectors.user_live_feed(user)
+    return {"feed_url": feed_url, "has_feed": feed is not None, "live_feed": feed}
 
 
 @requires("read")
@@ -149,19 +154,18 @@ def calendar(request: HttpRequest) -> HttpResponse:
 def my_feed(request: HttpRequest) -> HttpResponse:
     """GET: the person's feed status. POST action=create: a new private address
     (shown once; any older one stops working); action=revoke: no address works."""
-    context = {"feed_url": "", "has_feed": selectors.has_live_feed(request.user)}
     action = request.POST.get("action") if request.method == "POST" else None
+    context = None
     if action == "create":
         raw = services.feed_create(actor=request.user)
-        url = request.build_absolute_uri(reverse("oncall:feed", args=[raw]))
-        context = {"feed_url": url, "has_feed": True}
+        context = _feed_context(request.user, request.build_absolute_uri(reverse("oncall:feed", args=[raw])))
     elif action == "revoke":
         services.feed_revoke(actor=request.user)
         messages.success(request, "Your calendar feed is revoked: its address no longer works.")
         return redirect("oncall:my_feed")
     elif request.method == "POST":
         return HttpResponse("Unknown action: use create or revoke.", status=400, content_type="text/plain")
-    return render(request, "oncall/feed.html", context)
+    return render(request, "oncall/feed.html", context or _feed_context(request.user))
 
 
 @require_GET
@@ -172,6 +176,7 @@ def feed(request: HttpRequest, token: str) -> HttpResponse:
     if found is None:
         raise Http404("No such calendar feed.")
     now = timezone.now()
+    services.feed_touch(found, now)
     shifts = selectors.user_shifts(found.user, now - datetime.timedelta(days=ical.PAST_DAYS), services.horizon(now))
     response = HttpResponse(ical.build(found.user, shifts, now), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="oncall.ics"'

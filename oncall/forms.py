@@ -139,6 +139,15 @@ class HandoffAnswerForm(forms.Form):
         return data
 
 
+class HandoffReplyForm(forms.Form):
+    answer = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        label="Your answer",
+        error_messages={"required": "Write the answer."},
+    )
+
+
 class PolicyForm(forms.Form):
     """An escalation policy on one form: its services, whether it is the default,
     and its levels as lines "name | wait minutes | rotation and/or usernames"."""

@@ -16,6 +16,7 @@ from .models import (
     EscalationLevel,
     EscalationPolicy,
     Handoff,
+    HandoffMessage,
     IncidentEscalation,
     Override,
     Rotation,
@@ -249,7 +250,7 @@ def current_rotation_of(user) -> Rotation | None:
 def handoffs_with_items() -> QuerySet:
     return Handoff.objects.select_related(
         "rotation", "outgoing", "incoming", "acknowledged_by", "questioned_by"
-    ).prefetch_related("items")
+    ).prefetch_related("items", Prefetch("messages", queryset=HandoffMessage.objects.select_related("author")))
 
 
 def handoff_history(rotation: Rotation | None, limit: int = 100) -> list:

@@ -68,8 +68,37 @@ def _handoff(user):
     return {"pk": handoff.pk}
 
 
+def _questioned_handoff(user):
+    """`user` wrote the handoff; someone else asked a question: may `user` answer?"""
+    from oncall.models import Handoff, HandoffMessage
+
+    rotation, _ = Rotation.objects.get_or_create(name="Matrix rotation")
+    asker, _ = User.objects.get_or_create(username="matrix-incoming")
+    now = timezone.now()
+    handoff = Handoff.objects.create(
+        rotation=rotation,
+        outgoing=user,
+        incoming=asker,
+        period_start=now,
+        period_end=now,
+        submitted_at=now,
+        status=Handoff.Status.QUESTIONED,
+        question="Is the disk alert real?",
+        questioned_at=now,
+        questioned_by=asker,
+    )
+    HandoffMessage.objects.create(handoff=handoff, kind="question", author=asker, text=handoff.question, created_at=now)
+    return {"pk": handoff.pk}
+
+
 CASES += [
     Case("oncall:handoff_new", "handoff.write", data=_handoff_new_data),
+    Case(
+        "oncall:handoff_reply",
+        "handoff.write",
+        setup=_questioned_handoff,
+        data=lambda kwargs: {"answer": "Yes: the volume grows 2 GB a day."},
+    ),
     Case("oncall:handoff_answer", "handoff.write", setup=_handoff, data=lambda kwargs: {"action": "acknowledge"}),
 ]
 

@@ -150,13 +150,13 @@ def _item_action(action, request: HttpRequest, pk: int, item_pk: int, partial: s
 @require_POST
 @requires("checklist.tick")
 def item_tick(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
-    return _item_action(services.item_tick, request, pk, item_pk, "item_status")
+    return _item_action(services.item_tick, request, pk, item_pk, "item-status")
 
 
 @require_POST
 @requires("checklist.tick")
 def item_reopen(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
-    return _item_action(services.item_reopen, request, pk, item_pk, "item_status")
+    return _item_action(services.item_reopen, request, pk, item_pk, "item-status")
 
 
 @require_POST
@@ -164,21 +164,25 @@ def item_reopen(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
 def item_na(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
     form = NaForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Say why this item does not apply (up to 300 characters).")
-        return _item_or_page(request, pk, item_pk, na_error="Say why this item does not apply.")
+        return _item_or_page(
+            request, pk, item_pk, na_error=form.reason_error(), na_typed=request.POST.get("reason", "")
+        )
     return _item_action(services.item_mark_na, request, pk, item_pk, "item", reason=form.cleaned_data["reason"])
 
 
 def _item_or_page(request: HttpRequest, pk: int, item_pk: int, **extra) -> HttpResponse:
-    """Re-show one item with a form error (htmx) or the run page (plain POST)."""
+    """A refused note or N/A: the item again, with the error next to the form and the
+    text that was typed still in it (htmx: the item; plain POST: the whole page, 400).
+    Never a flash message: it would show up later, on whatever page comes next."""
     item = get_object_or_404(
         RunItem.objects.select_related("run", "ticked_by", "note_updated_by", "health_check"),
         pk=item_pk,
         run_id=pk,
     )
     if not request.htmx:
-        return redirect(_run_url(pk, item_pk))
-    context = {"item": item, "run": item.run, "can_tick": item.run.is_writable, **extra}
+        context = _run_context(request, item.run, selectors.run_items(pk))
+        return render(request, RUN_PAGE, {**context, "error_item": item.pk, **extra}, status=400)
+    context = {"item": item, "run": item.run, "can_tick": item.run.is_writable, "error_item": item.pk, **extra}
     return render(request, f"{RUN_PAGE}#item", context)
 
 
@@ -186,9 +190,9 @@ def _item_or_page(request: HttpRequest, pk: int, item_pk: int, **extra) -> HttpR
 @requires("checklist.tick")
 def item_note(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
     form = NoteForm(request.POST)
+    typed = {"note_typed": request.POST.get("note", ""), "evidence_typed": request.POST.get("evidence", "")}
     if not form.is_valid():
-        messages.error(request, "The note is limited to 5000 characters and the evidence to 2000.")
-        return _item_or_page(request, pk, item_pk, note_error="Too long: note ≤ 5000, evidence ≤ 2000 characters.")
+        return _item_or_page(request, pk, item_pk, note_error=form.error_text(), **typed)
     try:
         return _item_action(services.item_save_note, request, pk, item_pk, "item", **form.cleaned_data)
     except services.NoteConflict as conflict:
@@ -201,8 +205,7 @@ def item_note(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
         template = f"{RUN_PAGE}#item" if request.htmx else "checklists/note_conflict.html"
         return render(request, template, context, status=200 if request.htmx else 409)
     except ValidationError as error:
-        messages.error(request, error.messages[0])
-        return _item_or_page(request, pk, item_pk, note_error=error.messages[0])
+        return _item_or_page(request, pk, item_pk, note_error=error.messages[0], **typed)
 
 
 @require_POST

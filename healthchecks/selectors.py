@@ -39,6 +39,11 @@ class BoardFilters:
     kind: str = ""
     q: str = ""
 
+    def ignored(self) -> list[str]:
+        """Unknown values the board could not filter by, said on the page (issue 13)."""
+        unknown = [("State", self.state, Check.State.values), ("Type", self.kind, Check.Kind.values)]
+        return [f"{label}: “{value}”" for label, value, known in unknown if value and value not in known]
+
 
 def board_checks(filters: BoardFilters) -> QuerySet[Check]:
     """One query: every check with its service, in board order."""

@@ -31,11 +31,20 @@ class SeverityLevel(models.Model):
     class Meta:
         ordering = ["level"]
         constraints = [
-            models.CheckConstraint(condition=Q(level__gte=1) & Q(level__lte=9), name="incidents_sev_level_range"),
-            models.CheckConstraint(condition=Q(ack_target_minutes__gt=0), name="incidents_sev_ack_positive"),
+            models.CheckConstraint(
+                condition=Q(level__gte=1) & Q(level__lte=9),
+                name="incidents_sev_level_range",
+                violation_error_message="SEV levels run from 1 to 9.",
+            ),
+            models.CheckConstraint(
+                condition=Q(ack_target_minutes__gt=0),
+                name="incidents_sev_ack_positive",
+                violation_error_message="The acknowledge target must be at least one minute.",
+            ),
             models.CheckConstraint(
                 condition=Q(resolve_target_minutes__gte=models.F("ack_target_minutes")),
                 name="incidents_sev_resolve_after_ack",
+                violation_error_message="The resolve target cannot be shorter than the acknowledge target.",
             ),
         ]
 
@@ -135,10 +144,10 @@ class Incident(models.Model):
             # Two deliveries for one alert group racing each other open one incident, not two.
             models.UniqueConstraint(
                 fields=["dedup_key"],
-                condition=Q(status__in=["triggered", "acknowledged", "mitigated"]) & ~Q(dedup_key=""),
+                condition=Q(status__in=[s.value for s in OPEN_STATUSES]) & ~Q(dedup_key=""),
                 name="incidents_one_open_per_dedup_key",
             ),
-            models.CheckConstraint(condition=Q(status__in=[s.value for s in Status]), name="incidents_status_valid"),
+            models.CheckConstraint(condition=Q(status__in=Status.values), name="incidents_status_valid"),
         ]
         indexes = [models.Index(fields=["status", "severity"])]
 

@@ -50,6 +50,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         "incidents/list.html",
         {
             "form": form,
+            "ignored_filters": form.ignored(),
             "page": page,
             "query": query.urlencode(),
             "can_declare": has_capability(request.user, "incident.declare"),
@@ -98,6 +99,13 @@ def _kinds(request: HttpRequest) -> list[str]:
     return [k for k in request.GET.getlist("kind") if k in EventKind.values]
 
 
+def _correcting(incident: Incident, event_id) -> TimelineEvent | None:
+    """The event a note being written corrects, quoted above the note form."""
+    if not str(event_id or "").isdigit():
+        return None
+    return TimelineEvent.objects.filter(incident=incident, pk=int(event_id)).select_related("author").first()
+
+
 def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
     kinds = _kinds(request)
     events, older = selectors.timeline_page(incident, kinds=kinds)
@@ -116,6 +124,7 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
         "next_statuses": sorted(services.TRANSITIONS.get(incident.status, ()), key=list(Status.values).index),
         "firing": selectors.firing_signals(incident),
         "note_form": NoteForm(initial={"corrects": correct_id} if correct_id.isdigit() else None),
+        "correcting": _correcting(incident, correct_id),
         "severity_form": SeverityChangeForm(initial={"severity": incident.severity_id}) if can_manage else None,
         "review_ctx": review_selectors.incident_review_context(incident, request.user),
         "can_write_review": has_capability(request.user, "review.write"),
@@ -207,7 +216,11 @@ def add_note(request: HttpRequest, reference: str) -> HttpResponse:
             response = render(
                 request,
                 "incidents/detail.html#note-form",
-                {"incident": incident, "note_form": form},
+                {
+                    "incident": incident,
+                    "note_form": form,
+                    "correcting": _correcting(incident, form.data.get("corrects")),
+                },
             )
             return reswap(retarget(response, "#note-form"), "outerHTML")
         messages.error(
@@ -373,6 +386,15 @@ def severity_level_edit(request: HttpRequest, level: int) -> HttpResponse:
     return render(request, "incidents/severity_level_edit.html", {"level": obj, "form": form})
 
 
+def _mapping_message(mapping: AlertSeverityMapping) -> str:
+    said = f"Alerts with severity “{mapping.label_value}” open SEV-{mapping.severity_id}"
+    if mapping.previous_severity is None:
+        return f"{said} (a new mapping)."
+    if mapping.previous_severity == mapping.severity_id:
+        return f"{said}: unchanged, that was already the mapping."
+    return f"{said}. This replaced the previous mapping to SEV-{mapping.previous_severity}."
+
+
 @require_POST
 @requires("schedule.edit")
 def alert_mapping_set(request: HttpRequest) -> HttpResponse:
@@ -383,7 +405,7 @@ def alert_mapping_set(request: HttpRequest) -> HttpResponse:
             label_value=form.cleaned_data["label_value"],
             severity=form.cleaned_data["severity"].level,
         )
-        messages.success(request, f"Alerts with severity “{mapping.label_value}” open SEV-{mapping.severity_id}.")
+        messages.success(request, _mapping_message(mapping))
     else:
         messages.error(request, "Give a label value and a SEV.")
     return redirect("incidents:severity_levels")

@@ -102,11 +102,27 @@ def escalation_stop(*, incident: Incident, actor=None, reason: str = IncidentEsc
 POLICY_FIELDS = ("name", "is_default")
 
 
+class StaleEdit(ValidationError):
+    """Someone saved the policy since this form was drawn."""
+
+
 @transaction.atomic
-def policy_save(*, actor, policy: EscalationPolicy | None, name: str, is_default: bool, services, levels: list[dict]):
+def policy_save(
+    *,
+    actor,
+    policy: EscalationPolicy | None,
+    name: str,
+    is_default: bool,
+    services,
+    levels: list[dict],
+    version: int | None = None,
+):
     """Create or replace a policy: its services (taken from any other policy that
-    had them), default flag and levels. Running escalations keep their clock and
-    page the new levels by position. Validates before writing anything."""
+    had them), default flag and levels (in the given order). Running escalations
+    keep their clock and page the new levels by position. Validates before
+    writing anything. `version`: the one the editor saw; if the policy moved
+    on since (another Manager saved), refused with StaleEdit and nothing written
+    (checked under the policy's row lock, so two saves at once cannot both pass)."""
     from opsconsole.roles import check_capability
 
     from .models import PolicyService
@@ -115,6 +131,9 @@ def policy_save(*, actor, policy: EscalationPolicy | None, name: str, is_default
     name = (name or "").strip()
     if not name or not levels:
         raise ValidationError("A policy needs a name and at least one level.")
+    for level in levels:
+        if not level.get("rotation") and not level.get("users"):
+            raise ValidationError(f"Level “{level.get('name')}”: name a rotation or people to page.")
     clash = EscalationPolicy.objects.filter(name__iexact=name).exclude(pk=getattr(policy, "pk", None)).exists()
     if clash:
         raise ValidationError({"name": "Another policy has that name."})
@@ -123,7 +142,13 @@ def policy_save(*, actor, policy: EscalationPolicy | None, name: str, is_default
         policy = EscalationPolicy(name=name)
     else:
         policy = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
+        if version is not None and policy.version != version:
+            raise StaleEdit(
+                "Someone else saved this policy after you opened it. Reload the page to see their "
+                "version, then make your change again."
+            )
         before = {"name": policy.name, "is_default": policy.is_default, "levels": _levels_snapshot(policy)}
+        policy.version += 1
     if is_default:
         EscalationPolicy.objects.exclude(pk=policy.pk).filter(is_default=True).update(is_default=False)
     policy.name, policy.is_default = name, is_default

@@ -238,6 +238,8 @@ class EscalationPolicy(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     is_default = models.BooleanField(default=False, help_text="Used for incidents whose services have no policy.")
+    # Moved on every save: an edit made from an older version is refused.
+    version = models.PositiveIntegerField(default=0, editable=False)
     services = models.ManyToManyField(
         "opsconsole.Service", through="PolicyService", blank=True, related_name="escalation_policies"
     )

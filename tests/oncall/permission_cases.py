@@ -105,8 +105,15 @@ CASES += [
 
 def _policy_data(kwargs):
     from oncall.models import EscalationPolicy
+    from tests.oncall.factories import policy_post
 
-    return {"name": f"Matrix policy {EscalationPolicy.objects.count()}", "levels": "L1 | 15 | Matrix rotation"}
+    rotation, _ = Rotation.objects.get_or_create(name="Matrix rotation")
+    prefix = f"p{kwargs['pk']}" if "pk" in kwargs else "pnew"
+    return policy_post(
+        prefix,
+        name=f"Matrix policy {EscalationPolicy.objects.count()}",
+        levels=[{"name": "L1", "wait_minutes": 15, "rotation": rotation.pk}],
+    )
 
 
 def _policy(user):

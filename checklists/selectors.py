@@ -10,6 +10,8 @@ from django.db.models import Count, F, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from opsconsole.charts import HeatDay, Heatmap
+
 from .models import ChecklistRun, ChecklistTemplate, RunItem
 
 Status = ChecklistRun.Status
@@ -117,11 +119,12 @@ def dashboard_panel_context(request: HttpRequest) -> dict:
 # --- History -------------------------------------------------------------------
 
 
-@dataclass
-class HeatDay:
-    date: datetime.date
-    css: str  # none | open | completed | late | missed
-    label: str
+HEAT_LEGEND = [("completed", "on time"), ("late", "late"), ("missed", "missed"), ("open", "open"), ("none", "no run")]
+
+
+def _run_words(run: ChecklistRun) -> str:
+    signed = f" (signed off by {run.signed_off_by})" if run.signed_off_by_id else ""
+    return f"{run.title} {run.get_status_display().lower()}{signed}"
 
 
 def _day_class(runs: list[ChecklistRun]) -> str:
@@ -155,9 +158,7 @@ def template_history(template: ChecklistTemplate, today: datetime.date | None = 
         day = first_day + datetime.timedelta(days=offset)
         day_runs = by_day.get(day, [])
         css = _day_class(day_runs)
-        label = f"{day:%a %d %b}: " + (
-            ", ".join(f"{r.title} {r.get_status_display().lower()}" for r in day_runs) or "no run"
-        )
+        label = ", ".join(_run_words(r) for r in day_runs) or "no run"
         days.append(HeatDay(day, css, label))
     # Pad the first week so that columns are weekdays (Monday first).
     padding = first_day.weekday()
@@ -184,6 +185,13 @@ def template_history(template: ChecklistTemplate, today: datetime.date | None = 
     )
     return {
         "days": days,
+        "heatmap": Heatmap(
+            slug="completion",
+            title=f"{template.name}: completion per day",
+            days=days,
+            legend=HEAT_LEGEND,
+            description=f"{HISTORY_DAYS} days from {first_day:%d %b %Y}, one square per day, Monday first",
+        ),
         "padding": range(padding),
         "runs": runs,
         "counts": Counter(run.status for run in runs),

@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from opsconsole.csv_export import csv_response
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import exports, selectors, services
@@ -121,7 +122,7 @@ def run_poll(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "checklists/_poll.html", context)
 
 
-def _item_response(request: HttpRequest, result: services.ItemResult, partial: str) -> HttpResponse:
+def _item_response(request: HtmxHttpRequest, result: services.ItemResult, partial: str) -> HttpResponse:
     """htmx: the item's partial plus the progress bar out of band; plain POST: redirect."""
     if not request.htmx:
         if result.message:
@@ -170,7 +171,7 @@ def item_na(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
     return _item_action(services.item_mark_na, request, pk, item_pk, "item", reason=form.cleaned_data["reason"])
 
 
-def _item_or_page(request: HttpRequest, pk: int, item_pk: int, **extra) -> HttpResponse:
+def _item_or_page(request: HtmxHttpRequest, pk: int, item_pk: int, **extra) -> HttpResponse:
     """A refused note or N/A: the item again, with the error next to the form and the
     text that was typed still in it (htmx: the item; plain POST: the whole page, 400).
     Never a flash message: it would show up later, on whatever page comes next."""
@@ -188,7 +189,7 @@ def _item_or_page(request: HttpRequest, pk: int, item_pk: int, **extra) -> HttpR
 
 @require_POST
 @requires("checklist.tick")
-def item_note(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+def item_note(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
     form = NoteForm(request.POST)
     typed = {"note_typed": request.POST.get("note", ""), "evidence_typed": request.POST.get("evidence", "")}
     if not form.is_valid():
@@ -279,3 +280,11 @@ def template_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     template = get_object_or_404(ChecklistTemplate, pk=pk)
     rows = exports.run_rows(selectors.runs_for_export(template))
     return csv_response(exports.RUN_COLUMNS, rows, f"checklist-{template.pk}-runs.csv")
+
+
+@requires("read")
+def template_history_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The history heatmap's numbers: one row per day."""
+    template = get_object_or_404(ChecklistTemplate, pk=pk)
+    header, *rows = selectors.template_history(template)["heatmap"].csv_rows()
+    return csv_response(header, rows, f"checklist-{template.pk}-days.csv")

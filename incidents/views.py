@@ -13,6 +13,7 @@ from django_htmx.http import reswap, retarget
 
 from opsconsole.badinput import int_param
 from opsconsole.csv_export import csv_response
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import exports, panels, selectors, services
@@ -142,7 +143,7 @@ def detail(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_GET
 @requires("read")
-def timeline_older(request: HttpRequest, reference: str) -> HttpResponse:
+def timeline_older(request: HtmxHttpRequest, reference: str) -> HttpResponse:
     """The next older page of events (the "Load older" button)."""
     incident = selectors.get_incident(request.user, reference)
     kinds = _kinds(request)
@@ -192,7 +193,7 @@ def _since_response(request, incident, events, after, **extra) -> HttpResponse:
 
 @require_POST
 @requires("incident.note")
-def add_note(request: HttpRequest, reference: str) -> HttpResponse:
+def add_note(request: HtmxHttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     # Validate first, write after: a bad cursor used to fail after the note was saved (a retry duplicated it).
     after = int_param(request.POST, "after")
@@ -236,7 +237,7 @@ def add_note(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @requires("incident.note")
-def star_event(request: HttpRequest, reference: str, event_id: int) -> HttpResponse:
+def star_event(request: HtmxHttpRequest, reference: str, event_id: int) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     event = get_object_or_404(TimelineEvent, incident=incident, pk=event_id)
     services.event_set_star(event=event, actor=request.user, starred=request.POST.get("starred") == "1")

@@ -11,6 +11,10 @@ class OpsConsoleConfig(AppConfig):
         from . import auth, celery_signals, dashboard, metrics  # noqa: F401  (connect signal handlers)
 
         metrics.register_db_collector(metrics.AuditHeadCollector())
+        metrics.register_db_collector(metrics.QueueLengthCollector())
+        from . import watchdog
+
+        metrics.register_db_collector(watchdog.WatchdogCollector())
         dashboard.register_panel(
             name="services",
             template="opsconsole/_services_panel.html",

@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import execution as svc
@@ -54,7 +55,7 @@ def start(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("runbooks:execution", pk=execution.pk)
 
 
-def _page(request: HttpRequest, execution: Execution, *, partial: str = "", error: str = "", status: int = 200):
+def _page(request: HtmxHttpRequest, execution: Execution, *, partial: str = "", error: str = "", status: int = 200):
     steps = selectors.execution_steps(execution)
     progress = {"total": len(steps), "done": sum(s.state != "pending" for s in steps)}
     progress["percent"] = progress["done"] * 100 // progress["total"] if progress["total"] else 0
@@ -91,7 +92,7 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, execution, partial="body" if request.GET.get("poll") else "")
 
 
-def _after(request: HttpRequest, execution: Execution, error: str = "") -> HttpResponse:
+def _after(request: HtmxHttpRequest, execution: Execution, error: str = "") -> HttpResponse:
     if request.htmx:
         return _page(request, execution, partial="body", error=error, status=200)
     if error:

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.models import Service
 from opsconsole.roles import has_capability, requires
 
@@ -16,7 +17,7 @@ from .models import Runbook, RunbookVersion
 
 @require_GET
 @requires("read")
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
     service = request.GET.get("service", "")
     runbooks = selectors.runbook_list(

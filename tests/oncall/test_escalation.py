@@ -384,3 +384,19 @@ def test_a_restricted_incident_pages_without_its_title_or_the_shared_webhook(lad
     assert list(paged.values_list("channel", "target")) == [("email", "ana@example.com")]
     assert "Card data leaked" not in str(paged.get().payload)
     assert _steps(incident) == [(1, ["oncall-ana"], False)]
+
+
+def test_a_critical_check_starts_the_policy_of_its_service(ladder):
+    from healthchecks.incident_hook import open_or_update_incident
+    from healthchecks.models import Check, CheckStateChange
+
+    check = Check.objects.create(name="API health", service=ladder["service"], kind="http", opens_incident=True)
+    with time_machine.travel(T0, tick=False):
+        change = CheckStateChange.objects.create(
+            check_ref=check, changed_at=T0, from_state="ok", to_state="critical", summary="HTTP 503"
+        )
+        assert open_or_update_incident(change.pk)
+    state = IncidentEscalation.objects.get(incident__dedup_key=f"check:{check.pk}")
+    assert state.policy == ladder["policy"] and _steps(state.incident) == [(1, ["oncall-ana"], False)]
+    with time_machine.travel(T0 + 15 * MIN, tick=False):
+        assert escalation.escalate_due() == {"paged": 1, "late": 0}

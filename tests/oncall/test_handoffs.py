@@ -291,3 +291,21 @@ def test_who_may_answer_a_handoff_question(world, make_user, client, who, allowe
     assert response.status_code == (302 if allowed else 403)
     assert HandoffMessage.objects.filter(kind="answer").count() == (1 if allowed else 0)
     assert Handoff.objects.get(pk=handoff.pk).status == ("answered" if allowed else "questioned")
+
+
+def test_the_evening_checklist_link_opens_a_handoff_for_the_rotation_on_call_now(world, client, make_user):
+    """The link carries no rotation: the page picks the one the person is on call
+    for now (olga in Primary SRE, dana in Database — listed first), prefilled."""
+    database = Rotation.objects.create(name="A Database")
+    dana = make_user(Role.SRE, username="dana")
+    shift(database, dana, -1, 5)
+    # (The link itself is on the checklist run page: tests/checklists/test_views.py.)
+    client.force_login(world["out"])
+    page = client.get(reverse("oncall:handoff_new"))
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-testid="handoff-form"' in html
+    assert "Primary SRE" in html and "A Database" not in html
+    assert "Slow checkout" in html and "Data breach" not in html
+    client.force_login(dana)
+    html = client.get(reverse("oncall:handoff_new")).content.decode()
+    assert "A Database" in html and "Primary SRE" not in html

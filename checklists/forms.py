@@ -4,6 +4,7 @@ from django import forms
 from django.forms import inlineformset_factory
 
 from healthchecks.models import Check
+from runbooks.models import Runbook
 
 from .models import (
     EVIDENCE_MAX_LENGTH,
@@ -81,6 +82,7 @@ class TemplateItemForm(forms.ModelForm):
             "text",
             "help",
             "required",
+            "runbook",
             "runbook_url",
             "expected_evidence",
             "health_check",
@@ -90,6 +92,10 @@ class TemplateItemForm(forms.ModelForm):
 
 # The choices read "service / check": load each check's service in the same query.
 TemplateItemForm.base_fields["health_check"].queryset = Check.objects.select_related("service")
+# Saved runbooks only (an import in progress has none without a version).
+TemplateItemForm.base_fields["runbook"].queryset = Runbook.objects.filter(current_version__isnull=False).only(
+    "id", "title"
+)
 
 
 class ScheduleForm(forms.ModelForm):
@@ -133,7 +139,7 @@ class _SharedChoicesFormSet(forms.BaseInlineFormSet):
 
 
 class ItemFormSet(_SharedChoicesFormSet):
-    shared_fields = ("health_check",)
+    shared_fields = ("health_check", "runbook")
 
 
 class ScheduleFormSet(_SharedChoicesFormSet):

@@ -13,7 +13,7 @@ from opsconsole.csv_export import csv_response
 from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
-from . import heartbeats, selectors, services
+from . import heartbeats, hooks, selectors, services
 from .charts import latency_chart, latency_csv_rows
 from .forms import CheckForm, MaintenanceWindowForm
 from .models import Check, MaintenanceWindow
@@ -55,6 +55,8 @@ def check_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_edit": can_edit,
             # The token is the ping URL's only credential: config.edit only.
             "ping_url": _ping_url(request, check) if can_edit else None,
+            # Sections added by higher apps (runbooks: start a runbook, auto-remediation).
+            "extra_panels": hooks.render_check_panels(request, check),
         },
     )
 

@@ -8,6 +8,7 @@ from django.utils.dateparse import parse_datetime
 
 from opsconsole.badinput import DateTimeField
 from opsconsole.models import Service
+from opsconsole.pickers import Picker
 
 from . import selectors
 from .models import EventKind, SeverityLevel, Status
@@ -51,7 +52,9 @@ class DeclareForm(forms.Form):
     severity = SeverityChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None)
     i_am_commander = forms.BooleanField(required=False, initial=True, label="I am the incident commander")
     summary = forms.CharField(required=False, label="Summary (Markdown)", widget=forms.Textarea(attrs={"rows": 3}))
-    services = forms.ModelMultipleChoiceField(queryset=Service.objects.all(), required=False)
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.all(), required=False, widget=Picker("services", multiple=True)
+    )
     restricted = forms.BooleanField(
         required=False,
         help_text="Security or data breach: only participants, Managers and Admins see it.",
@@ -120,11 +123,19 @@ class SeverityChangeForm(forms.Form):
 
 
 class RolesForm(forms.Form):
-    commander = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False)
-    comms_lead = forms.ModelChoiceField(
-        queryset=get_user_model().objects.none(), required=False, label="Communications lead"
+    # Searchable pickers (opsconsole.pickers): hundreds of people, no long selects.
+    commander = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, widget=Picker("responders")
     )
-    responders = forms.ModelMultipleChoiceField(queryset=get_user_model().objects.none(), required=False)
+    comms_lead = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(),
+        required=False,
+        label="Communications lead",
+        widget=Picker("responders"),
+    )
+    responders = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(), required=False, widget=Picker("responders", multiple=True)
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -137,7 +148,9 @@ class DetailsForm(forms.Form):
     title = forms.CharField(max_length=200)
     summary = forms.CharField(required=False, label="Summary (Markdown)", widget=forms.Textarea(attrs={"rows": 4}))
     customer_impact = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    services = forms.ModelMultipleChoiceField(queryset=Service.objects.all(), required=False)
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.all(), required=False, widget=Picker("services", multiple=True)
+    )
     tags = TagsField(required=False, help_text="Comma-separated, e.g. database, payments.")
     restricted = forms.BooleanField(required=False)
 

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 from . import dashboard, services
 from .forms import ApiTokenForm, ProfileForm
 from .models import ApiToken
-from .roles import requires
+from .roles import has_capability, requires
 
 
 @requires("read")
@@ -21,7 +21,8 @@ def profile(request: HttpRequest) -> HttpResponse:
         services.user_update_profile(user=request.user, **form.cleaned_data)
         messages.success(request, "Profile saved.")
         return redirect("profile")
-    return render(request, "opsconsole/profile.html", {"form": form})
+    can_manage = has_capability(request.user, "users.manage")
+    return render(request, "opsconsole/profile.html", {"form": form, "perms_users_manage": can_manage})
 
 
 @requires("users.manage")

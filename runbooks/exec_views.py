@@ -1,5 +1,6 @@
 """Execution pages: start, walk the steps, pause/resume, actions and approvals."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -64,7 +65,10 @@ def _page(request: HtmxHttpRequest, execution: Execution, *, partial: str = "", 
         action = REGISTRY.get(step_run.step.action)
         if action is not None:
             step_run.action_form = action.form(initial=step_run.step.action_params, auto_id=f"s{step_run.order}_%s")
+    has_actions = any(s.step.action for s in steps)
     context = {
+        "verify_checks": selectors.checks_for_verification(execution) if has_actions else [],
+        "verify_settle": settings.RUNBOOK_VERIFY_SETTLE_SECONDS,
         "execution": execution,
         "steps": steps,
         "progress": progress,
@@ -146,10 +150,21 @@ def action_request(request: HttpRequest, pk: int, step: int) -> HttpResponse:
         StepRun.objects.select_related("step", "execution__incident"), execution=execution, order=step
     )
     error = ""
-    try:
-        svc.action_request(actor=request.user, step_run=step_run, data=request.POST.dict())
-    except ValidationError as exc:
-        error = " ".join(exc.messages)
+    data = request.POST.dict()
+    check_raw, settle_raw = data.pop("verify_check", "").strip(), data.pop("verify_settle", "").strip()
+    if (check_raw and not check_raw.isdigit()) or (settle_raw and not settle_raw.isdigit()):
+        error = "Pick a check from the list and give the settle time in whole seconds."
+    else:
+        try:
+            svc.action_request(
+                actor=request.user,
+                step_run=step_run,
+                data=data,
+                verify_check_id=int(check_raw) if check_raw else None,
+                verify_settle=int(settle_raw) if settle_raw else settings.RUNBOOK_VERIFY_SETTLE_SECONDS,
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
     return _after(request, selectors.execution_page(execution.pk), error)
 
 

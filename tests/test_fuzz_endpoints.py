@@ -77,6 +77,7 @@ BOOKKEEPING_TABLES = ("opsconsole_apitoken", "django_session")
 PARAMETER_NAMES = [
     *("q", "status", "severity", "service", "commander", "date_from", "date_to", "page", "kind", "since"),
     *("after", "before", "state", "check", "correct", "breached", "tz", "next", "starred", "confirm"),
+    *("field", "multiple"),
 ]
 EDGE_STRINGS = [
     "",
@@ -438,6 +439,7 @@ READ_SETUPS = {
     "healthchecks:detail": _check,
     "healthchecks:latency_csv": _check,
     "checklists:template_history_csv": _checklist_template,
+    "picker": lambda user: {"source": "people"},
 }
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from opsconsole import audit
 from opsconsole.roles import check_capability
 
+from .. import hooks
 from ..models import (
     RECENT_LATENCIES,
     Check,
@@ -140,6 +141,7 @@ def record_results(
             _silence_in_maintenance(changes, now)
             CheckStateChange.objects.bulk_create(changes)
             _audit_changes(changes)
+            hooks.state_changed([c for c in changes if not c.silenced])
             actionable = [c.pk for c in changes if not c.silenced and c.check_ref.opens_incident]
             if actionable:
                 from .. import tasks

@@ -110,6 +110,10 @@ def run_poll(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such checklist run.")
     if not items and run.updated_at <= since:
         return HttpResponse(status=204)
+    if run.updated_at > since and not run.is_writable:
+        # Signed off by someone else: the page loses its forms and Sign-off
+        # button, so every open copy reloads rather than patching items.
+        return HttpResponse(status=204, headers={"HX-Refresh": "true"})
     context = {
         "run": run,
         "items": items,

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from opsconsole.csv_export import csv_response
 from opsconsole.http import HtmxHttpRequest
+from opsconsole.live import live_page
 from opsconsole.roles import has_capability, requires
 
 from . import heartbeats, hooks, selectors, services
@@ -20,6 +21,7 @@ from .models import Check, MaintenanceWindow
 
 
 @requires("read")
+@live_page("healthchecks", regions=("board",))
 def board(request: HtmxHttpRequest) -> HttpResponse:
     filters = selectors.BoardFilters(**{k: request.GET.get(k, "").strip() for k in ("service", "state", "kind", "q")})
     maintenance_checks, maintenance_services = selectors.maintenance_targets()
@@ -40,25 +42,26 @@ def board(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @requires("read")
+@live_page("check:{pk}", "healthchecks", regions=("check-page",))
 def check_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    check = _get_check(pk)
+    return render(request, "healthchecks/check_detail.html", _detail_context(request, _get_check(pk)))
+
+
+def _detail_context(request: HttpRequest, check: Check, result=None) -> dict:
     can_edit = has_capability(request.user, "config.edit")
-    return render(
-        request,
-        "healthchecks/check_detail.html",
-        {
-            "check": check,
-            "results": selectors.recent_results(check),
-            "history": selectors.state_history(check),
-            "latency_chart": latency_chart(check, selectors.latency_series(check)),
-            "windows": selectors.maintenance_for_check(check),
-            "can_edit": can_edit,
-            # The token is the ping URL's only credential: config.edit only.
-            "ping_url": _ping_url(request, check) if can_edit else None,
-            # Sections added by higher apps (runbooks: start a runbook, auto-remediation).
-            "extra_panels": hooks.render_check_panels(request, check),
-        },
-    )
+    return {
+        "result": result,
+        "check": check,
+        "results": selectors.recent_results(check),
+        "history": selectors.state_history(check),
+        "latency_chart": latency_chart(check, selectors.latency_series(check)),
+        "windows": selectors.maintenance_for_check(check),
+        "can_edit": can_edit,
+        # The token is the ping URL's only credential: config.edit only.
+        "ping_url": _ping_url(request, check) if can_edit else None,
+        # Sections added by higher apps (runbooks: start a runbook, auto-remediation).
+        "extra_panels": hooks.render_check_panels(request, check),
+    }
 
 
 @requires("config.edit")
@@ -100,7 +103,9 @@ def check_run_now(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         messages.info(request, f"Run now: {result.state} — {result.message}")
         return redirect("healthchecks:detail", pk=pk)
-    return render(request, "healthchecks/check_detail.html#run-result", {"check": check, "result": result})
+    # The whole page follows the run (state, last result, chart, log), not only a line.
+    context = _detail_context(request, _get_check(pk), result)
+    return render(request, "healthchecks/check_detail.html#check-page", context)
 
 
 @require_POST

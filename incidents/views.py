@@ -14,6 +14,7 @@ from django_htmx.http import reswap, retarget
 from opsconsole.badinput import int_param
 from opsconsole.csv_export import csv_response
 from opsconsole.http import HtmxHttpRequest
+from opsconsole.live import live_page
 from opsconsole.roles import has_capability, requires
 
 from . import exports, panels, selectors, services
@@ -40,6 +41,7 @@ LIST_PAGE_SIZE = 25
 
 @require_GET
 @requires("read")
+@live_page("incidents", regions=("incident-rows",))
 def incident_list(request: HttpRequest) -> HttpResponse:
     form = IncidentFilterForm(request.GET or None)
     incidents = selectors.incident_list(request.user, form.filters())
@@ -135,6 +137,7 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
 
 @require_GET
 @requires("read")
+@live_page("incidents", "oncall", "runbooks", regions=("incident-header", "incident-aside"))
 def detail(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     extra_panels = panels.render_panels(request, incident)  # registered by higher apps (runbooks)

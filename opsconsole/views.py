@@ -3,13 +3,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import dashboard, services
+from . import dashboard, live, services
 from .forms import ApiTokenForm, ProfileForm
+from .live import live_page
 from .models import ApiToken
 from .roles import has_capability, requires
 
 
 @requires("read")
+@live_page(*live.ALL_AREAS, regions=("dashboard-panels",))
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     return render(request, "opsconsole/dashboard.html", {"panels": dashboard.render_panels(request)})
 

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from opsconsole import audit
+from opsconsole import audit, live
 from opsconsole.roles import check_capability
 
 from .. import hooks
@@ -147,6 +147,9 @@ def record_results(
                 from .. import tasks
 
                 transaction.on_commit(lambda: [tasks.state_change_action.delay(pk) for pk in actionable])
+        # Bulk writes send no post_save: the checks' pages (and, on a state
+        # change, the board) refresh through their live stamps.
+        live.bump(*(f"check:{check.pk}" for check in checks), "healthchecks" if changes else "")
     return changes
 
 

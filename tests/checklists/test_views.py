@@ -345,3 +345,25 @@ def test_editor_rejects_links_that_are_not_absolute_http(client_as, make_templat
     assert response.status_code == 200 and "https://" in response.content.decode()
     item.refresh_from_db()
     assert item.runbook_url == "" and item.text == "Item 1"
+
+
+def test_each_run_is_listed_in_one_place(client_as, make_template):
+    """Today's open run is under "Today" only; an older open run under "Open"
+    only; a missed run today is named once on the dashboard (in the alert)."""
+    client = client_as(Role.SRE)
+    template = make_template(1)
+    today_run = services.run_start(actor=client.user, template=template)
+    older = services.run_start(actor=client.user, template=template)
+    missed = services.run_start(actor=client.user, template=template)
+    ChecklistRun.objects.filter(pk=older.pk).update(created_at=timezone.now() - datetime.timedelta(days=2))
+    ChecklistRun.objects.filter(pk=missed.pk).update(status=ChecklistRun.Status.MISSED)
+    from checklists.selectors import dashboard_panel_context, index_runs
+
+    runs = index_runs()
+    assert [r.pk for r in runs.today] == [missed.pk, today_run.pk]
+    assert [r.pk for r in runs.open] == [older.pk] and runs.missed == []
+    body = client.get(reverse("checklists:index")).content.decode()
+    for run in (today_run, older, missed):
+        assert body.count(reverse("checklists:run", args=[run.pk]) + '"') == 1
+    panel = dashboard_panel_context(None)
+    assert [r.pk for r in panel["today"]] == [today_run.pk] and [r.pk for r in panel["missed"]] == [missed.pk]

@@ -161,6 +161,8 @@ def record_many(entries: Iterable[tuple[Any, str, models.Model | None, dict | No
             rows.append(entry)
         AuditEntry.objects.bulk_create(rows)
         AuditHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash, updated_at=now)
+        # As in record(): live pages of the targets' areas refresh.
+        live.bump(*sorted({target._meta.app_label for _a, _b, target, _c, _d in entries if target is not None}))
     for entry in rows:
         logger.info(
             "%s by %s",

@@ -375,3 +375,14 @@ def _check_end(walk: _ChainWalk, head: AuditHead | None) -> Iterator[ChainProble
 def snapshot(instance: models.Model, fields: Iterable[str]) -> dict:
     """The audit 'before'/'after' view of a model: the named fields, JSON-ready."""
     return _normalise({name: getattr(instance, name) for name in fields})
+
+
+def record_many(entries: Iterable[tuple[Any, str, models.Model | None, dict | None, dict | None]]) -> list[AuditEntry]:
+    """Record several rows, (actor, action, target, before, after) each, written
+    together (one `batch()`: one head lock, one INSERT) — for sweeps that act on
+    hundreds of objects in one transaction."""
+    with batch():
+        return [
+            record(actor, action, target, before=before, after=after)
+            for actor, action, target, before, after in entries
+        ]

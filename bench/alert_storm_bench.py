@@ -29,26 +29,15 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import recreate_database  # noqa: E402
 from bench.servers import alertmanager, gunicorn, process_env, push_alerts, storm_alerts, wait_for  # noqa: E402
 
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_storm")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    parsed = urlparse(DB_URL)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def answers(log: Path) -> collections.Counter:
@@ -75,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     per_group = args.alerts // args.groups
 
-    recreate_database()
+    recreate_database(DB_URL)
     env = process_env(DB_URL, REDIS_URL, WEB_CONCURRENCY=str(args.workers), WEB_THREADS=str(args.threads))
     env["DATABASE_POOL_MAX_SIZE"] = str(args.pool)
     os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL")})

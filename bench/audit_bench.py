@@ -24,23 +24,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import recreate_database  # noqa: E402
+
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_audit")
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    parsed = urlparse(DB_URL)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def main() -> None:
@@ -51,7 +41,7 @@ def main() -> None:
     parser.add_argument("--work-ms", type=float, default=2.0, help="work inside each transaction after the append")
     args = parser.parse_args()
 
-    recreate_database()
+    recreate_database(DB_URL)
     os.environ.update(
         DEBUG="false",
         SECRET_KEY="bench-only-secret-key-not-for-production-0123456789abcdef",

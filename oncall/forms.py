@@ -4,9 +4,11 @@ from django import forms
 
 from opsconsole.badinput import DateTimeField
 from opsconsole.models import TIMEZONE_CHOICES, User
+from opsconsole.pickers import Picker
 
 from .models import HANDOFF_MESSAGE_MAX_LENGTH, HANDOFF_SECTION_MAX_LENGTH, Override, ShiftLength
 
+INACTIVE_USER = "That user no longer exists or is inactive."
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
@@ -14,25 +16,22 @@ class OverrideForm(forms.Form):
     """Someone covers a rotation for a time range (a swap, holiday cover). Times
     are entered in the viewer's timezone (the active one) and stored in UTC."""
 
-    user = forms.TypedChoiceField(coerce=int, label="Who covers")
+    # A searchable picker (hundreds of people); the field still validates: active users only.
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True),
+        label="Who covers",
+        widget=Picker("people"),
+        error_messages={"invalid_choice": INACTIVE_USER},
+    )
     starts_at = DateTimeField(label="From", widget=DATETIME_WIDGET)
     ends_at = DateTimeField(label="Until", widget=DATETIME_WIDGET)
     kind = forms.ChoiceField(choices=Override.Kind.choices, initial=Override.Kind.SWAP)
     reason = forms.CharField(max_length=200, required=False)
 
-    def __init__(self, *args, user_choices: list[tuple[int, str]], **kwargs) -> None:
-        # Choices are built once per page (not one query per rotation's form).
-        super().__init__(*args, **kwargs)
-        self.fields["user"].choices = [("", "— choose —"), *user_choices]
-
     def clean(self) -> dict:
         data = super().clean()
         if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
             self.add_error("ends_at", "The override must end after it starts.")
-        if data.get("user"):
-            data["user"] = User.objects.filter(pk=data["user"], is_active=True).first()
-            if data["user"] is None:
-                self.add_error("user", "That user no longer exists or is inactive.")
         return data
 
 
@@ -67,17 +66,18 @@ class RotationForm(forms.Form):
         return [users[n.lower()] for n in names]
 
 
-def user_choices() -> list[tuple[int, str]]:
-    """Active users, for the forms of a page (one query)."""
-    users = User.objects.filter(is_active=True).order_by("username")
-    return [(user.pk, f"{user} ({user.username})" if str(user) != user.username else user.username) for user in users]
-
-
 class HandoffForm(forms.Form):
     """The editable parts of a handoff; one notes field and one "closed" box per
     outstanding item of the prefill (keyed like the draft's items)."""
 
-    incoming = forms.TypedChoiceField(coerce=int, label="Handing over to", required=False)
+    incoming = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True),
+        label="Handing over to",
+        required=False,
+        widget=Picker("people"),
+        help_text="None: the next person on shift.",
+        error_messages={"invalid_choice": INACTIVE_USER},
+    )
     no_deployments = forms.BooleanField(label="No pending deployments", required=False, initial=True)
     recent_changes = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -99,9 +99,8 @@ class HandoffForm(forms.Form):
         help_text="One per line; they carry over to the next handoff until closed.",
     )
 
-    def __init__(self, *args, items=(), user_choices=(), **kwargs) -> None:
+    def __init__(self, *args, items=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["incoming"].choices = [("", "— the next person on shift —"), *user_choices]
         self.item_keys = [item.key for item in items]
         for item in items:
             self.fields[f"notes_{item.key}"] = forms.CharField(
@@ -111,15 +110,6 @@ class HandoffForm(forms.Form):
                 label=f"Notes on {item.title}",
             )
             self.fields[f"closed_{item.key}"] = forms.BooleanField(required=False, label="Closed")
-
-    def clean_incoming(self):
-        pk = self.cleaned_data.get("incoming")
-        if not pk:
-            return None
-        user = User.objects.filter(pk=pk, is_active=True).first()
-        if user is None:
-            raise forms.ValidationError("That user no longer exists or is inactive.")
-        return user
 
     def item_notes(self) -> dict[str, str]:
         return {key: self.cleaned_data.get(f"notes_{key}", "") for key in self.item_keys}

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from opsconsole.roles import has_capability, requires
 
 from . import handoffs, selectors
-from .forms import HandoffAnswerForm, HandoffForm, HandoffReplyForm, user_choices
+from .forms import HandoffAnswerForm, HandoffForm, HandoffReplyForm
 from .handoff_export import to_markdown
 from .models import Handoff, Rotation
 
@@ -30,7 +30,7 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
         return render(request, "oncall/handoff_pick.html", {"rotations": Rotation.objects.all()})
     draft = handoffs.prefill(rotation=rotation, outgoing=request.user)
     data = request.POST if request.method == "POST" else None
-    form = HandoffForm(data, items=draft.items, user_choices=user_choices())
+    form = HandoffForm(data, items=draft.items)
     if form.is_valid():
         try:
             handoff = handoffs.handoff_submit(

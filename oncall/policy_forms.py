@@ -8,6 +8,7 @@ a page with many policies and levels keeps a constant number of queries."""
 from django import forms
 
 from opsconsole.models import Service, User
+from opsconsole.pickers import Picker
 
 from .models import Rotation
 
@@ -27,7 +28,7 @@ class Choices:
 class PolicyForm(forms.Form):
     name = forms.CharField(max_length=100)
     is_default = forms.BooleanField(required=False, label="Default policy (services without one)")
-    services = forms.TypedMultipleChoiceField(coerce=int, required=False)
+    services = forms.TypedMultipleChoiceField(coerce=int, required=False, widget=Picker("services", multiple=True))
     # The policy's version when the form was drawn: a save over someone else's
     # newer one is refused (escalation.policy_save), never a silent overwrite.
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=0, required=False)
@@ -36,6 +37,7 @@ class PolicyForm(forms.Form):
         super().__init__(*args, **kwargs)
         self._services = {s.pk: s for s in choices.services}
         self.fields["services"].choices = [(s.pk, s.name) for s in choices.services]
+        self.fields["services"].widget.known = self._services  # the chosen ones, without a query
 
     def clean_services(self) -> list:
         return [self._services[pk] for pk in self.cleaned_data["services"]]
@@ -50,13 +52,17 @@ class LevelForm(forms.Form):
         help_text="Before the next level is paged.",
     )
     rotation = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Rotation on call")
-    users = forms.TypedMultipleChoiceField(coerce=int, required=False, label="People")
+    # Searchable picker (hundreds of people); the choices still validate: active users only.
+    users = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, label="People", widget=Picker("people", multiple=True)
+    )
 
     def __init__(self, *args, choices: Choices, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._choices = choices
         self.fields["rotation"].choices = [("", "— none —")] + [(r.pk, r.name) for r in choices.rotations.values()]
         self.fields["users"].choices = [(u.pk, u.get_username()) for u in choices.users.values()]
+        self.fields["users"].widget.known = choices.users  # the chosen ones, without a query per row
 
     def clean(self) -> dict:
         data = super().clean()

@@ -13,7 +13,7 @@ from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import escalation, ical, selectors, services
-from .forms import OverrideForm, RotationForm, user_choices
+from .forms import OverrideForm, RotationForm
 from .models import EscalationPolicy, Override, Rotation
 from .policy_forms import Choices, policy_forms
 
@@ -29,9 +29,8 @@ def _page_context(request: HttpRequest, *, only: int | None = None, bound: tuple
     with errors) replaces one form); `only`: just that rotation."""
     can_edit = has_capability(request.user, "schedule.edit")
     rotations = selectors.rotations_overview(rotation_ids=[only] if only else None)
-    choices = user_choices() if can_edit else []
     for rotation in rotations:
-        rotation.override_form = OverrideForm(user_choices=choices, auto_id=f"r{rotation.pk}_%s")
+        rotation.override_form = OverrideForm(auto_id=f"r{rotation.pk}_%s")
         rotation.settings_form = _rotation_form(rotation) if can_edit else None
         if bound is not None and bound[0] == rotation.pk:
             setattr(rotation, bound[1], bound[2])
@@ -69,7 +68,7 @@ def _respond(request: HtmxHttpRequest, rotation: Rotation, notice: str, bound: t
 @requires("schedule.edit")
 def override_add(request: HttpRequest, pk: int) -> HttpResponse:
     rotation = get_object_or_404(Rotation, pk=pk)
-    form = OverrideForm(request.POST, user_choices=user_choices(), auto_id=f"r{pk}_%s")
+    form = OverrideForm(request.POST, auto_id=f"r{pk}_%s")
     if form.is_valid():
         try:
             override = services.override_create(actor=request.user, rotation=rotation, **form.cleaned_data)

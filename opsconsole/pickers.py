@@ -65,6 +65,9 @@ class Picker(forms.Widget):
     for a ModelMultipleChoiceField."""
 
     template_name = "opsconsole/widgets/picker.html"
+    # {pk: object} already read by the page (e.g. once for a whole formset): the
+    # chosen ones are drawn from it instead of one query per widget.
+    known: dict | None = None
 
     def __init__(self, source: str, *, multiple: bool = False, attrs=None):
         if source not in SOURCES:
@@ -93,8 +96,11 @@ class Picker(forms.Widget):
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
         chosen = [v for v in context["widget"]["value"] if v.isdigit()]
-        model = SOURCES[self.source].queryset().model
-        selected = list(model.objects.filter(pk__in=chosen)) if chosen else []  # one query, only with a choice
+        if self.known is not None:
+            selected = [self.known[int(pk)] for pk in chosen if int(pk) in self.known]
+        else:
+            model = SOURCES[self.source].queryset().model
+            selected = list(model.objects.filter(pk__in=chosen)) if chosen else []  # one query, only with a choice
         context["widget"].update(
             {
                 "selected": selected,

@@ -5,6 +5,7 @@ from django import forms
 from django.apps import apps
 
 from opsconsole.models import Service
+from opsconsole.pickers import Picker
 
 from ..selectors import assignable_users
 from .models import COMMENT_MAX_LENGTH, SECTION_MAX_LENGTH, SECTIONS, ActionStatus, Priority
@@ -51,7 +52,8 @@ class EventSelectForm(forms.Form):
 
 class ActionItemForm(forms.Form):
     title = forms.CharField(max_length=300)
-    owner = forms.ModelChoiceField(queryset=None, required=False)
+    # Searchable pickers (opsconsole.pickers), not long selects; the field's queryset still validates.
+    owner = forms.ModelChoiceField(queryset=None, required=False, widget=Picker("responders"))
     due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int, initial=Priority.P3)
     status = forms.ChoiceField(choices=ActionStatus.choices, initial=ActionStatus.OPEN)
@@ -76,7 +78,7 @@ class ActionItemForm(forms.Form):
 
 
 class ReassignForm(forms.Form):
-    author = forms.ModelChoiceField(queryset=None)
+    author = forms.ModelChoiceField(queryset=None, widget=Picker("responders"))
     due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, **kwargs):

@@ -78,7 +78,8 @@ def test_review_flow(demo_users, live_server, page, manager_page, sign_in):
 
     form = author.get_by_test_id("action-form")
     form.get_by_label("Title").fill("Alert on gateway pool saturation")
-    form.get_by_label("Owner").select_option(label="Sam Reyes")
+    form.get_by_label("Owner").fill("sam")  # the searchable people picker
+    form.locator("#id_owner-found").get_by_label("Sam Reyes").check()
     form.get_by_label("Due date").fill(f"{timezone.localdate() + timedelta(days=14):%Y-%m-%d}")
     author.get_by_test_id("add-action").click()
     expect(author.get_by_test_id("action-items")).to_contain_text("Alert on gateway pool saturation")

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from opsconsole.badinput import DateTimeField
 from opsconsole.models import Service
+from opsconsole.pickers import Picker
 
 from .models import Check, MaintenanceWindow
 from .probes import datastores, files, policy
@@ -174,6 +175,8 @@ class CheckForm(forms.ModelForm):
             "queue",
             "opens_incident",
         ]
+        # A searchable picker, not a long select; the field's queryset still validates.
+        widgets = {"service": Picker("services")}
         help_texts = {
             "warning_threshold": THRESHOLD_HELP,
             "consecutive_needed": "Consecutive agreeing results before the state changes.",
@@ -337,6 +340,7 @@ class MaintenanceWindowForm(forms.ModelForm):
         widgets = {
             "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
             "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "service": Picker("services"),
         }
 
     def __init__(self, *args, **kwargs):

@@ -39,7 +39,8 @@ def test_create_run_now_and_filter(demo_data, live_server, page, sign_in):
         assert not page.get_by_label("PostgreSQL DSN").is_visible()
 
         page.locator("#id_name").fill("checkout healthz")
-        page.get_by_label("Service").select_option(label="Checkout API")
+        page.get_by_label("Service").fill("checkout")  # the searchable services picker
+        page.locator("#id_service-found").get_by_label("Checkout API").check()
         page.get_by_label("URL", exact=True).fill("ftp://wrong")
         page.get_by_role("button", name="Save").click()
         assert page.get_by_text("Enter a URL starting with http:// or https://.").is_visible()

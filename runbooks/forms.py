@@ -4,6 +4,7 @@ from django import forms
 from django.forms import formset_factory
 
 from opsconsole.models import Service
+from opsconsole.pickers import Picker
 
 from .actions import ACTION_CHOICES
 
@@ -31,7 +32,10 @@ class RunbookForm(forms.Form):
         label="Symptoms / when to use",
         help_text="Markdown.",
     )
-    services = forms.ModelMultipleChoiceField(queryset=Service.objects.order_by("name"), required=False)
+    # A searchable picker, not a Ctrl-click list; the field's queryset still validates.
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.order_by("name"), required=False, widget=Picker("services", multiple=True)
+    )
     tags = forms.CharField(required=False, max_length=500, help_text="Comma-separated, e.g. queue, kubernetes.")
     change_note = forms.CharField(required=False, max_length=300, help_text="What changed in this version.")
     base_version = forms.IntegerField(required=False, widget=forms.HiddenInput)

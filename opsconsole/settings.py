@@ -139,15 +139,29 @@ AUDIT_STREAMS = env.int("AUDIT_STREAMS", default=8)  # the audit log's hash chai
 
 # --- Redis, cache and Celery ---------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# A Redis that stops answering (not just refusing) costs a cache call about
+# a second, never a hung request (docs/operations.md "Faults").
+REDIS_CACHE_TIMEOUT_SECONDS = 1.0
 if REDIS_URL:
+    _REDIS_CACHE = {
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_CACHE_TIMEOUT_SECONDS,
+            "socket_timeout": REDIS_CACHE_TIMEOUT_SECONDS,
+        },
+    }
     CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-        }
+        # Throttles and rate limits: fail open when Redis is down (opsconsole/cache.py).
+        "default": {"BACKEND": "opsconsole.cache.TolerantRedisCache", **_REDIS_CACHE},
+        # Live-page stamps: must see the outage (opsconsole/live.py).
+        "live": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_REDIS_CACHE},
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # One process-local store for both aliases (same LOCATION).
+    CACHES = {
+        alias: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "opsconsole"}
+        for alias in ("default", "live")
+    }
 
 # An empty CELERY_BROKER_URL means "not set": fall back to Redis, then to files.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://localhost//"

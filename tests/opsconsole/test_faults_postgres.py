@@ -192,7 +192,9 @@ def test_postgres_restart_under_load_gives_200_or_clean_503_and_recovers(tmp_pat
             assert retry_after.isdigit(), (what, body[:300])
             assert "Traceback" not in body and "busy or unreachable" in body, (what, body[:300])
         assert all("Traceback" not in body for _, _, _, body in answers)
-        incidents, receipts, ticks_stored = map(int, _manage(env, "shell", "-c", COUNT).strip().splitlines()[-1].split())
+        incidents, receipts, ticks_stored = map(
+            int, _manage(env, "shell", "-c", COUNT).strip().splitlines()[-1].split()
+        )
         # Every accepted delivery is stored once; every accepted tick is in PostgreSQL.
         assert incidents == receipts == len(delivered), (incidents, receipts, len(delivered))
         assert ticks_stored == len(ticked) == len(set(ticked))

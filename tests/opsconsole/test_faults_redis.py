@@ -4,8 +4,10 @@ created while the broker was down is delivered once Redis is back (the
 notifications sweeper queues it again) by a real Celery worker."""
 
 import datetime
+import re
 import time
 
+import httpx
 import pytest
 from django.conf import settings
 from django.utils import timezone
@@ -61,6 +63,19 @@ def test_redis_down_pages_and_ticks_work_and_queued_work_is_delivered_later(make
                 assert tick.status_code == 200 and 'data-state="ticked"' in tick.text
                 assert RunItem.objects.get(pk=second.pk).state == RunItem.State.TICKED
                 assert RunItem.objects.get(pk=second.pk).ticked_by_id == user.pk
+
+                # Signing in still works: the sign-in throttles fail open without their counters.
+                with httpx.Client(base_url=base, timeout=30) as browser:
+                    form = browser.get("/accounts/login/")
+                    assert form.status_code == 200
+                    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+                    browser.cookies = httpx.Cookies({"csrftoken": form.cookies["csrftoken"]})
+                    signed_in = browser.post(
+                        "/accounts/login/",
+                        data={"login": user.username, "password": "pw-for-tests-1", "csrfmiddlewaretoken": token},
+                    )
+                    assert signed_in.status_code == 302, (signed_in.status_code, signed_in.text[:300])
+                    assert "sessionid" in signed_in.cookies
 
                 ready = client.get("/readyz")
                 assert ready.status_code == 503 and "redis" in ready.text and "database" not in ready.text

@@ -12,6 +12,8 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+import opsconsole.cachesettings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -139,29 +141,8 @@ AUDIT_STREAMS = env.int("AUDIT_STREAMS", default=8)  # the audit log's hash chai
 
 # --- Redis, cache and Celery ---------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
-# A Redis that stops answering (not just refusing) costs a cache call about
-# a second, never a hung request (docs/operations.md "Faults").
-REDIS_CACHE_TIMEOUT_SECONDS = 1.0
-if REDIS_URL:
-    _REDIS_CACHE = {
-        "LOCATION": REDIS_URL,
-        "OPTIONS": {
-            "socket_connect_timeout": REDIS_CACHE_TIMEOUT_SECONDS,
-            "socket_timeout": REDIS_CACHE_TIMEOUT_SECONDS,
-        },
-    }
-    CACHES = {
-        # Throttles and rate limits: fail open when Redis is down (opsconsole/cache.py).
-        "default": {"BACKEND": "opsconsole.cache.TolerantRedisCache", **_REDIS_CACHE},
-        # Live-page stamps: must see the outage (opsconsole/live.py).
-        "live": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_REDIS_CACHE},
-    }
-else:
-    # One process-local store for both aliases (same LOCATION).
-    CACHES = {
-        alias: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "opsconsole"}
-        for alias in ("default", "live")
-    }
+# Cache aliases "default" (fails open) and "live" (strict): opsconsole/cachesettings.py.
+CACHES = opsconsole.cachesettings.caches(REDIS_URL)
 
 # An empty CELERY_BROKER_URL means "not set": fall back to Redis, then to files.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://localhost//"

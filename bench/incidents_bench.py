@@ -21,67 +21,12 @@ re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379/5).
 """
 
 import argparse
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import bench_settings, setup_django, timed
 
-DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_incidents")
-os.environ.update(
-    {
-        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdef",
-        "DATABASE_URL": DB_URL,
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5"),
-        "CELERY_BROKER_URL": "",
-        "CELERY_TASK_ALWAYS_EAGER": "true",
-        "METRICS_TOKEN": "",
-        "PROMETHEUS_MULTIPROC_DIR": "",
-        "LOG_LEVEL": "WARNING",
-        "ALLOWED_HOSTS": "testserver,127.0.0.1",
-        "NOTIFY_WEBHOOK_URL": "",
-    }
-)
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    parsed = urlparse(DB_URL)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def timed(fn, repeat: int) -> tuple[list[float], list[int], object]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    times, queries, last = [], [], None
-    for _ in range(repeat):
-        with CaptureQueriesContext(connection) as ctx:
-            started = time.perf_counter()
-            last = fn()
-            times.append((time.perf_counter() - started) * 1000)
-        queries.append(len(ctx.captured_queries))
-    return times, queries, last
-
-
-def report(label: str, times: list[float], queries: list[int]) -> None:
-    times = sorted(times)
-    p95 = times[max(0, int(len(times) * 0.95) - 1)]
-    print(
-        f"  {label:<34} p50 {statistics.median(times):7.1f} ms   p95 {p95:7.1f} ms   "
-        f"max {times[-1]:7.1f} ms   queries {min(queries)}–{max(queries)}"
-    )
+DB_URL = bench_settings("opsconsole_bench_incidents", redis_db=5)
 
 
 def main() -> None:
@@ -93,14 +38,10 @@ def main() -> None:
     parser.add_argument("--alerts-per-group", type=int, default=5)
     args = parser.parse_args()
 
-    recreate_database()
-    import django
-
-    django.setup()
+    setup_django(DB_URL)
     from datetime import timedelta
 
     from django.contrib.auth.models import Group
-    from django.core.management import call_command
     from django.test import Client
     from django.utils import timezone
 
@@ -109,7 +50,6 @@ def main() -> None:
     from opsconsole.models import ApiToken, User
     from opsconsole.roles import Role
 
-    call_command("migrate", verbosity=0)
     commander = User.objects.create_user("bench-commander", password="x")
     commander.groups.add(Group.objects.get(name=Role.INCIDENT_COMMANDER.value))
     bot = User.objects.create_user("bench-alertmanager", password="x")
@@ -162,27 +102,27 @@ def main() -> None:
     url = f"/incidents/{incident.reference}/"
     for _ in range(3):
         assert client.get(url).status_code == 200
-    times, queries, response = timed(lambda: client.get(url), args.repeat)
-    assert response.status_code == 200 and response.content.count(b'class="event kind-') == 50
-    report("incident page (first 50 events)", times, queries)
+    timing = timed(lambda: client.get(url), args.repeat)
+    assert timing.last.status_code == 200 and timing.last.content.count(b'class="event kind-') == 50
+    print(timing.line("incident page (first 50 events)"))
     latest = TimelineEvent.objects.filter(incident=incident).order_by("-id").values_list("id", flat=True)[0]
-    times, queries, response = timed(
+    timing = timed(
         lambda: client.get(f"{url}timeline/since/", {"after": latest}, headers={"HX-Request": "true"}),
         args.repeat,
     )
-    assert response.status_code == 204
-    report("since poll (nothing new)", times, queries)
+    assert timing.last.status_code == 204
+    print(timing.line("since poll (nothing new)"))
     deep = TimelineEvent.objects.filter(incident=incident).order_by("occurred_at", "id")[50]
     from incidents.selectors import encode_cursor
 
-    times, queries, response = timed(
+    timing = timed(
         lambda: client.get(f"{url}timeline/older/", {"before": encode_cursor(deep)}, headers={"HX-Request": "true"}),
         args.repeat,
     )
-    assert response.status_code == 200
-    report("older page near the end", times, queries)
-    times, queries, response = timed(lambda: client.get("/incidents/", {"q": "backlog"}), max(5, args.repeat // 3))
-    report("incident list, full-text search", times, queries)
+    assert timing.last.status_code == 200
+    print(timing.line("older page near the end"))
+    timing = timed(lambda: client.get("/incidents/", {"q": "backlog"}), max(5, args.repeat // 3))
+    print(timing.line("incident list, full-text search"))
 
     print(f"\nAlert ingestion: {args.groups} groups x {args.alerts_per_group} alerts, every delivery sent twice")
     headers = {"Authorization": f"Bearer {raw}"}

@@ -25,14 +25,11 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, percentile
 
 
 class _Receiver:
@@ -57,11 +54,6 @@ class _Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:
@@ -186,7 +178,7 @@ def main() -> None:
             time.sleep(max(0.0, 0.1 - (time.perf_counter() - committed)))
         print(
             f"commit → webhook received, one at a time: p50 {statistics.median(latencies):.1f} ms, "
-            f"p95 {_percentile(latencies, 95):.1f} ms, max {max(latencies):.1f} ms"
+            f"p95 {percentile(latencies, 95):.1f} ms, max {max(latencies):.1f} ms"
         )
     finally:
         worker.terminate()
@@ -224,7 +216,7 @@ def main() -> None:
         assert response.status_code == 200, response.status_code
         print(
             f"GET {path} with {args.dead} dead letters: p50 {statistics.median(timings):.1f} ms, "
-            f"p95 {_percentile(timings, 95):.1f} ms, {len(queries)} queries"
+            f"p95 {percentile(timings, 95):.1f} ms, {len(queries)} queries"
         )
     receiver.server.shutdown()
 

@@ -18,43 +18,12 @@ re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379/5).
 """
 
 import argparse
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import bench_settings, setup_django
 
-DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_oncall")
-os.environ.update(
-    {
-        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdef",
-        "DATABASE_URL": DB_URL,
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5"),
-        "CELERY_BROKER_URL": "memory://",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "METRICS_TOKEN": "",
-        "PROMETHEUS_MULTIPROC_DIR": "",
-        "LOG_LEVEL": "WARNING",
-        "NOTIFY_WEBHOOK_URL": "",
-    }
-)
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    parsed = urlparse(DB_URL)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+DB_URL = bench_settings("opsconsole_bench_oncall", redis_db=5, eager=False, CELERY_BROKER_URL="memory://")
 
 
 def measure(fn):
@@ -82,13 +51,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
-    recreate_database()
-    import django
-
-    django.setup()
+    setup_django(DB_URL)
     import datetime
 
-    from django.core.management import call_command
     from django.db import transaction
     from django.utils import timezone
 
@@ -97,7 +62,6 @@ def main() -> None:
     from oncall.models import EscalationLevel, EscalationPolicy, EscalationStep, IncidentEscalation, Rotation, Shift
     from opsconsole.models import User
 
-    call_command("migrate", verbosity=0)
     now = timezone.now()
     people = {n: User.objects.create_user(n, email=f"{n}@example.com") for n in ("ana", "lead", "cto", "ceo")}
     rotation = Rotation.objects.create(name="Primary")

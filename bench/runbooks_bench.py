@@ -10,37 +10,11 @@ Targets (issue #12): the import under 10 s; the same number of queries at every 
 """
 
 import argparse
-import os
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import bench_settings, setup_django
 
-DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_runbooks")
-os.environ.update(
-    DEBUG="false",
-    SECRET_KEY="bench-only-secret-key-not-for-production-0123456789abcdef",
-    DATABASE_URL=DB_URL,
-    REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4"),
-    CELERY_BROKER_URL="",
-    LOG_LEVEL="WARNING",
-    ALLOWED_HOSTS="testserver",
-    DJANGO_SETTINGS_MODULE="opsconsole.settings",
-)
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    url = urlparse(DB_URL)
-    name = url.path.lstrip("/")
-    admin = url._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+DB_URL = bench_settings("opsconsole_bench_runbooks", redis_db=4)
 
 
 def document(steps: int) -> bytes:
@@ -60,13 +34,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10000)
     parser.add_argument("--page-steps", default="20,200,1000")
     args = parser.parse_args()
-    recreate_database()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(DB_URL)
     from django.contrib.auth.models import Group
     from django.db import connection
     from django.test import Client

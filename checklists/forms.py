@@ -5,7 +5,15 @@ from django.forms import inlineformset_factory
 
 from healthchecks.models import Check
 
-from .models import WEEKDAY_NAMES, ChecklistTemplate, Schedule, TemplateItem
+from .models import (
+    EVIDENCE_MAX_LENGTH,
+    NA_REASON_MAX_LENGTH,
+    NOTE_MAX_LENGTH,
+    WEEKDAY_NAMES,
+    ChecklistTemplate,
+    Schedule,
+    TemplateItem,
+)
 
 
 class StartRunForm(forms.Form):
@@ -19,13 +27,13 @@ class StartRunForm(forms.Form):
 
 
 class NaForm(forms.Form):
-    reason = forms.CharField(max_length=300, label="Why does it not apply?")
+    reason = forms.CharField(max_length=NA_REASON_MAX_LENGTH, label="Why does it not apply?")
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    note = forms.CharField(required=False, max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
     evidence = forms.CharField(
-        required=False, max_length=2000, help_text="Text or a link (dashboard, ticket, log query)."
+        required=False, max_length=EVIDENCE_MAX_LENGTH, help_text="Text or a link (dashboard, ticket, log query)."
     )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 

@@ -118,11 +118,28 @@ class Schedule(models.Model):
         return slots
 
 
+class RunStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETED = "completed", "Completed"
+    MISSED = "missed", "Missed"
+
+
+# What people type on a run item is limited here, once: the model, the forms,
+# the service checks and their messages all read these.
+NA_REASON_MAX_LENGTH = 300
+NOTE_MAX_LENGTH = 5000
+EVIDENCE_MAX_LENGTH = 2000
+
+
+class ItemState(models.TextChoices):
+    OPEN = "open", "Open"
+    TICKED = "ticked", "Ticked"
+    NA = "na", "N/A"
+
+
 class ChecklistRun(models.Model):
-    class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        COMPLETED = "completed", "Completed"
-        MISSED = "missed", "Missed"
+    # Module-level so that Meta's constraints (and raw SQL) can name the values.
+    Status = RunStatus
 
     template = models.ForeignKey(ChecklistTemplate, on_delete=models.PROTECT, related_name="runs")
     schedule = models.ForeignKey(Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
@@ -154,11 +171,11 @@ class ChecklistRun(models.Model):
             # second INSERT conflicts and does nothing.
             models.UniqueConstraint(fields=["schedule", "slot"], name="checklist_run_unique_slot"),
             models.CheckConstraint(
-                condition=Q(status__in=["open", "completed", "missed"]),
+                condition=Q(status__in=RunStatus.values),
                 name="checklist_run_status_valid",
             ),
             models.CheckConstraint(
-                condition=~Q(status="completed") | Q(signed_off_at__isnull=False),
+                condition=~Q(status=RunStatus.COMPLETED.value) | Q(signed_off_at__isnull=False),
                 name="checklist_run_completed_is_signed",
             ),
         ]
@@ -178,10 +195,7 @@ class ChecklistRun(models.Model):
 class RunItem(models.Model):
     """One item of one run: a copy of the template item plus who did what."""
 
-    class State(models.TextChoices):
-        OPEN = "open", "Open"
-        TICKED = "ticked", "Ticked"
-        NA = "na", "N/A"
+    State = ItemState
 
     run = models.ForeignKey(ChecklistRun, on_delete=models.CASCADE, related_name="items")
     template_item = models.ForeignKey(TemplateItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -202,7 +216,7 @@ class RunItem(models.Model):
     ticked_at = models.DateTimeField(null=True, blank=True)
     # Ticked by the console itself (a passing health check), not by a person.
     automatic = models.BooleanField(default=False)
-    na_reason = models.CharField(max_length=300, blank=True)
+    na_reason = models.CharField(max_length=NA_REASON_MAX_LENGTH, blank=True)
     note = models.TextField(blank=True)
     evidence = models.TextField(blank=True, help_text="Text or a link showing the item was done.")
     note_updated_by = models.ForeignKey(
@@ -216,12 +230,14 @@ class RunItem(models.Model):
     class Meta:
         ordering = ["run", "order", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(state__in=["open", "ticked", "na"]), name="checklist_item_state_valid"),
+            models.CheckConstraint(condition=Q(state__in=ItemState.values), name="checklist_item_state_valid"),
             models.CheckConstraint(
-                condition=Q(state="open") | Q(ticked_at__isnull=False),
+                condition=Q(state=ItemState.OPEN.value) | Q(ticked_at__isnull=False),
                 name="checklist_item_done_has_time",
             ),
-            models.CheckConstraint(condition=~Q(state="na") | ~Q(na_reason=""), name="checklist_item_na_has_reason"),
+            models.CheckConstraint(
+                condition=~Q(state=ItemState.NA.value) | ~Q(na_reason=""), name="checklist_item_na_has_reason"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -135,10 +135,10 @@ class Incident(models.Model):
             # Two deliveries for one alert group racing each other open one incident, not two.
             models.UniqueConstraint(
                 fields=["dedup_key"],
-                condition=Q(status__in=["triggered", "acknowledged", "mitigated"]) & ~Q(dedup_key=""),
+                condition=Q(status__in=[s.value for s in OPEN_STATUSES]) & ~Q(dedup_key=""),
                 name="incidents_one_open_per_dedup_key",
             ),
-            models.CheckConstraint(condition=Q(status__in=[s.value for s in Status]), name="incidents_status_valid"),
+            models.CheckConstraint(condition=Q(status__in=Status.values), name="incidents_status_valid"),
         ]
         indexes = [models.Index(fields=["status", "severity"])]
 

@@ -4,8 +4,17 @@ manage.py) against the test database and Redis."""
 import os
 import secrets
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -14,7 +23,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_database_url() -> str:
+def subprocess_database_url() -> str:
     """pytest-django's test database (use with transactional_db so that the
     other process sees committed rows)."""
     db = settings.DATABASES["default"]
@@ -29,7 +38,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         **os.environ,
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
     }
@@ -37,3 +46,30 @@ def production_env(**overrides: str) -> dict[str, str]:
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update(overrides)
     return env
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 30.0, what: str = "condition", interval: float = 0.1) -> T:
+    """Poll until `predicate()` is truthy and return its value; fail the test
+    saying what never happened."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def start_celery_worker(
+    queue: str, *, pool: str = "solo", concurrency: int = 1, env: dict[str, str] | None = None, **popen_kwargs
+) -> subprocess.Popen:
+    """A real `celery worker` on the test broker, consuming only `queue` (a
+    queue of the test's own, so parallel test workers never share tasks)."""
+    command = [sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "-Q", queue, "--pool", pool]
+    if pool == "prefork":
+        command += ["--concurrency", str(concurrency)]
+    command += ["--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"]
+    popen_kwargs.setdefault("stdout", subprocess.DEVNULL)
+    popen_kwargs.setdefault("stderr", subprocess.DEVNULL)
+    return subprocess.Popen(command, cwd=ROOT, env=env or production_env(), **popen_kwargs)

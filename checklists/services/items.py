@@ -14,7 +14,7 @@ from opsconsole.models import User
 from opsconsole.roles import check_capability
 
 from .. import metrics
-from ..models import ChecklistRun, RunItem
+from ..models import EVIDENCE_MAX_LENGTH, NA_REASON_MAX_LENGTH, NOTE_MAX_LENGTH, ChecklistRun, RunItem
 from .common import WRITABLE, ChecklistError, ItemResult, NoteConflict, State, Status
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ _RUN, _ITEM = ChecklistRun._meta.db_table, RunItem._meta.db_table
 
 _USER, _CHECK = User._meta.db_table, Check._meta.db_table
 
+# Status values as SQL literals, from the TextChoices (never typed twice).
+_OPEN, _TICKED = f"'{State.OPEN.value}'", f"'{State.TICKED.value}'"
+_WRITABLE = ", ".join(f"'{status.value}'" for status in WRITABLE)
+
 _LOAD_ITEM_SQL = f"""
 SELECT {", ".join(f'i."{column}"' for column in _ITEM_FIELDS)},
        r.status, r.due_at, r.title,
@@ -46,9 +50,9 @@ SELECT {", ".join(f'i."{column}"' for column in _ITEM_FIELDS)},
        nb.username, nb.first_name, nb.last_name,
        hc.name, hc.state,
        (SELECT count(*) FROM {_ITEM} s WHERE s.run_id = i.run_id),
-       (SELECT count(*) FROM {_ITEM} s WHERE s.run_id = i.run_id AND s.state <> 'open'),
+       (SELECT count(*) FROM {_ITEM} s WHERE s.run_id = i.run_id AND s.state <> {_OPEN}),
        (SELECT count(*) FROM {_ITEM} s
-         WHERE s.run_id = i.run_id AND s.required AND s.state = 'open')
+         WHERE s.run_id = i.run_id AND s.required AND s.state = {_OPEN})
 FROM {_ITEM} i
 JOIN {_RUN} r ON r.id = i.run_id
 LEFT JOIN {_USER} tb ON tb.id = i.ticked_by_id
@@ -62,9 +66,9 @@ WHERE i.id = %s AND i.run_id = %s
 # PostgreSQL re-checks on the latest row version after a concurrent tick.
 _TICK_SQL = f"""
 UPDATE {_ITEM}
-SET state = 'ticked', ticked_by_id = %s, ticked_at = %s, automatic = false, updated_at = %s
-WHERE id = %s AND run_id = %s AND state = 'open'
-  AND run_id IN (SELECT id FROM {_RUN} WHERE id = %s AND status IN ('open', 'missed'))
+SET state = {_TICKED}, ticked_by_id = %s, ticked_at = %s, automatic = false, updated_at = %s
+WHERE id = %s AND run_id = %s AND state = {_OPEN}
+  AND run_id IN (SELECT id FROM {_RUN} WHERE id = %s AND status IN ({_WRITABLE}))
 """  # nosec B608  # table and column names come from model _meta, every value is a %s parameter
 
 
@@ -126,8 +130,8 @@ def item_mark_na(*, actor, run_id: int, item_id: int, reason: str) -> ItemResult
     reason = (reason or "").strip()
     if not reason:
         raise ChecklistError("Say why this item does not apply.")
-    if len(reason) > 300:
-        raise ChecklistError("Keep the reason under 300 characters.")
+    if len(reason) > NA_REASON_MAX_LENGTH:
+        raise ChecklistError(f"Keep the reason to {NA_REASON_MAX_LENGTH} characters (it has {len(reason)}).")
     now = timezone.now()
     with transaction.atomic():
         changed = RunItem.objects.filter(pk=item_id, run_id=run_id, state=State.OPEN, run__in=_writable(run_id)).update(
@@ -176,8 +180,11 @@ def item_save_note(*, actor, run_id: int, item_id: int, note: str, evidence: str
     version moved on: the second editor sees both, nothing is lost."""
     check_capability(actor, "checklist.tick")
     note, evidence = (note or "").strip(), (evidence or "").strip()
-    if len(note) > 5000 or len(evidence) > 2000:
-        raise ChecklistError("The note is limited to 5000 characters and the evidence to 2000.")
+    if len(note) > NOTE_MAX_LENGTH or len(evidence) > EVIDENCE_MAX_LENGTH:
+        raise ChecklistError(
+            f"The note is limited to {NOTE_MAX_LENGTH:,} characters and the evidence to {EVIDENCE_MAX_LENGTH:,} "
+            f"(they have {len(note):,} and {len(evidence):,})."
+        )
     now = timezone.now()
     with transaction.atomic():
         before = RunItem.objects.filter(pk=item_id, run_id=run_id).values("note", "evidence").first()

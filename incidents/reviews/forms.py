@@ -7,7 +7,7 @@ from django.apps import apps
 from opsconsole.models import Service
 
 from ..selectors import assignable_users
-from .models import SECTIONS, ActionStatus, Priority
+from .models import COMMENT_MAX_LENGTH, SECTION_MAX_LENGTH, SECTIONS, ActionStatus, Priority
 from .trends import DEFAULT_WEEKS, PERIODS
 
 
@@ -22,7 +22,7 @@ class SectionsForm(forms.Form):
             self.fields[name] = forms.CharField(
                 label=label + (" (required)" if required else ""),
                 required=False,
-                max_length=50_000,
+                max_length=SECTION_MAX_LENGTH,
                 widget=forms.Textarea(attrs={"rows": 5, "data-section": name}),
             )
 
@@ -36,7 +36,7 @@ class CorrectionForm(SectionsForm):
 
 class CommentForm(forms.Form):
     section = forms.ChoiceField(choices=[(n, label) for n, label, _ in SECTIONS])
-    text = forms.CharField(max_length=10_000, widget=forms.Textarea(attrs={"rows": 2}), label="Comment")
+    text = forms.CharField(max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2}), label="Comment")
 
 
 class RequestChangesForm(forms.Form):

@@ -125,6 +125,11 @@ class ReviewVersion(models.Model):
         return f"{self.review} v{self.number}"
 
 
+# Length limits in one place: forms, services, views and messages read these.
+COMMENT_MAX_LENGTH = 10_000
+SECTION_MAX_LENGTH = 50_000
+
+
 class ReviewComment(models.Model):
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="comments")
     section = models.CharField(max_length=30, choices=[(n, label) for n, label, _ in SECTIONS])

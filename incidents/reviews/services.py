@@ -31,9 +31,11 @@ from ..models import EventKind, EventStar, Incident, IncidentSignal, TimelineEve
 from ..services import render_markdown, timeline_add_event
 from .dates import add_business_days
 from .models import (
+    COMMENT_MAX_LENGTH,
     REQUIRED_SECTIONS,
     SECTION_FIELDS,
     SECTION_LABELS,
+    SECTION_MAX_LENGTH,
     ActionItem,
     Review,
     ReviewComment,
@@ -42,7 +44,6 @@ from .models import (
     ReviewVersion,
 )
 
-MAX_SECTION_CHARS = 50_000
 REQUIRED_SEVERITY = 2  # SEV-1 and SEV-2 get a required review when resolved
 
 
@@ -256,8 +257,8 @@ def _clean_sections(sections: dict) -> dict:
     cleaned = {}
     for name, text in sections.items():
         text = (text or "").replace("\r\n", "\n")
-        if len(text) > MAX_SECTION_CHARS:
-            raise ValidationError(f"{SECTION_LABELS[name]} is too long (at most {MAX_SECTION_CHARS} characters).")
+        if len(text) > SECTION_MAX_LENGTH:
+            raise ValidationError(f"{SECTION_LABELS[name]} is too long (at most {SECTION_MAX_LENGTH} characters).")
         cleaned[name] = text
     return cleaned
 
@@ -464,8 +465,8 @@ def comment_add(*, review: Review, actor, section: str, text: str) -> ReviewComm
         raise ValidationError("Choose the section the comment is about.")
     if not text:
         raise ValidationError("Write the comment.")
-    if len(text) > 10_000:
-        raise ValidationError("A comment is at most 10,000 characters.")
+    if len(text) > COMMENT_MAX_LENGTH:
+        raise ValidationError(f"A comment is at most {COMMENT_MAX_LENGTH:,} characters.")
     if review.status == ReviewStatus.PUBLISHED:
         raise ReviewRefused("The review is published: comments are closed.")
     with transaction.atomic():

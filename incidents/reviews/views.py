@@ -26,7 +26,7 @@ from .forms import (
     SectionsForm,
     TrendFilterForm,
 )
-from .models import SECTION_FIELDS, ActionItem, Review
+from .models import SECTION_FIELDS, SECTION_MAX_LENGTH, ActionItem, Review
 
 REFUSALS = (ValidationError, services.ReviewRefused, services.ReviewConflict)
 
@@ -148,7 +148,7 @@ def review_preview(request: HttpRequest, reference: str) -> HttpResponse:
     section = request.POST.get("section", "")
     if section not in SECTION_FIELDS:
         return HttpResponse("Unknown section.", status=400)
-    text = request.POST.get(section, "")[:50_000]
+    text = request.POST.get(section, "")[:SECTION_MAX_LENGTH]
     return render(request, "incidents/reviews/_preview.html", {"html": render_markdown(text)})
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import socket
 import socketserver
 import ssl
 import threading
@@ -148,12 +147,6 @@ class RawTarget:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class CertificateAuthority:

@@ -14,9 +14,9 @@ from tests.healthchecks.targets import (
     CertificateAuthority,
     HttpTarget,
     RawTarget,
-    free_port,
     json_route,
 )
+from tests.processes import free_port
 
 HEALTHY = {
     "status": "healthy",

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from tests.healthchecks.targets import HttpTarget, free_port, json_route
+from tests.healthchecks.targets import HttpTarget, json_route
 from tests.healthchecks.test_probes import probe
+from tests.processes import free_port
 
 
 @pytest.fixture(scope="module")

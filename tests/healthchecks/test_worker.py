@@ -11,7 +11,8 @@ from healthchecks import tasks
 from healthchecks.models import Check, CheckResult
 from opsconsole.celery import app
 from tests.healthchecks.factories import make_check, make_service
-from tests.healthchecks.targets import HttpTarget, free_port, json_route
+from tests.healthchecks.targets import HttpTarget, json_route
+from tests.processes import free_port, start_celery_worker, wait_until
 
 
 @pytest.mark.slow
@@ -65,59 +66,18 @@ def test_worker_runs_a_dispatched_batch_from_a_pinned_queue(worker_id_suffix):
 def test_a_worker_killed_mid_batch_loses_no_check(worker_id_suffix, settings):
     """kill -9 a real worker while its batch is probing: nothing is written,
     and once the lease expires the check is claimed and run again."""
-    import os
     import signal
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from django.db import connection
 
     from healthchecks import services
 
     queue = f"hc-kill{worker_id_suffix}"
     target = HttpTarget({"/slow": json_route({"status": "healthy"}, delay=20)})
     check = make_check(kind="http", queue=queue, timeout_seconds=15, config={"url": target.url("/slow")})
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_BROKER_URL": "",
-        "DEBUG": "false",
-        "SECRET_KEY": "test-only-secret-key-not-for-production-0123456789abcdef",
-    }
-    root = Path(__file__).resolve().parents[2]
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "opsconsole",
-            "worker",
-            "-Q",
-            queue,
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_celery_worker(queue)
     app.conf.task_always_eager = False
     try:
         assert tasks.dispatch_due_checks() == 1
-        deadline = time.monotonic() + 30
-        while not target.server.requests:  # the worker's probe reached the target
-            assert time.monotonic() < deadline, "the worker never started the batch"
-            time.sleep(0.1)
+        wait_until(lambda: target.server.requests, what="the worker's probe to reach the target")
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
     finally:

@@ -7,9 +7,7 @@ live test server. We watch the incident open, gain an event, and resolve.
 
 import json
 import shutil
-import socket
 import subprocess
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,26 +16,11 @@ import pytest
 from incidents.models import Incident, TimelineEvent
 from opsconsole.models import ApiToken, Service
 from opsconsole.roles import Role
+from tests.processes import free_port, wait_until
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -45,7 +28,7 @@ def alertmanager(live_server, make_user, tmp_path):
     user = make_user(Role.SRE)
     raw, prefix, token_hash = ApiToken.generate()
     ApiToken.objects.create(user=user, name="alertmanager", prefix=prefix, token_hash=token_hash)
-    port = _free_port()
+    port = free_port()
     config = {
         "route": {
             "receiver": "console",
@@ -88,7 +71,7 @@ def alertmanager(live_server, make_user, tmp_path):
         except httpx.HTTPError:
             return process.poll() is not None  # stop waiting if it died
 
-    _wait(ready, what="alertmanager to start")
+    wait_until(ready, what="alertmanager to start")
     assert process.poll() is None, process.stdout.read().decode()
     yield base
     process.terminate()
@@ -122,12 +105,12 @@ def test_alertmanager_opens_updates_and_resolves_an_incident(alertmanager):
     Service.objects.create(name="Message queue", slug="message-queue")
     first = _alert("worker-1")
     _push(alertmanager, [first])
-    incident = _wait(lambda: Incident.objects.first(), what="the incident to open")
+    incident = wait_until(lambda: Incident.objects.first(), what="the incident to open")
     assert incident.severity_id == 1 and incident.source_kind == "alert"
     assert list(incident.services.values_list("slug", flat=True)) == ["message-queue"]
 
     _push(alertmanager, [first, _alert("worker-2")])
-    _wait(
+    wait_until(
         lambda: any("worker-2" in e.text for e in TimelineEvent.objects.filter(kind="alert")),
         what="the second alert on the timeline",
     )
@@ -141,7 +124,7 @@ def test_alertmanager_opens_updates_and_resolves_an_incident(alertmanager):
             {**_alert("worker-2"), "startsAt": first["startsAt"], "endsAt": ended.isoformat()},
         ],
     )
-    _wait(
+    wait_until(
         lambda: TimelineEvent.objects.filter(incident=incident, kind="alert", data__resolved=True).exists(),
         what="the resolved notification",
     )

@@ -10,6 +10,7 @@ from notifications import services as notifications
 from notifications.models import Delivery
 from opsconsole.celery import app
 from tests.notifications.webhook_server import WebhookReceiver
+from tests.processes import wait_until
 
 # Both tests start a worker on the "notifications" queue of the same Redis
 # database: on two xdist workers at once, one would take the other's messages
@@ -39,15 +40,6 @@ def real_worker(settings, redis_client):
         yield worker
 
 
-def _wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_real_worker_retries_with_backoff_until_the_endpoint_recovers(settings, receiver, real_worker):
@@ -61,9 +53,7 @@ def test_real_worker_retries_with_backoff_until_the_endpoint_recovers(settings, 
         # Nothing is queued before the caller commits.
         assert delivery.status == "pending"
 
-    assert _wait_for(lambda: Delivery.objects.get(pk=delivery.pk).status == "sent"), (
-        f"not sent: {Delivery.objects.get(pk=delivery.pk).__dict__}"
-    )
+    wait_until(lambda: Delivery.objects.get(pk=delivery.pk).status == "sent", what="the delivery to be sent")
     delivery.refresh_from_db()
     assert delivery.attempts == 3
     assert [r["status"] for r in receiver.received] == [503, 503, 200]
@@ -83,7 +73,7 @@ def test_real_worker_sends_once_when_the_task_is_queued_twice(settings, receiver
         (delivery,) = notifications.notify(event="incident.declared", title="INC-2", text="x")
     notifications.enqueue([delivery.pk, delivery.pk])  # two more messages for the same delivery
 
-    assert _wait_for(lambda: Delivery.objects.get(pk=delivery.pk).status == "sent")
+    wait_until(lambda: Delivery.objects.get(pk=delivery.pk).status == "sent", what="the delivery to be sent")
     time.sleep(1.0)  # let the duplicates run
     assert len(receiver.received) == 1
     assert Delivery.objects.get(pk=delivery.pk).attempts == 1

@@ -4,7 +4,6 @@ import datetime
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,42 +19,9 @@ from oncall.tasks import escalate_due
 from opsconsole.celery import app
 from opsconsole.models import AuditHead
 from tests.oncall.factories import seed_policy
-from tests.processes import production_env, test_database_url
+from tests.processes import start_celery_worker, subprocess_database_url, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _worker(queue: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "opsconsole",
-            "worker",
-            "-Q",
-            queue,
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        env=production_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _wait(predicate, timeout: float = 40.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _no_other_session() -> bool:
@@ -90,14 +56,14 @@ def test_a_worker_killed_mid_escalation_pages_that_level_exactly_once(make_user,
     # Level 2 is due now: the worker runs on the real clock, so move the due time, not the clock.
     IncidentEscalation.objects.filter(pk=state.pk).update(next_due_at=timezone.now() - datetime.timedelta(minutes=1))
     queue = f"oncall-kill{worker_id_suffix}"
-    worker = _worker(queue)
+    worker = start_celery_worker(queue)
     app.conf.task_always_eager = False
     # Another session holds the audit log's head row: every audit append waits for it.
-    holder = psycopg.connect(test_database_url())
+    holder = psycopg.connect(subprocess_database_url())
     try:
         holder.execute(f"SELECT seq FROM {AuditHead._meta.db_table} WHERE id = 1 FOR UPDATE")
         escalate_due.apply_async(queue=queue)
-        _wait(_blocked_on_the_audit_lock, what="the worker to reach the step's audit entry")
+        wait_until(_blocked_on_the_audit_lock, what="the worker to reach the step's audit entry")
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(10)
     finally:
@@ -106,14 +72,14 @@ def test_a_worker_killed_mid_escalation_pages_that_level_exactly_once(make_user,
         if worker.poll() is None:
             worker.kill()
     # Killed inside the transaction: nothing of level 2 exists.
-    _wait(_no_other_session, what="the killed worker's session to roll back")
+    wait_until(_no_other_session, what="the killed worker's session to roll back")
     assert list(EscalationStep.objects.filter(escalation=state).values_list("position", flat=True)) == [1]
     assert IncidentEscalation.objects.get(pk=state.pk).next_position == 2
 
-    second = _worker(queue)
+    second = start_celery_worker(queue)
     try:
         escalate_due.apply_async(queue=queue)
-        _wait(
+        wait_until(
             lambda: EscalationStep.objects.filter(escalation=state, position=2).exists(),
             what="the new worker to page level 2",
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,18 +18,11 @@ from opsconsole.celery import app
 from runbooks import tasks
 from runbooks.models import ActionRun
 from tests.healthchecks.targets import HttpTarget
-from tests.processes import production_env
+from tests.processes import production_env, start_celery_worker, wait_until
 from tests.runbooks.factories import make_runbook, start
 from tests.runbooks.kube import FakeCluster
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 def _children(pid: int) -> list[int]:
@@ -42,31 +34,7 @@ class Worker:
     """celery worker --pool prefork --concurrency 1 on a queue of this test's own."""
 
     def __init__(self, queue: str, **env: str):
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "opsconsole",
-                "worker",
-                "-Q",
-                queue,
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "WARNING",
-                "--without-heartbeat",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=production_env(CELERY_BROKER_URL="", **env),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.process = start_celery_worker(queue, pool="prefork", env=production_env(CELERY_BROKER_URL="", **env))
 
     def kill_child(self) -> int:
         """SIGKILL the pool process that runs the task (the main process starts another)."""
@@ -113,9 +81,9 @@ def test_a_killed_worker_never_sends_a_non_idempotent_request_twice(worker_id_su
     app.conf.task_always_eager = False
     try:
         tasks.perform_action.apply_async((run.pk,), queue=queue)
-        _wait(lambda: hits, 60, "the worker never sent the request")
+        wait_until(lambda: hits, 60, "the worker never sent the request")
         worker.kill_child()
-        _wait(
+        wait_until(
             lambda: ActionRun.objects.get(pk=run.pk).status == "interrupted",
             60,
             "the redelivered task did not settle the run",
@@ -153,9 +121,9 @@ def test_a_killed_worker_verifies_a_scale_instead_of_patching_again(worker_id_su
     app.conf.task_always_eager = False
     try:
         tasks.perform_action.apply_async((run.pk,), queue=queue)
-        _wait(lambda: cluster.writes(), 60, "the worker never patched the deployment")
+        wait_until(lambda: cluster.writes(), 60, "the worker never patched the deployment")
         worker.kill_child()
-        _wait(lambda: ActionRun.objects.get(pk=run.pk).is_finished, 60, "the redelivered task did not settle")
+        wait_until(lambda: ActionRun.objects.get(pk=run.pk).is_finished, 60, "the redelivered task did not settle")
     finally:
         app.conf.task_always_eager = True
         worker.stop()

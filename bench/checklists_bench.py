@@ -74,12 +74,12 @@ def prepare(clients: int, per_run: int, runs_per_group: int, items_per_run: int)
     """Users, sessions and runs. Returns [(session_key, [(run_id, item_id), ...])]."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.models import Group
-    from opsconsole.sessions import SessionStore
     from django.core.management import call_command
 
     from checklists.models import ChecklistTemplate, TemplateItem
     from checklists.services import run_start
     from opsconsole.models import User
+    from opsconsole.sessions import SessionStore
 
     call_command("migrate", verbosity=0)
     template = ChecklistTemplate.objects.create(name="Bench checklist")
@@ -304,7 +304,10 @@ def main() -> None:
             f"p95 {percentile(ms, 95):6.1f} ms   p99 {percentile(ms, 99):6.1f} ms   "
             f"server CPU {phase['cpu'] * 1000 / len(ms):5.2f} ms per request"
         )
-    print("  (server CPU: user+system time of the gunicorn workers / requests; PostgreSQL and the load generator not included)")
+    print(
+        "  (server CPU: user+system time of the gunicorn workers / requests;"
+        " PostgreSQL and the load generator not included)"
+    )
     print(f"database: {detail} -> {'OK' if ok and not failures else 'FAILED'}")
     if failures:
         print("first failures:", failures[:5])

@@ -99,7 +99,9 @@ def prepare(users: int, ticks: int, notes: int, acks: int, seed: int = 7) -> Pla
     shared_incidents = []
     for _ in range(groups):
         runs = [run_start(actor=people[0], template=template) for _ in range(runs_per_group)]
-        group_items.append([(run.pk, item) for run in runs for item in run.items.order_by("order").values_list("pk", flat=True)])
+        group_items.append(
+            [(run.pk, item) for run in runs for item in run.items.order_by("order").values_list("pk", flat=True)]
+        )
         shared_incidents.append(incident_declare(actor=people[0], title="Shared load incident", severity=2))
     plan = Plan([], {}, collections.Counter(), {})
     for n, user in enumerate(people):
@@ -154,7 +156,9 @@ async def _client(http, base: str, client: Client, outcome: Outcome) -> None:
         elif kind == "note":
             reference, text, after = args
             data = {"text": text, "after": str(after or 0)}
-            response = await http.post(f"{base}/incidents/{reference}/notes/", data=data, headers=headers, cookies=cookies)
+            response = await http.post(
+                f"{base}/incidents/{reference}/notes/", data=data, headers=headers, cookies=cookies
+            )
             ok = response.status_code == 200 and text in response.text
         elif kind == "ack":
             # A plain form POST: the console answers with a redirect to the incident.
@@ -252,7 +256,10 @@ def stop_server(process: subprocess.Popen) -> None:
 def report(plan: Plan, outcome: Outcome) -> None:
     from bench.common import percentile
 
-    print(f"{sum(len(c.ops) for c in plan.clients):,} requests in {outcome.elapsed:.1f} s; HTTP statuses {dict(outcome.statuses)}")
+    print(
+        f"{sum(len(c.ops) for c in plan.clients):,} requests in {outcome.elapsed:.1f} s; "
+        f"HTTP statuses {dict(outcome.statuses)}"
+    )
     for kind in ENDPOINTS:
         ms = [x * 1000 for x in outcome.latencies[kind]]
         if ms:
@@ -285,10 +292,7 @@ def main() -> None:
         outcome = run(f"http://127.0.0.1:{port}", plan)
     finally:
         stop_server(server)
-    print(
-        f"users={args.users} gunicorn_workers={args.workers} cpus={os.cpu_count()} "
-        f"load_avg_before={load_before:.1f}"
-    )
+    print(f"users={args.users} gunicorn_workers={args.workers} cpus={os.cpu_count()} load_avg_before={load_before:.1f}")
     report(plan, outcome)
     problems = verify(plan)
     five_hundreds = sum(n for status, n in outcome.statuses.items() if status >= 500)

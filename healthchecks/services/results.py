@@ -131,7 +131,9 @@ def record_results(
                 "recent_latencies": [*(recent or [])[-(RECENT_LATENCIES - 1) :], latency],
             }
             if reschedule:
-                values.update(next_due_at=now + datetime.timedelta(seconds=interval), lease_until=None, lease_token=None)
+                values.update(
+                    next_due_at=now + datetime.timedelta(seconds=interval), lease_until=None, lease_token=None
+                )
             updates.append((check_id, values))
         _insert_results(results)
         _update_checks(updates, _STATE_FIELDS + (_SCHEDULE_FIELDS if reschedule else []))

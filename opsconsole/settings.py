@@ -196,14 +196,12 @@ if HEALTHCHECK_BATCH_SIZE < 1 or HEALTHCHECK_CONCURRENCY < 1 or HEALTHCHECK_RAW_
 # --- Authentication (django-allauth) --------------------------------------
 AUTH_USER_MODEL = "opsconsole.User"
 AUTHENTICATION_BACKENDS = [
-    # The same backends, loading the user's roles in the user's own query
-    # (opsconsole/auth_backends.py): one statement less per request.
+    # Django's and allauth's backends, loading the user's roles in the user's
+    # own query (opsconsole/auth_backends.py): one statement less per request.
+    # Not listed beside them: a failed sign-in would run the password hasher
+    # once per backend. Sessions signed in under the old names end once.
     "opsconsole.auth_backends.RolesModelBackend",
     "opsconsole.auth_backends.RolesAllauthBackend",
-    # Sessions signed in before the two above existed name these: kept so
-    # those users stay signed in; they never authenticate first.
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"

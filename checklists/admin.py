@@ -13,11 +13,13 @@ class TemplateItemInline(admin.TabularInline):
         "section",
         "text",
         "required",
+        "runbook",
         "runbook_url",
         "expected_evidence",
         "health_check",
     )
     autocomplete_fields = ()
+    raw_id_fields = ("runbook",)
 
 
 class ScheduleInline(admin.TabularInline):

@@ -18,6 +18,11 @@ class ChecklistsConfig(AppConfig):
             order=20,
         )
         register_db_collector(metrics.ChecklistRunsCollector())
+        from opsconsole import watchdog as core_watchdog
+
+        from . import watchdog
+
+        core_watchdog.register_probe("checklist_slot", "Checklist slots without a run", watchdog.missing_slot_runs)
 
         from runbooks.importer import register_extractor
 

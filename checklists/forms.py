@@ -4,6 +4,7 @@ from django import forms
 from django.forms import inlineformset_factory
 
 from healthchecks.models import Check
+from runbooks.models import Runbook
 
 from .models import (
     EVIDENCE_MAX_LENGTH,
@@ -26,16 +27,43 @@ class StartRunForm(forms.Form):
         return datetime.timedelta(hours=float(self.cleaned_data["due_within_hours"]))
 
 
+def _length_message(what: str, limit: int) -> str:
+    return f"{what} is limited to {limit} characters (this one has %(show_value)d)."
+
+
 class NaForm(forms.Form):
-    reason = forms.CharField(max_length=NA_REASON_MAX_LENGTH, label="Why does it not apply?")
+    reason = forms.CharField(
+        max_length=NA_REASON_MAX_LENGTH,
+        label="Why does it not apply?",
+        error_messages={
+            "required": "Say why this item does not apply.",
+            "max_length": _length_message("The reason", NA_REASON_MAX_LENGTH),
+        },
+    )
+
+    def reason_error(self) -> str:
+        return " ".join(self.errors.get("reason", [])) or "Say why this item does not apply."
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(required=False, max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+    note = forms.CharField(
+        required=False,
+        max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"max_length": _length_message("The note", NOTE_MAX_LENGTH)},
+    )
     evidence = forms.CharField(
-        required=False, max_length=EVIDENCE_MAX_LENGTH, help_text="Text or a link (dashboard, ticket, log query)."
+        required=False,
+        max_length=EVIDENCE_MAX_LENGTH,
+        help_text="Text or a link (dashboard, ticket, log query).",
+        error_messages={"max_length": _length_message("The evidence", EVIDENCE_MAX_LENGTH)},
     )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def error_text(self) -> str:
+        if "version" in self.errors:
+            return "The form was out of date: reload the page and save again."
+        return " ".join(message for field in ("note", "evidence") for message in self.errors.get(field, []))
 
 
 class TemplateForm(forms.ModelForm):
@@ -54,6 +82,7 @@ class TemplateItemForm(forms.ModelForm):
             "text",
             "help",
             "required",
+            "runbook",
             "runbook_url",
             "expected_evidence",
             "health_check",
@@ -63,6 +92,10 @@ class TemplateItemForm(forms.ModelForm):
 
 # The choices read "service / check": load each check's service in the same query.
 TemplateItemForm.base_fields["health_check"].queryset = Check.objects.select_related("service")
+# Saved runbooks only (an import in progress has none without a version).
+TemplateItemForm.base_fields["runbook"].queryset = Runbook.objects.filter(current_version__isnull=False).only(
+    "id", "title"
+)
 
 
 class ScheduleForm(forms.ModelForm):
@@ -106,7 +139,7 @@ class _SharedChoicesFormSet(forms.BaseInlineFormSet):
 
 
 class ItemFormSet(_SharedChoicesFormSet):
-    shared_fields = ("health_check",)
+    shared_fields = ("health_check", "runbook")
 
 
 class ScheduleFormSet(_SharedChoicesFormSet):

@@ -28,6 +28,7 @@ from opsconsole.markdown_reader import Block, Section, decode, fence_sections, r
 
 CHECKBOX = re.compile(r"^\[[ xX]\]\s+(?P<text>\S.*?)\s*$")
 PLACEHOLDER = re.compile(r"^\[[^\]]*\]$")
+LINK = re.compile(r"\[(?P<label>[^\]]+)\]\((?P<url>[^)\s]+)\)")
 OPTIONAL = re.compile(r"\s*\((?:optional)\)\s*$|\bif needed\s*$", re.IGNORECASE)
 TICK_MARKS = {"", "✅", "✔", "✔️", "☑", "x", "X", "[x]", "[ ]", "yes"}
 # Fences whose content is read for checkboxes: Markdown and shell blocks
@@ -42,6 +43,10 @@ class ParsedItem:
     help: str = ""
     required: bool = True
     expected_evidence: str = ""
+    # A Markdown link in the item (`[Queue backlog](https://console/runbooks/12/)`):
+    # the import makes it a runbook reference when it names one of ours.
+    link: str = ""
+    link_label: str = ""
 
 
 @dataclass
@@ -68,7 +73,17 @@ def _item(text: str, section: str = "", help_text: str = "") -> ParsedItem | Non
         return None
     required = not OPTIONAL.search(text)
     text = re.sub(r"\s*\((?:optional)\)\s*$", "", text, flags=re.IGNORECASE)
-    return ParsedItem(text=text[:300], section=section, help=help_text, required=required)
+    link = LINK.search(text)
+    if link:
+        text = LINK.sub(lambda m: m["label"], text)
+    return ParsedItem(
+        text=text[:300],
+        section=section,
+        help=help_text,
+        required=required,
+        link=link["url"][:500] if link else "",
+        link_label=link["label"][:200] if link else "",
+    )
 
 
 def _boxes(block: Block) -> list[str] | None:

@@ -46,8 +46,17 @@ class TemplateItem(models.Model):
     text = models.CharField(max_length=300)
     help = models.TextField(blank=True)
     required = models.BooleanField(default=True)
-    # Rendered as a link: absolute http(s) only (opsconsole.validators).
-    runbook_url = models.CharField(max_length=500, blank=True, validators=[validate_link_url])
+    # The console's own runbook (a real reference: follows renames, survives
+    # edits, offers "Start"); runbook_url is kept for runbooks kept elsewhere
+    # (a wiki page). Rendered as a link: absolute http(s) only (opsconsole.validators).
+    runbook = models.ForeignKey("runbooks.Runbook", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    runbook_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_link_url],
+        verbose_name="External runbook link",
+        help_text="Only for a runbook kept outside the console.",
+    )
     expected_evidence = models.CharField(max_length=300, blank=True)
     health_check = models.ForeignKey(
         "healthchecks.Check",
@@ -83,10 +92,12 @@ class Schedule(models.Model):
             models.CheckConstraint(
                 condition=Q(days_of_week__regex=r"^[0-6]{1,7}$"),
                 name="checklist_schedule_days_valid",
+                violation_error_message="Choose at least one day of the week.",
             ),
             models.CheckConstraint(
                 condition=Q(due_within__gt=datetime.timedelta(0)),
                 name="checklist_schedule_due_positive",
+                violation_error_message="The run must be due some time after it starts.",
             ),
         ]
 
@@ -204,6 +215,7 @@ class RunItem(models.Model):
     text = models.CharField(max_length=300)
     help = models.TextField(blank=True)
     required = models.BooleanField(default=True)
+    runbook = models.ForeignKey("runbooks.Runbook", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     runbook_url = models.CharField(max_length=500, blank=True, validators=[validate_link_url])
     expected_evidence = models.CharField(max_length=300, blank=True)
     health_check = models.ForeignKey(

@@ -10,6 +10,8 @@ from django.db.models import Count, F, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from opsconsole.charts import HeatDay, Heatmap
+
 from .models import ChecklistRun, ChecklistTemplate, RunItem
 
 Status = ChecklistRun.Status
@@ -54,10 +56,14 @@ def index_runs(now: datetime.datetime | None = None) -> IndexRuns:
         )
         .order_by("-created_at", "-id")[:300]
     )
+    # Each run is listed in one place: today's runs (any status) under
+    # "Today", older ones under "Open" or "Missed" by their status.
+    today = [run for run in runs if start <= run.created_at < end]
+    earlier = [run for run in runs if not start <= run.created_at < end]
     return IndexRuns(
-        today=[run for run in runs if start <= run.created_at < end],
-        open=[run for run in runs if run.status == Status.OPEN],
-        missed=[run for run in runs if run.status == Status.MISSED],
+        today=today,
+        open=[run for run in earlier if run.status == Status.OPEN],
+        missed=[run for run in earlier if run.status == Status.MISSED],
     )
 
 
@@ -111,17 +117,20 @@ def changes_since(run_id: int, since: datetime.datetime) -> tuple[ChecklistRun |
 
 def dashboard_panel_context(request: HttpRequest) -> dict:
     runs = index_runs()
-    return {"today": runs.today[:12], "missed": runs.missed[:10]}
+    # Missed runs are named once, in the alert line; the list holds the rest of today's.
+    missed = [run for run in runs.today if run.status == Status.MISSED] + runs.missed
+    return {"today": [run for run in runs.today if run.status != Status.MISSED][:12], "missed": missed[:10]}
 
 
 # --- History -------------------------------------------------------------------
 
 
-@dataclass
-class HeatDay:
-    date: datetime.date
-    css: str  # none | open | completed | late | missed
-    label: str
+HEAT_LEGEND = [("completed", "on time"), ("late", "late"), ("missed", "missed"), ("open", "open"), ("none", "no run")]
+
+
+def _run_words(run: ChecklistRun) -> str:
+    signed = f" (signed off by {run.signed_off_by})" if run.signed_off_by_id else ""
+    return f"{run.title} {run.get_status_display().lower()}{signed}"
 
 
 def _day_class(runs: list[ChecklistRun]) -> str:
@@ -155,9 +164,7 @@ def template_history(template: ChecklistTemplate, today: datetime.date | None = 
         day = first_day + datetime.timedelta(days=offset)
         day_runs = by_day.get(day, [])
         css = _day_class(day_runs)
-        label = f"{day:%a %d %b}: " + (
-            ", ".join(f"{r.title} {r.get_status_display().lower()}" for r in day_runs) or "no run"
-        )
+        label = ", ".join(_run_words(r) for r in day_runs) or "no run"
         days.append(HeatDay(day, css, label))
     # Pad the first week so that columns are weekdays (Monday first).
     padding = first_day.weekday()
@@ -184,6 +191,13 @@ def template_history(template: ChecklistTemplate, today: datetime.date | None = 
     )
     return {
         "days": days,
+        "heatmap": Heatmap(
+            slug="completion",
+            title=f"{template.name}: completion per day",
+            days=days,
+            legend=HEAT_LEGEND,
+            description=f"{HISTORY_DAYS} days from {first_day:%d %b %Y}, one square per day, Monday first",
+        ),
         "padding": range(padding),
         "runs": runs,
         "counts": Counter(run.status for run in runs),

@@ -19,4 +19,5 @@ urlpatterns = [
     path("templates/<int:pk>/edit/", views.template_edit, name="template_edit"),
     path("templates/<int:pk>/history/", views.template_history, name="template_history"),
     path("templates/<int:pk>/runs.csv", views.template_export, name="template_export"),
+    path("templates/<int:pk>/history.csv", views.template_history_csv, name="template_history_csv"),
 ]

@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from opsconsole.csv_export import csv_response
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import exports, selectors, services
@@ -109,6 +110,10 @@ def run_poll(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such checklist run.")
     if not items and run.updated_at <= since:
         return HttpResponse(status=204)
+    if run.updated_at > since and not run.is_writable:
+        # Signed off by someone else: the page loses its forms and Sign-off
+        # button, so every open copy reloads rather than patching items.
+        return HttpResponse(status=204, headers={"HX-Refresh": "true"})
     context = {
         "run": run,
         "items": items,
@@ -121,7 +126,7 @@ def run_poll(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "checklists/_poll.html", context)
 
 
-def _item_response(request: HttpRequest, result: services.ItemResult, partial: str) -> HttpResponse:
+def _item_response(request: HtmxHttpRequest, result: services.ItemResult, partial: str) -> HttpResponse:
     """htmx: the item's partial plus the progress bar out of band; plain POST: redirect."""
     if not request.htmx:
         if result.message:
@@ -150,13 +155,13 @@ def _item_action(action, request: HttpRequest, pk: int, item_pk: int, partial: s
 @require_POST
 @requires("checklist.tick")
 def item_tick(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
-    return _item_action(services.item_tick, request, pk, item_pk, "item_status")
+    return _item_action(services.item_tick, request, pk, item_pk, "item-status")
 
 
 @require_POST
 @requires("checklist.tick")
 def item_reopen(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
-    return _item_action(services.item_reopen, request, pk, item_pk, "item_status")
+    return _item_action(services.item_reopen, request, pk, item_pk, "item-status")
 
 
 @require_POST
@@ -164,31 +169,35 @@ def item_reopen(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
 def item_na(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
     form = NaForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Say why this item does not apply (up to 300 characters).")
-        return _item_or_page(request, pk, item_pk, na_error="Say why this item does not apply.")
+        return _item_or_page(
+            request, pk, item_pk, na_error=form.reason_error(), na_typed=request.POST.get("reason", "")
+        )
     return _item_action(services.item_mark_na, request, pk, item_pk, "item", reason=form.cleaned_data["reason"])
 
 
-def _item_or_page(request: HttpRequest, pk: int, item_pk: int, **extra) -> HttpResponse:
-    """Re-show one item with a form error (htmx) or the run page (plain POST)."""
+def _item_or_page(request: HtmxHttpRequest, pk: int, item_pk: int, **extra) -> HttpResponse:
+    """A refused note or N/A: the item again, with the error next to the form and the
+    text that was typed still in it (htmx: the item; plain POST: the whole page, 400).
+    Never a flash message: it would show up later, on whatever page comes next."""
     item = get_object_or_404(
         RunItem.objects.select_related("run", "ticked_by", "note_updated_by", "health_check"),
         pk=item_pk,
         run_id=pk,
     )
     if not request.htmx:
-        return redirect(_run_url(pk, item_pk))
-    context = {"item": item, "run": item.run, "can_tick": item.run.is_writable, **extra}
+        context = _run_context(request, item.run, selectors.run_items(pk))
+        return render(request, RUN_PAGE, {**context, "error_item": item.pk, **extra}, status=400)
+    context = {"item": item, "run": item.run, "can_tick": item.run.is_writable, "error_item": item.pk, **extra}
     return render(request, f"{RUN_PAGE}#item", context)
 
 
 @require_POST
 @requires("checklist.tick")
-def item_note(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+def item_note(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
     form = NoteForm(request.POST)
+    typed = {"note_typed": request.POST.get("note", ""), "evidence_typed": request.POST.get("evidence", "")}
     if not form.is_valid():
-        messages.error(request, "The note is limited to 5000 characters and the evidence to 2000.")
-        return _item_or_page(request, pk, item_pk, note_error="Too long: note ≤ 5000, evidence ≤ 2000 characters.")
+        return _item_or_page(request, pk, item_pk, note_error=form.error_text(), **typed)
     try:
         return _item_action(services.item_save_note, request, pk, item_pk, "item", **form.cleaned_data)
     except services.NoteConflict as conflict:
@@ -201,8 +210,7 @@ def item_note(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
         template = f"{RUN_PAGE}#item" if request.htmx else "checklists/note_conflict.html"
         return render(request, template, context, status=200 if request.htmx else 409)
     except ValidationError as error:
-        messages.error(request, error.messages[0])
-        return _item_or_page(request, pk, item_pk, note_error=error.messages[0])
+        return _item_or_page(request, pk, item_pk, note_error=error.messages[0], **typed)
 
 
 @require_POST
@@ -276,3 +284,11 @@ def template_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     template = get_object_or_404(ChecklistTemplate, pk=pk)
     rows = exports.run_rows(selectors.runs_for_export(template))
     return csv_response(exports.RUN_COLUMNS, rows, f"checklist-{template.pk}-runs.csv")
+
+
+@requires("read")
+def template_history_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The history heatmap's numbers: one row per day."""
+    template = get_object_or_404(ChecklistTemplate, pk=pk)
+    header, *rows = selectors.template_history(template)["heatmap"].csv_rows()
+    return csv_response(header, rows, f"checklist-{template.pk}-days.csv")

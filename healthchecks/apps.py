@@ -29,6 +29,11 @@ class HealthchecksConfig(AppConfig):
         global _COLLECTOR
         _COLLECTOR = _COLLECTOR or CheckStateCollector()
         register_db_collector(_COLLECTOR)
+        from opsconsole import watchdog as core_watchdog
+
+        from . import watchdog
+
+        core_watchdog.register_probe("probe", "Checks late by two intervals", watchdog.late_checks)
 
 
 _COLLECTOR = None

@@ -347,7 +347,8 @@ class MaintenanceWindowForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         if not data.get("service") and not data.get("check_ref"):
-            raise ValidationError("Choose a service or a check.")
+            # On the field, so the model constraint saying the same is not checked twice.
+            self.add_error("service", "Choose a service or a check.")
         starts, ends = data.get("starts_at"), data.get("ends_at")
         if starts and ends and ends <= starts:
             self.add_error("ends_at", "The window must end after it starts.")

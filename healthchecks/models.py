@@ -80,10 +80,26 @@ class Check(models.Model):
     class Meta:
         ordering = ["service__name", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["service", "name"], name="check_unique_name_per_service"),
-            models.CheckConstraint(condition=Q(consecutive_needed__gte=1), name="check_consecutive_needed_min_1"),
-            models.CheckConstraint(condition=Q(timeout_seconds__gt=0), name="check_timeout_positive"),
-            models.CheckConstraint(condition=Q(interval_seconds__gte=5), name="check_interval_min_5s"),
+            models.UniqueConstraint(
+                fields=["service", "name"],
+                name="check_unique_name_per_service",
+                violation_error_message="This service already has a check with that name.",
+            ),
+            models.CheckConstraint(
+                condition=Q(consecutive_needed__gte=1),
+                name="check_consecutive_needed_min_1",
+                violation_error_message="At least one consecutive result is needed to change state.",
+            ),
+            models.CheckConstraint(
+                condition=Q(timeout_seconds__gt=0),
+                name="check_timeout_positive",
+                violation_error_message="The timeout must be more than 0 seconds.",
+            ),
+            models.CheckConstraint(
+                condition=Q(interval_seconds__gte=5),
+                name="check_interval_min_5s",
+                violation_error_message="A check runs at most every 5 seconds.",
+            ),
         ]
         indexes = [models.Index(fields=["enabled", "next_due_at"], name="check_due_idx")]
 
@@ -184,10 +200,15 @@ class MaintenanceWindow(models.Model):
     class Meta:
         ordering = ["-starts_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="maintenance_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")),
+                name="maintenance_ends_after_start",
+                violation_error_message="The window must end after it starts.",
+            ),
             models.CheckConstraint(
                 condition=Q(service__isnull=False) | Q(check_ref__isnull=False),
                 name="maintenance_has_target",
+                violation_error_message="Choose a service or a check.",
             ),
         ]
 

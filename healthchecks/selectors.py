@@ -40,6 +40,11 @@ class BoardFilters:
     kind: str = ""
     q: str = ""
 
+    def ignored(self) -> list[str]:
+        """Unknown values the board could not filter by, said on the page (issue 13)."""
+        unknown = [("State", self.state, Check.State.values), ("Type", self.kind, Check.Kind.values)]
+        return [f"{label}: “{value}”" for label, value, known in unknown if value and value not in known]
+
 
 # Worst first: the board's first page shows what needs attention.
 SEVERITY = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}

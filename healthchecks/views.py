@@ -3,21 +3,26 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from opsconsole.csv_export import csv_response
+from opsconsole.http import HtmxHttpRequest
+from opsconsole.live import live_page
 from opsconsole.roles import has_capability, requires
 
-from . import heartbeats, selectors, services
+from . import heartbeats, hooks, selectors, services
+from .charts import latency_chart, latency_csv_rows
 from .forms import CheckForm, MaintenanceWindowForm
 from .models import Check, MaintenanceWindow
 
 
 @requires("read")
-def board(request: HttpRequest) -> HttpResponse:
+@live_page("healthchecks", regions=("board",))
+def board(request: HtmxHttpRequest) -> HttpResponse:
     filters = selectors.BoardFilters(**{k: request.GET.get(k, "").strip() for k in ("service", "state", "kind", "q")})
     maintenance_checks, maintenance_services = selectors.maintenance_targets()
     page, groups = selectors.board_page(filters, request.GET.get("page"))
@@ -42,23 +47,26 @@ def board(request: HttpRequest) -> HttpResponse:
 
 
 @requires("read")
+@live_page("check:{pk}", "healthchecks", regions=("check-page",))
 def check_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    check = _get_check(pk)
+    return render(request, "healthchecks/check_detail.html", _detail_context(request, _get_check(pk)))
+
+
+def _detail_context(request: HttpRequest, check: Check, result=None) -> dict:
     can_edit = has_capability(request.user, "config.edit")
-    return render(
-        request,
-        "healthchecks/check_detail.html",
-        {
-            "check": check,
-            "results": selectors.recent_results(check),
-            "history": selectors.state_history(check),
-            "series": selectors.latency_series(check),
-            "windows": selectors.maintenance_for_check(check),
-            "can_edit": can_edit,
-            # The token is the ping URL's only credential: config.edit only.
-            "ping_url": _ping_url(request, check) if can_edit else None,
-        },
-    )
+    return {
+        "result": result,
+        "check": check,
+        "results": selectors.recent_results(check),
+        "history": selectors.state_history(check),
+        "latency_chart": latency_chart(check, selectors.latency_series(check)),
+        "windows": selectors.maintenance_for_check(check),
+        "can_edit": can_edit,
+        # The token is the ping URL's only credential: config.edit only.
+        "ping_url": _ping_url(request, check) if can_edit else None,
+        # Sections added by higher apps (runbooks: start a runbook, auto-remediation).
+        "extra_panels": hooks.render_check_panels(request, check),
+    }
 
 
 @requires("config.edit")
@@ -94,13 +102,15 @@ def check_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires("config.edit")
-def check_run_now(request: HttpRequest, pk: int) -> HttpResponse:
+def check_run_now(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     check = _get_check(pk)
     result = services.run_check_now(actor=request.user, check=check)
     if not request.htmx:
         messages.info(request, f"Run now: {result.state} — {result.message}")
         return redirect("healthchecks:detail", pk=pk)
-    return render(request, "healthchecks/check_detail.html#run-result", {"check": check, "result": result})
+    # The whole page follows the run (state, last result, chart, log), not only a line.
+    context = _detail_context(request, _get_check(pk), result)
+    return render(request, "healthchecks/check_detail.html#check-page", context)
 
 
 @require_POST
@@ -169,3 +179,11 @@ def _get_check(pk: int) -> Check:
         return selectors.check_for_page(pk)
     except Check.DoesNotExist as exc:
         raise Http404("No such check.") from exc
+
+
+@requires("read")
+def latency_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The latency chart's numbers (the same points as the drawing)."""
+    check = _get_check(pk)
+    rows = latency_csv_rows(check, selectors.latency_series(check))
+    return csv_response(["time", "check", "latency (ms)"], rows, f"check-{check.pk}-latency.csv")

@@ -8,6 +8,7 @@ from django.utils.dateparse import parse_datetime
 
 from opsconsole.badinput import DateTimeField
 from opsconsole.models import Service
+from opsconsole.pickers import Picker
 
 from . import selectors
 from .models import EventKind, SeverityLevel, Status
@@ -50,8 +51,10 @@ class DeclareForm(forms.Form):
     )
     severity = SeverityChoiceField(queryset=SeverityLevel.objects.order_by("level"), empty_label=None)
     i_am_commander = forms.BooleanField(required=False, initial=True, label="I am the incident commander")
-    summary = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    services = forms.ModelMultipleChoiceField(queryset=Service.objects.all(), required=False)
+    summary = forms.CharField(required=False, label="Summary (Markdown)", widget=forms.Textarea(attrs={"rows": 3}))
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.all(), required=False, widget=Picker("services", multiple=True)
+    )
     restricted = forms.BooleanField(
         required=False,
         help_text="Security or data breach: only participants, Managers and Admins see it.",
@@ -120,11 +123,19 @@ class SeverityChangeForm(forms.Form):
 
 
 class RolesForm(forms.Form):
-    commander = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False)
-    comms_lead = forms.ModelChoiceField(
-        queryset=get_user_model().objects.none(), required=False, label="Communications lead"
+    # Searchable pickers (opsconsole.pickers): hundreds of people, no long selects.
+    commander = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, widget=Picker("responders")
     )
-    responders = forms.ModelMultipleChoiceField(queryset=get_user_model().objects.none(), required=False)
+    comms_lead = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(),
+        required=False,
+        label="Communications lead",
+        widget=Picker("responders"),
+    )
+    responders = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(), required=False, widget=Picker("responders", multiple=True)
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -135,9 +146,11 @@ class RolesForm(forms.Form):
 
 class DetailsForm(forms.Form):
     title = forms.CharField(max_length=200)
-    summary = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    summary = forms.CharField(required=False, label="Summary (Markdown)", widget=forms.Textarea(attrs={"rows": 4}))
     customer_impact = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    services = forms.ModelMultipleChoiceField(queryset=Service.objects.all(), required=False)
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.all(), required=False, widget=Picker("services", multiple=True)
+    )
     tags = TagsField(required=False, help_text="Comma-separated, e.g. database, payments.")
     restricted = forms.BooleanField(required=False)
 
@@ -178,10 +191,22 @@ class IncidentFilterForm(forms.Form):
         self.fields["service"].choices += list(Service.objects.values_list("slug", "name"))
         self.fields["commander"].choices += [(u.pk, str(u)) for u in selectors.assignable_users()[:200]]
 
+    def ignored(self) -> list[str]:
+        """The filters that could not be applied (an unknown SEV, a misspelt status…),
+        named on the page: the list is filtered by the others, and says so."""
+        if not self.is_bound or self.is_valid():
+            return []
+        return [
+            f"{self.fields[name].label or name}: “{self.data.get(name, '')}”"
+            for name in self.errors
+            if name in self.fields
+        ]
+
     def filters(self) -> selectors.IncidentFilters:
-        if not self.is_valid():
-            return selectors.IncidentFilters()
-        data = self.cleaned_data
+        self.is_valid()
+        # An invalid field is missing from cleaned_data: it falls back to "any".
+        data = {"status": "", "severity": None, "service": "", "commander": None, "q": "", "breached": False}
+        data |= {"date_from": None, "date_to": None} | getattr(self, "cleaned_data", {})
         tz = timezone.get_current_timezone()
         start = datetime.combine(data["date_from"], time.min, tzinfo=tz) if data["date_from"] else None
         end = datetime.combine(data["date_to"], time.max, tzinfo=tz) if data["date_to"] else None

@@ -31,11 +31,20 @@ class SeverityLevel(models.Model):
     class Meta:
         ordering = ["level"]
         constraints = [
-            models.CheckConstraint(condition=Q(level__gte=1) & Q(level__lte=9), name="incidents_sev_level_range"),
-            models.CheckConstraint(condition=Q(ack_target_minutes__gt=0), name="incidents_sev_ack_positive"),
+            models.CheckConstraint(
+                condition=Q(level__gte=1) & Q(level__lte=9),
+                name="incidents_sev_level_range",
+                violation_error_message="SEV levels run from 1 to 9.",
+            ),
+            models.CheckConstraint(
+                condition=Q(ack_target_minutes__gt=0),
+                name="incidents_sev_ack_positive",
+                violation_error_message="The acknowledge target must be at least one minute.",
+            ),
             models.CheckConstraint(
                 condition=Q(resolve_target_minutes__gte=models.F("ack_target_minutes")),
                 name="incidents_sev_resolve_after_ack",
+                violation_error_message="The resolve target cannot be shorter than the acknowledge target.",
             ),
         ]
 

@@ -13,6 +13,8 @@ from django_htmx.http import reswap, retarget
 
 from opsconsole.badinput import int_param
 from opsconsole.csv_export import csv_response
+from opsconsole.http import HtmxHttpRequest
+from opsconsole.live import live_page
 from opsconsole.roles import has_capability, requires
 
 from . import exports, panels, selectors, services
@@ -39,6 +41,7 @@ LIST_PAGE_SIZE = 25
 
 @require_GET
 @requires("read")
+@live_page("incidents", regions=("incident-rows",))
 def incident_list(request: HttpRequest) -> HttpResponse:
     form = IncidentFilterForm(request.GET or None)
     incidents = selectors.incident_list(request.user, form.filters())
@@ -50,6 +53,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         "incidents/list.html",
         {
             "form": form,
+            "ignored_filters": form.ignored(),
             "page": page,
             "query": query.urlencode(),
             "can_declare": has_capability(request.user, "incident.declare"),
@@ -98,6 +102,13 @@ def _kinds(request: HttpRequest) -> list[str]:
     return [k for k in request.GET.getlist("kind") if k in EventKind.values]
 
 
+def _correcting(incident: Incident, event_id) -> TimelineEvent | None:
+    """The event a note being written corrects, quoted above the note form."""
+    if not str(event_id or "").isdigit():
+        return None
+    return TimelineEvent.objects.filter(incident=incident, pk=int(event_id)).select_related("author").first()
+
+
 def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
     kinds = _kinds(request)
     events, older = selectors.timeline_page(incident, kinds=kinds)
@@ -116,6 +127,7 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
         "next_statuses": sorted(services.TRANSITIONS.get(incident.status, ()), key=list(Status.values).index),
         "firing": selectors.firing_signals(incident),
         "note_form": NoteForm(initial={"corrects": correct_id} if correct_id.isdigit() else None),
+        "correcting": _correcting(incident, correct_id),
         "severity_form": SeverityChangeForm(initial={"severity": incident.severity_id}) if can_manage else None,
         "review_ctx": review_selectors.incident_review_context(incident, request.user),
         "can_write_review": has_capability(request.user, "review.write"),
@@ -125,6 +137,7 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
 
 @require_GET
 @requires("read")
+@live_page("incidents", "oncall", "runbooks", regions=("incident-header", "incident-aside"))
 def detail(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     extra_panels = panels.render_panels(request, incident)  # registered by higher apps (runbooks)
@@ -133,7 +146,7 @@ def detail(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_GET
 @requires("read")
-def timeline_older(request: HttpRequest, reference: str) -> HttpResponse:
+def timeline_older(request: HtmxHttpRequest, reference: str) -> HttpResponse:
     """The next older page of events (the "Load older" button)."""
     incident = selectors.get_incident(request.user, reference)
     kinds = _kinds(request)
@@ -183,7 +196,7 @@ def _since_response(request, incident, events, after, **extra) -> HttpResponse:
 
 @require_POST
 @requires("incident.note")
-def add_note(request: HttpRequest, reference: str) -> HttpResponse:
+def add_note(request: HtmxHttpRequest, reference: str) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     # Validate first, write after: a bad cursor used to fail after the note was saved (a retry duplicated it).
     after = int_param(request.POST, "after")
@@ -207,7 +220,11 @@ def add_note(request: HttpRequest, reference: str) -> HttpResponse:
             response = render(
                 request,
                 "incidents/detail.html#note-form",
-                {"incident": incident, "note_form": form},
+                {
+                    "incident": incident,
+                    "note_form": form,
+                    "correcting": _correcting(incident, form.data.get("corrects")),
+                },
             )
             return reswap(retarget(response, "#note-form"), "outerHTML")
         messages.error(
@@ -223,7 +240,7 @@ def add_note(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @requires("incident.note")
-def star_event(request: HttpRequest, reference: str, event_id: int) -> HttpResponse:
+def star_event(request: HtmxHttpRequest, reference: str, event_id: int) -> HttpResponse:
     incident = selectors.get_incident(request.user, reference)
     event = get_object_or_404(TimelineEvent, incident=incident, pk=event_id)
     services.event_set_star(event=event, actor=request.user, starred=request.POST.get("starred") == "1")
@@ -373,6 +390,15 @@ def severity_level_edit(request: HttpRequest, level: int) -> HttpResponse:
     return render(request, "incidents/severity_level_edit.html", {"level": obj, "form": form})
 
 
+def _mapping_message(mapping: AlertSeverityMapping) -> str:
+    said = f"Alerts with severity “{mapping.label_value}” open SEV-{mapping.severity_id}"
+    if mapping.previous_severity is None:
+        return f"{said} (a new mapping)."
+    if mapping.previous_severity == mapping.severity_id:
+        return f"{said}: unchanged, that was already the mapping."
+    return f"{said}. This replaced the previous mapping to SEV-{mapping.previous_severity}."
+
+
 @require_POST
 @requires("schedule.edit")
 def alert_mapping_set(request: HttpRequest) -> HttpResponse:
@@ -383,7 +409,7 @@ def alert_mapping_set(request: HttpRequest) -> HttpResponse:
             label_value=form.cleaned_data["label_value"],
             severity=form.cleaned_data["severity"].level,
         )
-        messages.success(request, f"Alerts with severity “{mapping.label_value}” open SEV-{mapping.severity_id}.")
+        messages.success(request, _mapping_message(mapping))
     else:
         messages.error(request, "Give a label value and a SEV.")
     return redirect("incidents:severity_levels")

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import selectors, services, visibility
@@ -27,7 +28,7 @@ def dead_letters(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @requires("config.edit")
-def replay(request: HttpRequest, pk: int) -> HttpResponse:
+def replay(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     delivery = get_object_or_404(Delivery, pk=pk)
     try:
         services.delivery_replay(actor=request.user, delivery=delivery)

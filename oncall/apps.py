@@ -30,6 +30,11 @@ class OncallConfig(AppConfig):
             order=21,
         )
         metrics.register_db_collector(selectors.OncallCollector())
+        from opsconsole import watchdog as core_watchdog
+
+        from . import watchdog
+
+        core_watchdog.register_probe("escalation", "Escalation levels not paged", watchdog.overdue_escalations)
         # Incidents sit below on-call: they announce, on-call listens.
         incident_signals.incident_opened.connect(receivers.on_incident_opened, dispatch_uid="oncall-escalation-start")
         incident_signals.incident_acknowledged.connect(

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_POST
 
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import escalation, ical, selectors, services
@@ -46,7 +47,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "oncall/index.html", _page_context(request))
 
 
-def _respond(request: HttpRequest, rotation: Rotation, notice: str, bound: tuple | None = None) -> HttpResponse:
+def _respond(request: HtmxHttpRequest, rotation: Rotation, notice: str, bound: tuple | None = None) -> HttpResponse:
     """htmx: only the rotation's block, with the notice or the form's errors.
     A plain form post: back to the page, or the page again with the errors."""
     if request.htmx:

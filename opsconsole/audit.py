@@ -20,6 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
+from . import live
 from .context import current_request_id
 from .models import AuditEntry, AuditHead
 
@@ -109,6 +110,10 @@ def record(
         entry.hash = compute_hash(entry)
         entry.save(force_insert=True)
         AuditHead.objects.filter(pk=1).update(seq=seq, hash=entry.hash, updated_at=entry.created_at)
+        # Audited writes may be conditional UPDATEs (no post_save): live pages
+        # of the target's area refresh all the same.
+        if target is not None:
+            live.bump(target._meta.app_label)
     # The log stream sees every audited action too, with the request's id.
     logger.info(
         "%s by %s",

@@ -52,3 +52,22 @@ def _count_task(task_id=None, task=None, state=None, **_kwargs) -> None:
     if token is not None:
         # Restore, not clear: an eager task must not wipe its request's id.
         context.reset_request_id(token)
+
+
+@signals.beat_init.connect
+def _hold_the_beat_lock(**_kwargs) -> None:
+    """Before beat's first tick: wait until no other beat runs (beat_lock.py)."""
+    from . import beat_lock
+
+    beat_lock.hold_for_this_beat()
+
+
+@signals.worker_ready.connect
+def _serve_worker_metrics(**_kwargs) -> None:
+    """The worker's own /metrics on CELERY_METRICS_PORT (Kubernetes scrapes each pod)."""
+    from django.conf import settings
+
+    if settings.CELERY_METRICS_PORT:
+        from . import worker_metrics
+
+        worker_metrics.serve(settings.CELERY_METRICS_PORT)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from html import escape
 
 from django.utils.safestring import SafeString
@@ -225,3 +226,68 @@ def points(values: Sequence[float | None], width: float, height: float, pad: flo
         for i, v in enumerate(values)
         if v is not None
     )
+
+
+@dataclass
+class HeatDay:
+    day: date
+    css: str  # a class of `legend` ("completed", "late", …): colours come from the stylesheet
+    label: str  # what the day holds, in words (the cell's tooltip and the text alternative)
+
+
+@dataclass
+class Heatmap:
+    """A calendar heatmap: one square per day, weeks as columns, Monday first.
+    Axes: weekday names down the side, the first day of each month along the
+    top; `legend` names every class (the page shows it under the drawing).
+    Same text alternative (table) and CSV rows as Chart."""
+
+    slug: str
+    title: str
+    days: list[HeatDay]
+    legend: list[tuple[str, str]]  # (css class, label)
+    description: str = ""
+
+    def table(self) -> dict:
+        names = dict(self.legend)
+        return {
+            "header": ["Day", "State", "Runs"],
+            "rows": [[f"{d.day:%a %d %b %Y}", names.get(d.css, d.css), d.label] for d in self.days],
+        }
+
+    def csv_rows(self) -> list[list]:
+        names = dict(self.legend)
+        return [
+            ["date", "state", "detail"],
+            *[[d.day.isoformat(), names.get(d.css, d.css), d.label] for d in self.days],
+        ]
+
+    def svg(self, cell: int = 14, gap: int = 3) -> SafeString:
+        if not self.days:
+            return SafeString('<p class="empty">No data for this period.</p>')
+        left, top, pitch = 34, 18, cell + gap
+        first = self.days[0].day
+        pad = first.weekday()
+        weeks = (pad + len(self.days) + 6) // 7
+        width, height = left + weeks * pitch + 4, top + 7 * pitch + 2
+        slug = escape(self.slug)
+        out = [
+            f'<svg class="chart heatmap" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+            f'role="img" aria-labelledby="chart-{slug}-title"><title id="chart-{slug}-title">{escape(self.title)}'
+            f"{': ' + escape(self.description) if self.description else ''}</title>"
+        ]
+        for row, name in ((0, "Mon"), (2, "Wed"), (4, "Fri"), (6, "Sun")):
+            out.append(
+                f'<text class="tick" x="{left - 4}" y="{top + row * pitch + cell - 3}" text-anchor="end">{name}</text>'
+            )
+        for i, d in enumerate(self.days):
+            column, row = divmod(pad + i, 7)
+            x, y = left + column * pitch, top + row * pitch
+            if d.day.day == 1 or i == 0:
+                out.append(f'<text class="tick" x="{x}" y="{top - 6}">{d.day:%d %b}</text>')
+            out.append(
+                f'<rect class="hm-{escape(d.css)}" x="{x}" y="{y}" width="{cell}" height="{cell}" rx="2" '
+                f'data-testid="heat-day"><title>{d.day:%a %d %b}: {escape(d.label)}</title></rect>'
+            )
+        out.append("</svg>")
+        return SafeString("".join(out))  # nosec B703  # every text is escaped above, the rest are numbers

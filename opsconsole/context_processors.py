@@ -16,4 +16,6 @@ def console(request: HttpRequest) -> dict:
         "nav_items": SimpleLazyObject(lambda: navigation(request)) if signed_in else [],
         "user_role": primary_role(user) if signed_in else None,
         "open_signup": settings.OPEN_SIGNUP,
+        # Set by @live_page (opsconsole.live): base.html adds the page's poller.
+        "live": getattr(request, "live", None),
     }

@@ -2,6 +2,7 @@ from allauth.account import forms as allauth_forms
 from django import forms
 
 from .models import User
+from .pickers import Picker
 
 
 class ProfileForm(forms.ModelForm):
@@ -13,7 +14,9 @@ class ProfileForm(forms.ModelForm):
 
 
 class ApiTokenForm(forms.Form):
-    owner = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"))
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("username"), widget=Picker("people")
+    )
     name = forms.CharField(max_length=100, help_text="What will use it, e.g. 'chatops bot'.")
 
 

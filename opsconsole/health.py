@@ -2,8 +2,8 @@
 
 /livez  — the process answers (no dependency is touched).
 /readyz — database, Redis and broker answer; 503 naming the one that fails.
-/healthz — JSON: status, timestamp, version, and each dependency's status
-           and response time.
+/healthz — JSON: status, timestamp, version, each dependency's status
+           and response time, and the watchdog's overdue work (watchdog.py).
 """
 
 import time
@@ -91,14 +91,28 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ready\n", content_type="text/plain")
 
 
+def _watchdog() -> dict:
+    from . import watchdog
+
+    try:
+        return watchdog.report()
+    except Exception as exc:  # the database is down: the checks above say so too
+        return {"status": "unknown", "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Dependencies, and the watchdog: timed work (escalations, checklist
+    slots, probes) overdue means beat or the workers are not doing their job,
+    which /readyz cannot see; 503 either way."""
     results = run_checks()
-    healthy = all(result["status"] == "healthy" for result in results.values())
+    overdue = _watchdog()
+    healthy = all(result["status"] == "healthy" for result in results.values()) and overdue["status"] == "ok"
     body = {
         "status": "healthy" if healthy else "unhealthy",
         "timestamp": timezone.now().replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "version": settings.VERSION,
         "checks": results,
+        "watchdog": overdue,
     }
     return JsonResponse(body, status=200 if healthy else 503)

@@ -59,6 +59,52 @@ AUDIT_CHAIN_VERIFIED_AT = Gauge(
 )
 
 
+# Set by opsconsole.tasks.run_watchdog: the watchdog itself stops when beat
+# or the default worker does, and an alert on this gauge's age says so.
+WATCHDOG_LAST_RUN = Gauge(
+    "opsconsole_watchdog_last_run_timestamp_seconds",
+    "Unix time of the watchdog task's last run.",
+    multiprocess_mode="mostrecent",
+)
+
+
+class QueueLengthCollector:
+    """Messages waiting in each Celery queue (Redis LLEN, read at scrape
+    time): a growing backlog means too few workers for that queue."""
+
+    def describe(self) -> Iterable[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        return [GaugeMetricFamily("celery_queue_length", "Messages waiting in a Celery queue.", labels=["queue"])]
+
+    @staticmethod
+    def queues() -> list[str]:
+        routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+        routed |= {settings.CELERY_TASK_DEFAULT_QUEUE, settings.HEALTHCHECK_DEFAULT_QUEUE}
+        return sorted(routed)
+
+    def collect(self) -> Iterable[Metric]:
+        import redis
+        from prometheus_client.core import GaugeMetricFamily
+
+        family = GaugeMetricFamily("celery_queue_length", "Messages waiting in a Celery queue.", labels=["queue"])
+        url = settings.CELERY_BROKER_URL
+        if url.startswith(("redis://", "rediss://")):
+            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            try:
+                with client.pipeline(transaction=False) as pipe:
+                    for queue in self.queues():
+                        pipe.llen(queue)
+                    lengths = pipe.execute()
+                for queue, length in zip(self.queues(), lengths, strict=True):
+                    family.add_metric([queue], length)
+            except redis.RedisError:
+                pass  # Redis down: no sample (and /readyz says so); the scrape still answers
+            finally:
+                client.close()
+        yield family
+
+
 class AuditHeadCollector:
     """The audit chain's head, read at scrape time (one query): Prometheus
     keeps a copy of it outside the database, so rows deleted from the end of

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from django.http import HttpRequest
 from django.urls import reverse
 
+from .roles import has_capability
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -12,6 +14,8 @@ class NavItem:
     url_name: str
     # The URL namespace (app) whose pages mark this item as current.
     section: str
+    # Shown only to people who may use the page.
+    capability: str = "read"
 
 
 NAV_ITEMS = [
@@ -22,6 +26,8 @@ NAV_ITEMS = [
     NavItem("Health", "healthchecks:board", "healthchecks"),
     NavItem("On-call", "oncall:index", "oncall"),
     NavItem("Reviews", "incidents:reviews", "reviews"),
+    NavItem("Users", "users", "users", "users.manage"),
+    NavItem("API tokens", "api_tokens", "api_tokens", "users.manage"),
 ]
 
 
@@ -31,10 +37,14 @@ def navigation(request: HttpRequest) -> list[dict]:
     current_view = getattr(match, "view_name", "")
     items = []
     for item in NAV_ITEMS:
+        if item.capability != "read" and not has_capability(request.user, item.capability):
+            continue
         if item.section == "reviews":
             current = current_view.startswith("incidents:review")
         elif item.section == "incidents":
             current = section == "incidents" and not current_view.startswith("incidents:review")
+        elif item.section == "users":
+            current = current_view in ("users", "user_detail")
         else:
             current = section == item.section
         items.append({"label": item.label, "url": reverse(item.url_name), "current": current})

@@ -45,6 +45,8 @@ CAPABILITIES: dict[str, frozenset[Role]] = {
     "runbook.run": _RESPONDERS,
     "remediation.request": _RESPONDERS,
     "remediation.approve": _RESPONDERS,
+    # Bind a destructive action to run by itself when a check turns critical.
+    "remediation.preapprove": _MANAGERS,
     "config.edit": _RESPONDERS,  # runbooks, checklist templates, checks
     "handoff.write": _RESPONDERS,  # write an on-call handoff, confirm or question one
     "schedule.edit": _MANAGERS,  # schedules, escalation policies, SEV table, alert mappings

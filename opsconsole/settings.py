@@ -350,7 +350,21 @@ if not PROMETHEUS_MULTIPROC_DIR:
     # prometheus-client switches to multiprocess mode when the variable merely
     # exists: an empty value would scatter counter_<pid>.db files in the cwd.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+else:
+    # A pod's emptyDir starts empty: the folder must exist before a sample is written.
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# A Celery worker serves its task counters on this port (/metrics) when set:
+# on Kubernetes each worker pod is scraped itself (no shared metrics volume).
+CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
+# The watchdog (opsconsole/watchdog.py) reports work that should have happened
+# this many minutes ago and did not (escalations, checklist slots, probes).
+WATCHDOG_GRACE_MINUTES = env.int("WATCHDOG_GRACE_MINUTES", default=5)
+# manage.py backup_database: where dumps go, and how long they are kept.
+BACKUP_DIR = env.str("BACKUP_DIR", default=str(VAR_DIR / "backups"))
+BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=30)
+if WATCHDOG_GRACE_MINUTES < 1 or BACKUP_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("WATCHDOG_GRACE_MINUTES and BACKUP_RETENTION_DAYS must be at least 1.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -426,7 +440,9 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "checklists.tasks.*": {"queue": "default"},
     "healthchecks.tasks.*": {"queue": "default"},
     "incidents.tasks.*": {"queue": "default"},
-    "runbooks.tasks.*": {"queue": "default"},
+    # Remediation (runbook actions against Kubernetes, HTTP, Redis) has its
+    # own queue: on Kubernetes only its worker holds an API token (deploy/kubernetes).
+    "runbooks.tasks.*": {"queue": "remediation"},
     "oncall.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -453,6 +469,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "oncall-escalate": {"task": "oncall.tasks.escalate_due", "schedule": 30.0},
     "oncall-reminders": {"task": "oncall.tasks.send_reminders", "schedule": 60.0},
     "oncall-materialise": {"task": "oncall.tasks.materialise_schedules", "schedule": 3600.0},
+    # Core: report escalations, checklist slots and probes that should have
+    # happened and did not (opsconsole/watchdog.py; /healthz, /metrics, audit).
+    "watchdog": {"task": "opsconsole.tasks.run_watchdog", "schedule": 60.0},
 }
 
 # --- On-call (docs/oncall.md) ---------------------------------------------------

@@ -41,3 +41,14 @@ def verify_audit_chain() -> dict:
         return {"intact": False, "rows": rows, "first_problem_seq": problem.seq, "head_seq": head_seq}
     logger.info("Audit log intact: %s rows verified", rows, extra=extra)
     return {"intact": True, "rows": rows, "first_problem_seq": None, "head_seq": head_seq}
+
+
+@shared_task(name="opsconsole.tasks.run_watchdog", time_limit=120, soft_time_limit=100)
+def run_watchdog() -> dict:
+    """Record overdue escalations, checklist slots and probes (watchdog.py).
+    Idempotent: the audit log gets a row only when a kind changes state."""
+    from . import watchdog
+
+    counts = watchdog.run()
+    metrics.WATCHDOG_LAST_RUN.set(time.time())
+    return counts

@@ -3,13 +3,18 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from . import health, metrics, views
+from . import health, metrics, user_views, views
 
 urlpatterns = [
     path("", views.dashboard_view, name="dashboard"),
     path("profile/", views.profile, name="profile"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("settings/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+    path("settings/users/", user_views.user_list, name="users"),
+    path("pickers/<slug:source>/", user_views.picker_search, name="picker"),
+    path("settings/users/<int:pk>/", user_views.user_detail, name="user_detail"),
+    path("settings/users/<int:pk>/active/", user_views.user_set_active, name="user_set_active"),
+    path("settings/users/<int:pk>/reset-mfa/", user_views.user_reset_mfa, name="user_reset_mfa"),
     # Browsers ask for /favicon.ico on pages that name none (the admin).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("livez", health.livez, name="livez"),

@@ -3,13 +3,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import dashboard, services
+from . import dashboard, live, services
 from .forms import ApiTokenForm, ProfileForm
+from .live import live_page
 from .models import ApiToken
-from .roles import requires
+from .roles import has_capability, requires
 
 
 @requires("read")
+@live_page(*live.ALL_AREAS, regions=("dashboard-panels",))
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     return render(request, "opsconsole/dashboard.html", {"panels": dashboard.render_panels(request)})
 
@@ -21,7 +23,8 @@ def profile(request: HttpRequest) -> HttpResponse:
         services.user_update_profile(user=request.user, **form.cleaned_data)
         messages.success(request, "Profile saved.")
         return redirect("profile")
-    return render(request, "opsconsole/profile.html", {"form": form})
+    can_manage = has_capability(request.user, "users.manage")
+    return render(request, "opsconsole/profile.html", {"form": form, "perms_users_manage": can_manage})
 
 
 @requires("users.manage")

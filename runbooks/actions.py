@@ -183,16 +183,47 @@ class Action:
         return {k: v for k, v in form.cleaned_data.items() if v is not None and v != ""}
 
 
-def _k8s():
-    from . import kube
+def _lazy(module: str, name: str | None) -> Callable | None:
+    """`runbooks.<module>.<name>`, imported when first called: the Kubernetes
+    client and the Redis connection are only loaded by the worker that acts."""
+    if name is None:
+        return None
 
-    return kube
+    def call(*args):
+        from importlib import import_module
+
+        return getattr(import_module(f"runbooks.{module}"), name)(*args)
+
+    return call
 
 
-def _redis():
-    from . import queues
-
-    return queues
+def _external(
+    module: str,
+    key: str,
+    label: str,
+    form: type[forms.Form],
+    *,
+    destructive: bool,
+    idempotent: bool,
+    run: str,
+    preview: str | Callable[[dict], str],
+    verify: str | None = None,
+    prepare: str | Callable[[dict], dict] | None = None,
+) -> Action:
+    """An action carried out by runbooks.kube or runbooks.queues, named by its functions there
+    (their `run` takes no idempotency key: Kubernetes patches and Redis moves carry none)."""
+    run_fn = _lazy(module, run)
+    return Action(
+        key,
+        label,
+        form,
+        destructive=destructive,
+        idempotent=idempotent,
+        preview=_lazy(module, preview) if isinstance(preview, str) else preview,
+        run=lambda p, r, key: run_fn(p, r),
+        verify=_lazy(module, verify),
+        prepare=_lazy(module, prepare) if isinstance(prepare, str) else prepare,
+    )
 
 
 def _run_check(params: dict, report: Reporter, key: str) -> str:
@@ -220,47 +251,51 @@ def _preview_check(params: dict) -> str:
 REGISTRY: dict[str, Action] = {
     action.key: action
     for action in [
-        Action(
+        _external(
+            "kube",
             "k8s_scale",
             "Kubernetes: scale deployment",
             ScaleForm,
             destructive=True,
             idempotent=True,
-            preview=lambda p: _k8s().preview_scale(p),
-            run=lambda p, r, key: _k8s().scale(p, r),
-            verify=lambda p: _k8s().scale_applied(p),
+            preview="preview_scale",
+            run="scale",
+            verify="scale_applied",
         ),
-        Action(
+        # The restartedAt value comes from the request, so re-sending the
+        # patch changes nothing; still, a restart is never retried blindly.
+        _external(
+            "kube",
             "k8s_restart",
             "Kubernetes: rollout restart",
             DeploymentForm,
             destructive=True,
-            # The restartedAt value comes from the request, so re-sending the
-            # patch changes nothing; still, a restart is never retried blindly.
             idempotent=False,
-            preview=lambda p: _k8s().preview_restart(p),
-            run=lambda p, r, key: _k8s().restart(p, r),
-            verify=lambda p: _k8s().restart_applied(p),
+            preview="preview_restart",
+            run="restart",
+            verify="restart_applied",
             prepare=lambda p: p | {"restarted_at": now_iso()},
         ),
-        Action(
+        _external(
+            "kube",
             "k8s_undo",
             "Kubernetes: rollout undo",
             UndoForm,
             destructive=True,
             idempotent=True,
-            preview=lambda p: _k8s().preview_undo(p),
-            run=lambda p, r, key: _k8s().undo(p, r),
-            prepare=lambda p: _k8s().prepare_undo(p),
+            preview="preview_undo",
+            run="undo",
+            prepare="prepare_undo",
         ),
-        Action(
+        _external(
+            "kube",
             "k8s_pods",
             "Kubernetes: pod status",
             DeploymentForm,
             destructive=False,
             idempotent=True,
             preview=lambda p: f"list the pods of {p['namespace']}/{p['deployment']}; changes nothing",
-            run=lambda p, r, key: _k8s().pods(p, r),
+            run="pods",
         ),
         Action(
             "http",
@@ -271,23 +306,25 @@ REGISTRY: dict[str, Action] = {
             preview=lambda p: f"{p['method']} {p['url']}" + (f" with body {p['body']}" if p.get("body") else ""),
             run=lambda p, r, key: _http(p, r, key),
         ),
-        Action(
+        _external(
+            "queues",
             "redis_llen",
             "Redis: queue length",
             QueueForm,
             destructive=False,
             idempotent=True,
             preview=lambda p: f"LLEN {p['queue']}; changes nothing",
-            run=lambda p, r, key: _redis().queue_length(p, r),
+            run="queue_length",
         ),
-        Action(
+        _external(
+            "queues",
             "redis_retry",
             "Redis: retry failed jobs",
             RetryForm,
             destructive=False,
             idempotent=False,
-            preview=lambda p: _redis().preview_retry(p),
-            run=lambda p, r, key: _redis().retry_failed(p, r),
+            preview="preview_retry",
+            run="retry_failed",
         ),
         Action(
             "run_check",

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from opsconsole.admin import AuditedModelAdmin
 
-from .models import ActionRun, Execution, Runbook, RunbookStep, RunbookVersion, StepRun
+from .models import ActionRun, Execution, RemediationBinding, Runbook, RunbookStep, RunbookVersion, StepRun
 
 
 @admin.register(Runbook)
@@ -60,4 +60,19 @@ class ActionRunAdmin(AuditedModelAdmin):
     readonly_fields = [f.name for f in ActionRun._meta.fields]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(RemediationBinding)
+class RemediationBindingAdmin(AuditedModelAdmin):
+    """Read-only: a binding is changed on the check's page, where a destructive
+    action's pre-approval is checked (the admin would bypass that rule)."""
+
+    list_display = ("check_ref", "action", "enabled", "cooldown_seconds", "max_per_hour", "approved_by", "updated_at")
+    list_filter = ("enabled", "destructive")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

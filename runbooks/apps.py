@@ -16,3 +16,4 @@ class RunbooksConfig(AppConfig):
         )
         register_db_collector(metrics.RunbookCollector())
         hooks.register_incident_panel()
+        hooks.register_check_hooks()

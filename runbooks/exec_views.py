@@ -1,11 +1,13 @@
 """Execution pages: start, walk the steps, pause/resume, actions and approvals."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import execution as svc
@@ -54,7 +56,7 @@ def start(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("runbooks:execution", pk=execution.pk)
 
 
-def _page(request: HttpRequest, execution: Execution, *, partial: str = "", error: str = "", status: int = 200):
+def _page(request: HtmxHttpRequest, execution: Execution, *, partial: str = "", error: str = "", status: int = 200):
     steps = selectors.execution_steps(execution)
     progress = {"total": len(steps), "done": sum(s.state != "pending" for s in steps)}
     progress["percent"] = progress["done"] * 100 // progress["total"] if progress["total"] else 0
@@ -63,7 +65,10 @@ def _page(request: HttpRequest, execution: Execution, *, partial: str = "", erro
         action = REGISTRY.get(step_run.step.action)
         if action is not None:
             step_run.action_form = action.form(initial=step_run.step.action_params, auto_id=f"s{step_run.order}_%s")
+    has_actions = any(s.step.action for s in steps)
     context = {
+        "verify_checks": selectors.checks_for_verification(execution) if has_actions else [],
+        "verify_settle": settings.RUNBOOK_VERIFY_SETTLE_SECONDS,
         "execution": execution,
         "steps": steps,
         "progress": progress,
@@ -91,7 +96,7 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, execution, partial="body" if request.GET.get("poll") else "")
 
 
-def _after(request: HttpRequest, execution: Execution, error: str = "") -> HttpResponse:
+def _after(request: HtmxHttpRequest, execution: Execution, error: str = "") -> HttpResponse:
     if request.htmx:
         return _page(request, execution, partial="body", error=error, status=200)
     if error:
@@ -145,10 +150,21 @@ def action_request(request: HttpRequest, pk: int, step: int) -> HttpResponse:
         StepRun.objects.select_related("step", "execution__incident"), execution=execution, order=step
     )
     error = ""
-    try:
-        svc.action_request(actor=request.user, step_run=step_run, data=request.POST.dict())
-    except ValidationError as exc:
-        error = " ".join(exc.messages)
+    data = request.POST.dict()
+    check_raw, settle_raw = data.pop("verify_check", "").strip(), data.pop("verify_settle", "").strip()
+    if (check_raw and not check_raw.isdigit()) or (settle_raw and not settle_raw.isdigit()):
+        error = "Pick a check from the list and give the settle time in whole seconds."
+    else:
+        try:
+            svc.action_request(
+                actor=request.user,
+                step_run=step_run,
+                data=data,
+                verify_check_id=int(check_raw) if check_raw else None,
+                verify_settle=int(settle_raw) if settle_raw else settings.RUNBOOK_VERIFY_SETTLE_SECONDS,
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
     return _after(request, selectors.execution_page(execution.pk), error)
 
 

@@ -173,15 +173,20 @@ def execution_set_status(*, actor, execution: Execution, to: str, reason: str = 
 # --- actions ----------------------------------------------------------------------
 
 
-def action_request(*, actor, step_run: StepRun, data: dict) -> ActionRun:
+def action_request(
+    *, actor, step_run: StepRun, data: dict, verify_check_id: int | None = None, verify_settle: int | None = None
+) -> ActionRun:
     """Validate, pin (prepare) and dry-run the step's action. Non-destructive:
-    queued at once; destructive: waits for a second person's approval."""
+    queued at once; destructive: waits for a second person's approval.
+    `verify_check_id`: the check to probe again `verify_settle` seconds after
+    success (did the fix hold); None: no verification."""
     check_capability(actor, "remediation.request")
     action = REGISTRY.get(step_run.step.action)
     if action is None:
         raise ExecutionError("This step has no action.")
     if step_run.execution.status != Status.RUNNING:
         raise ExecutionError(f"The execution is {step_run.execution.get_status_display().lower()}.")
+    verify_check = _verify_check(verify_check_id, verify_settle)
     params = action.clean(data)  # ValidationError with every message; nothing written
     try:
         if action.prepare is not None:
@@ -203,12 +208,21 @@ def action_request(*, actor, step_run: StepRun, data: dict) -> ActionRun:
             status=AStatus.AWAITING_APPROVAL if destructive else AStatus.QUEUED,
             requested_by=_user(actor),
             requested_at=now,
+            verify_check=verify_check,
+            verify_settle_seconds=verify_settle if verify_check else None,
         )
         audit.record(
             actor,
             "runbooks.action_request",
             run,
-            after={"action": action.key, "params": params, "destructive": destructive, "dry_run": preview},
+            after={
+                "action": action.key,
+                "params": params,
+                "destructive": destructive,
+                "dry_run": preview,
+                "verify_check": getattr(verify_check, "pk", None),
+                "verify_settle_seconds": verify_settle if verify_check else None,
+            },
         )
         _timeline(
             incident,
@@ -220,6 +234,19 @@ def action_request(*, actor, step_run: StepRun, data: dict) -> ActionRun:
         if not destructive:
             _enqueue(run)
     return run
+
+
+def _verify_check(check_id: int | None, settle: int | None):
+    if check_id is None:
+        return None
+    from healthchecks.models import Check
+
+    if settle is None or not 0 <= settle <= 3600:
+        raise ExecutionError("Settle time: between 0 and 3600 seconds.")
+    check = Check.objects.filter(pk=check_id).first()
+    if check is None:
+        raise ExecutionError("No such check to verify the fix with.")
+    return check
 
 
 def _enqueue(run: ActionRun) -> None:
@@ -384,15 +411,17 @@ def _finish(run: ActionRun, status: str, summary: str) -> str:
 
 
 def _schedule_verification(run: ActionRun) -> None:
+    """The check the person picked (with its settle time); for an automatic run, its own check."""
     from django.conf import settings
 
-    execution = run.step_run.execution if run.step_run else None
-    check_id = run.check_ref_id or (execution.check_ref_id if execution else None)
+    check_id = run.verify_check_id or (run.check_ref_id if run.step_run_id is None else None)
     if check_id is None or run.action == "run_check":
         return
     from .tasks import verify_fix
 
-    countdown = settings.RUNBOOK_VERIFY_SETTLE_SECONDS
+    countdown = (
+        run.verify_settle_seconds if run.verify_settle_seconds is not None else settings.RUNBOOK_VERIFY_SETTLE_SECONDS
+    )
     transaction.on_commit(lambda: verify_fix.apply_async((run.pk, check_id), countdown=countdown))
 
 
@@ -414,7 +443,7 @@ def verify_fix(run_id: int, check_id: int) -> str:
         if execution is not None:
             Execution.objects.filter(pk=execution.pk).update(verification=verdict)
         ActionRun.objects.filter(pk=run.pk).update(
-            output=Concat(F("output"), Value(f"{verdict}: {check.name} {result.state}\n"))
+            verification=verdict, output=Concat(F("output"), Value(f"{verdict}: {check.name} {result.state}\n"))
         )
         audit.record(None, "runbooks.fix_verification", run, after={"check": check.pk, "verdict": verdict})
         _timeline(

@@ -8,6 +8,20 @@ from opsconsole.models import Service
 from .actions import ACTION_CHOICES
 
 
+def json_object(raw: str) -> dict:
+    """An action's parameters typed as JSON: an object, or {} when blank."""
+    raw = raw.strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise forms.ValidationError(f"Not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise forms.ValidationError("Give a JSON object ({...}).")
+    return value
+
+
 class RunbookForm(forms.Form):
     title = forms.CharField(max_length=200)
     symptoms = forms.CharField(
@@ -39,16 +53,7 @@ class StepForm(forms.Form):
     )
 
     def clean_action_params(self) -> dict:
-        raw = self.cleaned_data["action_params"].strip()
-        if not raw:
-            return {}
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise forms.ValidationError(f"Not JSON: {exc}") from exc
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Give a JSON object ({...}).")
-        return value
+        return json_object(self.cleaned_data["action_params"])
 
 
 StepFormSet = formset_factory(StepForm, extra=2, can_delete=True, max_num=500, validate_max=True)
@@ -81,3 +86,28 @@ class ReasonForm(forms.Form):
 
 class OverrideForm(forms.Form):
     reason = forms.CharField(max_length=500, min_length=10, help_text="Why this cannot wait for a second person.")
+
+
+class RemediationForm(forms.Form):
+    """A check's automatic action. The service validates the parameters with the
+    action's own form (and the allowlist); its errors land on these fields."""
+
+    action = forms.ChoiceField(choices=[c for c in ACTION_CHOICES if c[0]])
+    params = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Parameters (JSON)",
+        help_text='e.g. {"namespace": "prod", "deployment": "crm-worker", "replicas": 5}',
+    )
+    cooldown_seconds = forms.IntegerField(min_value=0, max_value=7 * 86400, initial=900, label="Cooldown (seconds)")
+    max_per_hour = forms.IntegerField(min_value=1, max_value=60, initial=2, label="At most per hour")
+    enabled = forms.BooleanField(required=False, initial=True)
+    preapprove = forms.BooleanField(
+        required=False,
+        label="Pre-approve (Managers)",
+        help_text="A destructive action runs by itself only with a Manager's pre-approval.",
+    )
+
+    def clean_params(self) -> dict:
+        return json_object(self.cleaned_data["params"])

@@ -46,3 +46,33 @@ def register_incident_panel() -> None:
     panels.register_panel(
         name="runbooks", template="runbooks/_incident_panel.html", context=incident_panel_context, order=20
     )
+
+
+def check_panel_context(request: HttpRequest, check) -> dict:
+    """The check page's runbooks section: start a runbook pre-linked to the
+    check (and its open incident, when the viewer may see it), and the check's
+    auto-remediation with its recent runs. Four queries."""
+    from incidents.selectors import visible_incidents
+
+    incident = visible_incidents(request.user).open().filter(dedup_key=f"check:{check.pk}").first()
+    return {
+        "check": check,
+        "incident": incident,
+        "suggested": selectors.suggestions_for_check(check),
+        "binding": selectors.binding_for_check(check),
+        "runs": selectors.remediation_runs(check),
+        "can_run": has_capability(request.user, "runbook.run"),
+        "can_edit": has_capability(request.user, "config.edit"),
+        "failing": check.state in ("critical", "warning"),
+    }
+
+
+def register_check_hooks() -> None:
+    from healthchecks import hooks as check_hooks
+
+    from . import remediation
+
+    check_hooks.register_state_change_listener("runbooks.auto_remediation", remediation.on_state_change)
+    check_hooks.register_check_panel(
+        name="runbooks", template="runbooks/_check_panel.html", context=check_panel_context, order=20
+    )

@@ -201,6 +201,18 @@ class ActionRun(models.Model):
     incident = models.ForeignKey(
         "incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Auto-remediation: the state change that triggered the run. Unique, so a
+    # redelivered trigger task never starts a second run for one change.
+    trigger = models.OneToOneField(
+        "healthchecks.CheckStateChange", null=True, blank=True, on_delete=models.SET_NULL, related_name="remediation"
+    )
+    # Did the fix hold: the check probed again `verify_settle_seconds` after
+    # success (the step's execution's check by default, or one the person picked).
+    verify_check = models.ForeignKey(
+        "healthchecks.Check", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verify_settle_seconds = models.PositiveIntegerField(null=True, blank=True)
+    verification = models.CharField(max_length=20, blank=True, help_text="fix verified / fix did not hold")
     action = models.CharField(max_length=50)
     params = models.JSONField(default=dict)
     destructive = models.BooleanField(default=False)
@@ -249,3 +261,54 @@ class ActionRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {"succeeded", "failed", "rejected", "interrupted"}
+
+
+class RemediationBinding(models.Model):
+    """Auto-remediation: an action the console runs by itself when a check turns critical.
+
+    Non-destructive actions may be bound by anyone who edits checks; a
+    destructive one only with a Manager's pre-approval (who and when are kept,
+    and the database refuses a destructive binding without them). `cooldown_seconds`
+    and `max_per_hour` bound how often it runs; the row is locked while a run is
+    decided, so two workers never both pass the limits.
+    """
+
+    check_ref = models.OneToOneField(
+        "healthchecks.Check", on_delete=models.CASCADE, related_name="remediation_binding", db_column="check_id"
+    )
+    action = models.CharField(max_length=50)
+    params = models.JSONField(default=dict, blank=True)
+    destructive = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+    cooldown_seconds = models.PositiveIntegerField(default=900)
+    max_per_hour = models.PositiveSmallIntegerField(default=2)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    # The latest trigger that was not acted on, and why (cooldown, hourly limit).
+    last_skipped_at = models.DateTimeField(null=True, blank=True)
+    last_skip_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(destructive=False) | Q(approved_by__isnull=False, approved_at__isnull=False),
+                name="runbook_binding_destructive_preapproved",
+            ),
+            models.CheckConstraint(condition=Q(max_per_hour__gte=1), name="runbook_binding_max_per_hour_min_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.check_ref_id}: {self.action}"
+
+    @property
+    def action_label(self) -> str:
+        from .actions import REGISTRY
+
+        action = REGISTRY.get(self.action)
+        return action.label if action else self.action

@@ -30,3 +30,11 @@ def perform_action(action_run_id: int) -> str:
 def verify_fix(action_run_id: int, check_id: int) -> str:
     """Idempotent enough: a second run records the same verdict again."""
     return execution.verify_fix(action_run_id, check_id)
+
+
+@shared_task(name="runbooks.tasks.auto_remediate", acks_late=True, soft_time_limit=120, time_limit=150)
+def auto_remediate(change_id: int) -> str:
+    """Safe to run twice: one run per state change (ActionRun.trigger is unique)."""
+    from . import remediation
+
+    return remediation.auto_remediate(change_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import exec_views, views
+from . import exec_views, remediation_views, views
 
 app_name = "runbooks"
 
@@ -19,4 +19,6 @@ urlpatterns = [
     path("executions/<int:pk>/status/<str:to>/", exec_views.set_status, name="set_status"),
     path("executions/<int:pk>/actions/<int:run_pk>/override/", exec_views.action_override, name="action_override"),
     path("executions/<int:pk>/actions/<int:run_pk>/<str:decision>/", exec_views.action_decide, name="action_decide"),
+    path("checks/<int:check_pk>/remediation/", remediation_views.remediation_edit, name="remediation_edit"),
+    path("checks/<int:check_pk>/remediation/delete/", remediation_views.remediation_delete, name="remediation_delete"),
 ]

@@ -6,17 +6,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
+from opsconsole.http import HtmxHttpRequest
 from opsconsole.models import Service
 from opsconsole.roles import has_capability, requires
 
 from . import importer, selectors, services
-from .forms import ImportForm, RunbookForm, StartForm, StepFormSet
+from .forms import ImportForm, RunbookForm, StartForm, StepForm, StepFormSet
 from .models import Runbook, RunbookVersion
 
 
 @require_GET
 @requires("read")
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
     service = request.GET.get("service", "")
     runbooks = selectors.runbook_list(
@@ -28,6 +29,8 @@ def index(request: HttpRequest) -> HttpResponse:
         "can_edit": has_capability(request.user, "config.edit"),
         "services": Service.objects.order_by("name"),
         "service": service,
+        # Carried from a check's page to the runbook's start form.
+        "check": request.GET.get("check", "") if request.GET.get("check", "").isdigit() else "",
     }
     template = "runbooks/index.html#results" if request.htmx else "runbooks/index.html"
     return render(request, template, context)
@@ -49,9 +52,24 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "executions": selectors.recent_executions(runbook),
             "can_edit": has_capability(request.user, "config.edit"),
             "can_run": has_capability(request.user, "runbook.run"),
-            "start_form": StartForm(),
+            # Pre-linked from a check's page: ?check=<id>&incident=<reference>.
+            "start_form": StartForm(
+                initial={
+                    "incident": request.GET.get("incident", "")[:24],
+                    "check_id": request.GET.get("check") if request.GET.get("check", "").isdigit() else None,
+                }
+            ),
+            "start_check": _start_check(request.GET.get("check", "")),
         },
     )
+
+
+def _start_check(value: str):
+    if not value.isdigit():
+        return None
+    from healthchecks.models import Check
+
+    return Check.objects.select_related("service").filter(pk=int(value)).first()
 
 
 @require_GET
@@ -100,10 +118,43 @@ def _initial(runbook: Runbook | None) -> tuple[dict, list[dict]]:
     }, steps
 
 
+def _move_step(post, move: str) -> tuple[dict, str]:
+    """`move` is "<index>-up" or "<index>-down" (0-based form index). Returns
+    the POST data with the two forms' fields swapped, and the button to focus
+    ("<new index>-<dir>"). Bad values move nothing."""
+    data = post.copy()
+    index, _, direction = move.partition("-")
+    total = post.get("steps-TOTAL_FORMS", "")
+    if not (index.isdigit() and total.isdigit() and direction in ("up", "down")):
+        return data, ""
+    i, total = int(index), min(int(total), 1000)
+    j = i - 1 if direction == "up" else i + 1
+    if not (0 <= i < total and 0 <= j < total):
+        return data, ""
+    for field in [*StepForm.base_fields, "DELETE"]:
+        a, b = f"steps-{i}-{field}", f"steps-{j}-{field}"
+        va, vb = data.getlist(a), data.getlist(b)
+        data.setlist(a, vb)
+        data.setlist(b, va)
+    # Keyboard focus follows the step: its button of the same direction, or
+    # the other one when it reached an end.
+    reached_end = (direction == "up" and j == 0) or (direction == "down" and j == total - 1)
+    return data, f"{j}-{ ({'up': 'down', 'down': 'up'}[direction] if reached_end else direction) }"
+
+
 @requires("config.edit")
 def edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     runbook = get_object_or_404(Runbook.objects.select_related("current_version"), pk=pk) if pk else None
     initial, step_initial = _initial(runbook)
+    move = request.POST.get("move", "") if request.method == "POST" else ""
+    if move:
+        # Up/down: the same form again with two steps swapped, unsaved edits
+        # kept; Save then writes the next version like any other edit.
+        data, moved_to = _move_step(request.POST, move)
+        form = RunbookForm(data, initial=initial)
+        steps = StepFormSet(data, initial=step_initial, prefix="steps")
+        context = {"runbook": runbook, "form": form, "steps": steps, "moved": moved_to}
+        return render(request, "runbooks/edit.html", context)
     form = RunbookForm(request.POST or None, initial=initial)
     steps = StepFormSet(request.POST or None, initial=step_initial, prefix="steps")
     if request.method == "POST" and form.is_valid() and steps.is_valid():

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 from django.http import StreamingHttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from checklists import services as checklist_services
 from checklists.models import ChecklistTemplate, TemplateItem
@@ -81,15 +82,38 @@ def _trend_export(user) -> str:
     return reverse("incidents:reviews_trend_csv", args=["top-services"])
 
 
+def _checklist_days_export(user) -> str:
+    """The history heatmap's days: run titles and the people who signed off."""
+    template = ChecklistTemplate.objects.create(name=HOSTILE["-"])
+    item = TemplateItem.objects.create(template=template, order=0, text="Look")
+    run = checklist_services.run_start(actor=user, template=template)
+    checklist_services.item_tick(actor=user, run_id=run.pk, item_id=run.items.get(template_item=item).pk)
+    checklist_services.run_sign_off(actor=user, run=run)
+    return reverse("checklists:template_history_csv", args=[template.pk])
+
+
+def _latency_export(user) -> str:
+    from healthchecks.models import CheckResult
+    from tests.healthchecks.factories import make_check
+
+    check = make_check(name=HOSTILE["="])
+    for ms in (12.5, 30.0):
+        CheckResult.objects.create(check_ref=check, checked_at=timezone.now(), state="ok", latency_ms=ms)
+    return reverse("healthchecks:latency_csv", args=[check.pk])
+
+
 # url name → builds hostile data as `user` (an SRE named "@evil") and returns the URL.
 CASES: dict[str, Callable] = {
     "incidents:export": _incident_export,
     "incidents:timeline_export": _timeline_export,
     "checklists:template_export": _checklist_runs_export,
     "incidents:reviews_trend_csv": _trend_export,
+    "checklists:template_history_csv": _checklist_days_export,
+    "healthchecks:latency_csv": _latency_export,
 }
-# Exports of aggregated figures: no user names in them.
-WITHOUT_USERNAMES = {"incidents:reviews_trend_csv"}
+# Exports of aggregated figures or measurements: no user names in them (the
+# heatmap's days name who signed off inside a sentence, never at a cell's start).
+WITHOUT_USERNAMES = {"incidents:reviews_trend_csv", "healthchecks:latency_csv", "checklists:template_history_csv"}
 
 
 def test_every_csv_url_has_a_case():

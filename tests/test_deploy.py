@@ -65,7 +65,7 @@ def test_promtool_checks_the_config_with_its_rule_files(tmp_path):
     config = _config_with_token_file(tmp_path, "token")
     result = _promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert f"SUCCESS: {len(_alerts())} rules found" in result.stdout
 
 
 def test_promtool_checks_the_rules():
@@ -86,23 +86,71 @@ def test_alert_rules_fire_as_the_guide_says():
     assert "SUCCESS" in result.stdout
 
 
-def test_rules_use_the_metric_names_the_console_exports():
-    from opsconsole import metrics
+def _alerts() -> dict[str, dict]:
+    return {
+        rule["alert"]: rule
+        for group in yaml.safe_load((PROM_DIR / "rules.yml").read_text())["groups"]
+        for rule in group["rules"]
+    }
 
-    exported = {"up"}
-    for collector in (
-        metrics.HTTP_REQUESTS,
-        metrics.HTTP_REQUEST_DURATION,
-        metrics.CELERY_TASKS,
-        metrics.AUDIT_CHAIN_INTACT,
-        metrics.AUDIT_CHAIN_VERIFIED_AT,
-    ):
-        for family in collector.collect():
-            exported |= {family.name, f"{family.name}_total", f"{family.name}_bucket"}
-    rules = yaml.safe_load((PROM_DIR / "rules.yml").read_text())["groups"][0]["rules"]
-    for rule in rules:
-        used = set(re.findall(r"\b([a-z_]+)\{", rule["expr"]))
-        assert used <= exported, f"{rule['alert']} uses unknown metrics {used - exported}"
+
+def test_every_alert_has_a_unit_test_that_fires_it_and_one_that_does_not():
+    """rules.test.yml: for each alert, a case expecting it to fire and a case
+    (earlier, or other input) expecting silence, so a threshold or `for` that
+    drifts fails promtool's run above."""
+    cases = [
+        case
+        for test in yaml.safe_load((PROM_DIR / "rules.test.yml").read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+    ]
+    fires = {case["alertname"] for case in cases if case["exp_alerts"]}
+    silent = {case["alertname"] for case in cases if not case["exp_alerts"]}
+    alerts = set(_alerts())
+    assert alerts - fires == set(), f"alerts no test expects to fire: {alerts - fires}"
+    assert alerts - silent == set(), f"alerts no test expects to stay silent: {alerts - silent}"
+    assert fires | silent <= alerts, f"tests of alerts that do not exist: {(fires | silent) - alerts}"
+    assert {
+        "ApplicationDown",
+        "HighErrorRate",
+        "HighResponseTime",
+        "CeleryQueueBacklog",
+        "CeleryTaskFailures",
+        "CheckCritical",
+        "CertificateExpiringSoon",
+        "HeartbeatMissing",
+        "EscalationsOverdue",
+        "AuditChainBroken",
+    } <= alerts
+
+
+def exported_metric_names(client) -> set[str]:
+    """Every series name /metrics can export (from its # TYPE lines, which
+    prometheus-client writes even for a family without samples), plus `up`,
+    which Prometheus adds itself."""
+    body = client.get("/metrics").content.decode()
+    names = {"up"}
+    for name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", body, re.M):
+        names.add(name)
+        if kind == "counter":
+            names.add(f"{name}_total")
+        if kind == "histogram":
+            names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    return names
+
+
+def metric_names_in(expr: str) -> set[str]:
+    """Series names an expression selects (`name{` or `name[`), not functions."""
+    return set(re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[)", expr))
+
+
+@pytest.mark.django_db
+def test_rules_use_the_metric_names_the_console_exports(client):
+    exported = exported_metric_names(client)
+    assert {"celery_queue_length", "opsconsole_watchdog_overdue", "probe_ssl_earliest_cert_expiry"} <= exported
+    for name, rule in _alerts().items():
+        used = metric_names_in(rule["expr"])
+        assert used, f"{name}: no metric found in {rule['expr']}"
+        assert used <= exported, f"{name} uses metrics /metrics does not export: {used - exported}"
 
 
 def _query(base: str, promql: str) -> list:
@@ -151,7 +199,7 @@ def test_real_prometheus_scrapes_the_console_with_the_token(live_server, tmp_pat
     assert up and up[0]["value"][1] == "1", (tmp_path / "prometheus.log").read_text()[-3000:]
     assert requests[0]["metric"]["status"] == "200"  # the scrapes themselves, authorised
     rules = {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
-    assert len(rules) == 6 and set(rules.values()) == {"ok"}
+    assert len(rules) == len(_alerts()) and set(rules.values()) == {"ok"}
 
 
 def _compose() -> dict:

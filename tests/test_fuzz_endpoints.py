@@ -77,6 +77,7 @@ BOOKKEEPING_TABLES = ("opsconsole_apitoken", "django_session")
 PARAMETER_NAMES = [
     *("q", "status", "severity", "service", "commander", "date_from", "date_to", "page", "kind", "since"),
     *("after", "before", "state", "check", "correct", "breached", "tz", "next", "starred", "confirm"),
+    *("field", "multiple"),
 ]
 EDGE_STRINGS = [
     "",
@@ -422,6 +423,12 @@ def _check(user):
     return {"pk": make_check(kind="heartbeat", config={"period_seconds": 3600}).pk}
 
 
+def _checklist_template(user):
+    from checklists.models import ChecklistRun
+
+    return {"pk": ChecklistRun.objects.get(pk=_run(user)["pk"]).template_id}
+
+
 READ_SETUPS = {
     "incidents:detail": _incident,
     "incidents:timeline_since": _incident,
@@ -430,6 +437,9 @@ READ_SETUPS = {
     "checklists:run": _run,
     "checklists:run_poll": _run,
     "healthchecks:detail": _check,
+    "healthchecks:latency_csv": _check,
+    "checklists:template_history_csv": _checklist_template,
+    "picker": lambda user: {"source": "people"},
 }
 
 

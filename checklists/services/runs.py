@@ -42,6 +42,7 @@ def _snapshot_items(run: ChecklistRun, template_items: list[TemplateItem], now: 
                 text=source.text,
                 help=source.help,
                 required=source.required,
+                runbook_id=source.runbook_id,
                 runbook_url=source.runbook_url,
                 expected_evidence=source.expected_evidence,
                 health_check=check,

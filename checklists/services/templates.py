@@ -6,6 +6,7 @@ from django.db import transaction
 
 from opsconsole import audit
 from opsconsole.roles import check_capability
+from runbooks.selectors import runbook_for_link
 
 from ..models import ChecklistTemplate, TemplateItem
 
@@ -19,6 +20,7 @@ ITEM_FIELDS = (
     "text",
     "help",
     "required",
+    "runbook_id",
     "runbook_url",
     "expected_evidence",
     "health_check_id",
@@ -70,6 +72,7 @@ def template_import(
         if not created and not update:
             return template, False
         template.items.all().delete()
+        links = [runbook_for_link(getattr(item, "link", ""), getattr(item, "link_label", "")) for item in parsed.items]
         TemplateItem.objects.bulk_create(
             TemplateItem(
                 template=template,
@@ -79,8 +82,10 @@ def template_import(
                 help=item.help,
                 required=item.required,
                 expected_evidence=item.expected_evidence,
+                runbook_id=runbook_id,
+                runbook_url=url,
             )
-            for index, item in enumerate(parsed.items)
+            for index, (item, (runbook_id, url)) in enumerate(zip(parsed.items, links, strict=True))
         )
         audit.record(
             actor,

@@ -13,9 +13,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from opsconsole import audit
+from opsconsole import audit, live
 from opsconsole.roles import check_capability
 
+from .. import hooks
 from ..models import (
     RECENT_LATENCIES,
     Check,
@@ -142,11 +143,15 @@ def record_results(
             _silence_in_maintenance(changes, now)
             CheckStateChange.objects.bulk_create(changes)
             _audit_changes(changes)
+            hooks.state_changed([c for c in changes if not c.silenced])
             actionable = [c.pk for c in changes if not c.silenced and c.check_ref.opens_incident]
             if actionable:
                 from .. import tasks
 
                 transaction.on_commit(lambda: [tasks.state_change_action.delay(pk) for pk in actionable])
+        # Bulk writes send no post_save: the checks' pages (and, on a state
+        # change, the board) refresh through their live stamps.
+        live.bump(*(f"check:{check.pk}" for check in checks), "healthchecks" if changes else "")
     return changes
 
 

@@ -8,7 +8,6 @@ from html import escape as _escape
 
 from django import template
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from opsconsole import charts
@@ -28,26 +27,6 @@ def sparkline(values: Sequence[float | None] | None) -> SafeString:
         f'aria-label="Latency trend, last {len(values)} results">'
         f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{points}"/></svg>'
     )  # nosec B703  # only numbers (the points and a count) are interpolated
-
-
-@register.simple_tag
-def latency_chart(series: Sequence[tuple] | None, width: int = 720, height: int = 180) -> SafeString:
-    """Latency over time, drawn by the shared chart helper; series is [(time, ms)]."""
-    values = [ms for _at, ms in series or []]
-    if len([v for v in values if v is not None]) < 2:
-        return SafeString('<p class="empty">Not enough results yet to draw a chart.</p>')
-    first, last = series[0][0], series[-1][0]
-    top = max(v for v in values if v is not None)
-    same_day = first.date() == last.date()
-    chart = charts.Chart(
-        slug="latency",
-        title="Latency",
-        description=f"from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}, max {top:.0f} ms",
-        labels=[f"{at:%H:%M}" if same_day else f"{at:%m-%d %H:%M}" for at, _ms in series],
-        series=[charts.Series("latency", values)],
-        unit="ms",
-    )
-    return format_html('<div class="latency-chart">{}</div>', chart.svg(width, height))
 
 
 _STATE_LABELS = {"ok": "OK", "warning": "Warning", "critical": "Critical", "unknown": "Unknown"}

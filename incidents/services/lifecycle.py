@@ -155,7 +155,14 @@ def incident_transition(
         now = timezone.now()
         current.status = to
         setattr(current, PHASE_FIELDS[to], now)
-        current.save(update_fields=["status", PHASE_FIELDS[to], "updated_at"])
+        fields = ["status", PHASE_FIELDS[to], "updated_at"]
+        # Whoever acknowledges an incident nobody commands takes command:
+        # an acknowledged incident always has someone in charge.
+        takes_command = to == Status.ACKNOWLEDGED and current.commander_id is None and actor is not None
+        if takes_command:
+            current.commander = actor
+            fields.append("commander")
+        current.save(update_fields=fields)
         text = f"Status: {Status(previous).label} → **{Status(to).label}**"
         if note:
             text += f"\n\n{note}"
@@ -171,6 +178,14 @@ def incident_transition(
             actor=actor,
             data={"from": previous, "to": to, "confirmed_firing": [s.key for s in firing]},
         )
+        if takes_command:
+            timeline_add_event(
+                incident=current,
+                kind=EventKind.ROLE,
+                text=f"- Commander: **{actor}** (acknowledged an incident that had no commander)",
+                actor=actor,
+                data={"commander": actor.pk, "reason": "acknowledged_without_commander"},
+            )
         audit.record(actor, "incident.transition", current, before=before, after=_snapshot(current))
         if to == Status.ACKNOWLEDGED:
             signals.incident_acknowledged.send(sender=Incident, incident=current, actor=actor)

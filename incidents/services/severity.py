@@ -125,6 +125,8 @@ def alert_mapping_set(*, actor, label_value: str, severity: int) -> AlertSeverit
         mapping.severity = level
         mapping.save(update_fields=["severity"])
     audit.record(actor, "incident.alert_mapping_set", mapping, before=before, after={"severity": level.level})
+    # What this replaced, for the confirmation message (None: a new mapping).
+    mapping.previous_severity = before["severity"] if before else None
     return mapping
 
 

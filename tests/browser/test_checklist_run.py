@@ -101,6 +101,10 @@ def test_two_sres_tick_one_run_and_sign_it_off(live_server, make_user, open_as):
 
     first.locator("[data-testid=sign-off]").click()
     expect(first.locator("[data-testid=run-status]")).to_have_text("Completed")
+    # Bob's open copy follows: signed off, with no stale Sign-off button or forms.
+    expect(second.locator("[data-testid=run-status]")).to_have_text("Completed", timeout=6_000)
+    expect(second.locator("[data-testid=sign-off]")).to_have_count(0)
+    expect(second.locator("[data-testid=tick], [data-testid=untick], .ck-note-form")).to_have_count(0)
     assert first.problems == [] and second.problems == []  # no CSP violation, no script error
 
     run.refresh_from_db()
@@ -112,3 +116,32 @@ def test_two_sres_tick_one_run_and_sign_it_off(live_server, make_user, open_as):
     assert states[items[0].pk].evidence == "https://grafana.example.com/d/overnight"
     assert states[items[6].pk].state == RunItem.State.NA
     assert states[items[6].pk].na_reason == "Security tooling is down for maintenance"
+
+
+def test_keyboard_user_ticks_a_whole_checklist(live_server, make_user, open_as):
+    """Focus stays on the item just ticked after the htmx swap, so Tab reaches
+    the next one: the whole run is ticked from the keyboard alone."""
+    templates = demo.seed_templates()
+    sre = make_user(Role.SRE)
+    run = services.run_start(actor=sre, template=templates["Morning checklist"])
+    items = list(run.items.order_by("order"))
+    page = open_as(sre)
+    page.goto(f"{live_server.url}/checklists/runs/{run.pk}/")
+    first_tick = f"tick-{items[0].pk}"
+    for _ in range(60):  # Tab from the top of the page to the first item's box
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == first_tick:
+            break
+    for index, item in enumerate(items):
+        assert page.evaluate("document.activeElement.id") == f"tick-{item.pk}"
+        page.keyboard.press("Space")
+        expect(_status(page, item)).to_have_attribute("data-state", "ticked")
+        # The swapped-in box (now "Untick") has the focus, not <body>.
+        expect(page.locator(f"#tick-{item.pk}")).to_be_focused()
+        assert page.evaluate("document.activeElement.dataset.testid") == "untick"
+        if index + 1 < len(items):
+            page.keyboard.press("Tab")  # the item's "Note, evidence, N/A" summary
+            page.keyboard.press("Tab")  # the next item's box
+    expect(page.locator("[data-testid=progress-text]")).to_contain_text(f"{len(items)} of {len(items)} done")
+    assert RunItem.objects.filter(run=run, state=RunItem.State.TICKED).count() == len(items)
+    assert page.problems == []

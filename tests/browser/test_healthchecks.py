@@ -5,6 +5,7 @@ import os
 
 import pytest
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 from tests.healthchecks.targets import HttpTarget, json_route
 
@@ -54,6 +55,10 @@ def test_create_run_now_and_filter(demo_data, live_server, page, sign_in):
         result = page.locator("#run-result")
         result.get_by_text("HTTP 200 in").wait_for()
         assert "ok" in result.inner_text()
+        # The whole page follows: state badge, last result and the result log.
+        expect(page.locator("h1 .badge")).to_have_text("OK")
+        expect(page.locator("#check-page")).not_to_contain_text("never run")
+        expect(page.locator("#check-page")).not_to_contain_text("No results yet.")
         check.refresh_from_db()
         assert check.state == "ok"
 

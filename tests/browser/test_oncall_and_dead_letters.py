@@ -50,6 +50,18 @@ def test_manager_adds_and_removes_an_override_without_a_page_reload(live_server,
     expect(card.get_by_role("alert")).to_contain_text("overlaps Sam Reyes's override")
     assert Override.objects.count() == 1
 
+    # Removing a shift asks first (hx-confirm): cancelling keeps it.
+    questions = []
+
+    def answer(dialog, accept):
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    card.get_by_role("button", name="Remove").click()
+    expect(card.get_by_test_id("on-call-now")).to_contain_text("Sam Reyes")
+    assert Override.objects.count() == 1 and "Remove Sam Reyes" in questions[0]
+    page.once("dialog", lambda dialog: answer(dialog, True))
     card.get_by_role("button", name="Remove").click()
     expect(card.get_by_test_id("on-call-now")).to_contain_text("Nobody")
     assert not Shift.objects.exists()

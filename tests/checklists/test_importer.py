@@ -1,5 +1,4 @@
-"""The importer on the real operations guides (../shared/seeds beside the
-repository in CI; the copies under checklists/fixtures/seeds otherwise)."""
+"""The importer on the real operations guides (checklists/fixtures/seeds)."""
 
 from io import StringIO
 from pathlib import Path
@@ -12,9 +11,8 @@ from django.core.management.base import CommandError
 from checklists.importer import clean_title, parse_file, parse_markdown
 from checklists.models import ChecklistTemplate
 
-SHARED = Path(settings.BASE_DIR).parent / "shared" / "seeds"
-COPIES = Path(settings.BASE_DIR) / "checklists" / "fixtures" / "seeds"
-SEEDS = SHARED if SHARED.is_dir() else COPIES
+# The five operations guides teams wrote before the console, kept in the repository.
+SEEDS = Path(settings.BASE_DIR) / "checklists" / "fixtures" / "seeds"
 FILES = sorted(SEEDS.glob("*.txt"))
 
 
@@ -26,7 +24,6 @@ def test_all_five_seed_files_are_found():
 def test_every_seed_parses_and_copies_match(path):
     found = parse_file(path)  # must not raise on any of them
     assert all(checklist.items for checklist in found)
-    assert (COPIES / path.name).read_text() == path.read_text(), "fixture copy is stale"
 
 
 def _by_title(name):

@@ -79,6 +79,7 @@ def test_status_machine_and_phase_timestamps(make_user):
     assert kinds == [
         ("declared", None),
         ("status", "acknowledged"),
+        ("role", None),  # nobody commanded it: the acknowledger took command
         ("status", "mitigated"),
         ("status", "resolved"),
         ("status", "closed"),
@@ -100,6 +101,27 @@ def test_second_acknowledge_is_refused(make_user):
     services.incident_transition(incident=incident, actor=ic, to=Status.ACKNOWLEDGED)
     with pytest.raises(services.TransitionRefused):
         services.incident_transition(incident=incident, actor=ic, to=Status.ACKNOWLEDGED)
+
+
+def test_acknowledging_an_incident_without_commander_takes_command(make_user):
+    ic, other = make_user(Role.INCIDENT_COMMANDER), make_user(Role.INCIDENT_COMMANDER)
+    incident = declare(ic)
+    assert incident.commander is None
+    incident = services.incident_transition(incident=incident, actor=other, to=Status.ACKNOWLEDGED)
+    assert Incident.objects.get(pk=incident.pk).commander == other
+    role_event = incident.events.get(kind=EventKind.ROLE)
+    assert role_event.author == other and f"Commander: **{other}**" in role_event.text
+    assert role_event.data["commander"] == other.pk
+    entry = AuditEntry.objects.filter(action="incident.transition", target_id=str(incident.pk)).get()
+    assert entry.before["commander_id"] is None and entry.after["commander_id"] == other.pk
+
+
+def test_acknowledging_keeps_an_existing_commander(make_user):
+    ic, other = make_user(Role.INCIDENT_COMMANDER), make_user(Role.INCIDENT_COMMANDER)
+    incident = declare(ic, commander=ic)
+    services.incident_transition(incident=incident, actor=other, to=Status.ACKNOWLEDGED)
+    assert Incident.objects.get(pk=incident.pk).commander == ic
+    assert not incident.events.filter(kind=EventKind.ROLE).exists()
 
 
 def test_reopen_is_an_explicit_event(make_user):

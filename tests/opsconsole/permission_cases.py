@@ -17,3 +17,19 @@ CASES = [
     ),
     Case("api_token_revoke", "users.manage", setup=_token),
 ]
+
+
+def _person(user):
+    return {"pk": User.objects.create_user(username="person", email="person@example.com").pk}
+
+
+CASES += [
+    Case(
+        "users",
+        "users.manage",
+        data=lambda kw: {"username": "newbie", "email": "newbie@example.com", "roles": ["SRE"]},
+    ),
+    Case("user_detail", "users.manage", setup=_person, data=lambda kw: {"roles": ["Viewer"]}),
+    Case("user_set_active", "users.manage", setup=_person, data=lambda kw: {"active": "0"}),
+    Case("user_reset_mfa", "users.manage", setup=_person),
+]

@@ -15,6 +15,7 @@ MATRIX = {
     "handoff.write": "- y y y y",
     "remediation.request": "- y y y y",
     "remediation.approve": "- y y y y",
+    "remediation.preapprove": "- - - y y",
     "config.edit": "- y y y y",
     "schedule.edit": "- - - y y",
     "users.manage": "- - - - y",

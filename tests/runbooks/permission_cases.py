@@ -50,7 +50,44 @@ def _approve(user) -> dict:
     return _awaiting(user) | {"decision": "approve"}
 
 
+def _check(user) -> dict:
+    from tests.healthchecks.factories import make_check
+
+    return {"check_pk": make_check().pk}
+
+
+def _bound_check(user) -> dict:
+    from runbooks.remediation import binding_save
+
+    kwargs = _check(user)
+    from healthchecks.models import Check
+
+    check = Check.objects.get(pk=kwargs["check_pk"])
+    binding_save(
+        actor=system_admin(),
+        check=check,
+        action="run_check",
+        params={"check_id": check.pk},
+        cooldown_seconds=60,
+        max_per_hour=2,
+    )
+    return kwargs
+
+
+def _binding_data(kwargs) -> dict:
+    # run_check touches no external target: valid whatever the allowlist.
+    return {
+        "action": "run_check",
+        "params": f'{{"check_id": {kwargs["check_pk"]}}}',
+        "cooldown_seconds": "600",
+        "max_per_hour": "2",
+        "enabled": "on",
+    }
+
+
 CASES = [
+    Case("runbooks:remediation_edit", "config.edit", setup=_check, data=_binding_data),
+    Case("runbooks:remediation_delete", "config.edit", setup=_bound_check),
     Case("runbooks:create", "config.edit", data=_create_data),
     Case("runbooks:edit", "config.edit", setup=_runbook, data=_edit_data),
     Case(

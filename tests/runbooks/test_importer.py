@@ -17,9 +17,8 @@ from opsconsole.markdown_reader import UnreadableDocument, decode, read_sections
 from runbooks.importer import import_document, runbooks_in
 from runbooks.models import Runbook, RunbookVersion
 
-SHARED = Path(settings.BASE_DIR).parent / "shared" / "seeds"
-COPIES = Path(settings.BASE_DIR) / "checklists" / "fixtures" / "seeds"
-SEEDS = SHARED if SHARED.is_dir() else COPIES
+# The five operations guides teams wrote before the console, kept in the repository.
+SEEDS = Path(settings.BASE_DIR) / "checklists" / "fixtures" / "seeds"
 FILES = sorted(SEEDS.glob("*.txt"))
 
 # title → number of steps, from the five seed documents
@@ -204,7 +203,7 @@ def test_a_bound_action_survives_re_import_and_seed_demo_is_idempotent():
     demo.seed(StringIO())  # imports the same guides again and re-checks the bindings
     assert RunbookVersion.objects.count() == versions
     doc = (
-        (COPIES / "000_19c1f8062f66547d.txt").read_bytes().replace(b"5. If message poison-pill", b"5. If a poison pill")
+        (SEEDS / "000_19c1f8062f66547d.txt").read_bytes().replace(b"5. If message poison-pill", b"5. If a poison pill")
     )
     [outcome] = [o for o in import_document(doc, "000_19c1f8062f66547d.txt", actor=None) if o.title == backlog.title]
     assert outcome.verb == "updated"

@@ -196,10 +196,8 @@ if HEALTHCHECK_BATCH_SIZE < 1 or HEALTHCHECK_CONCURRENCY < 1 or HEALTHCHECK_RAW_
 # --- Authentication (django-allauth) --------------------------------------
 AUTH_USER_MODEL = "opsconsole.User"
 AUTHENTICATION_BACKENDS = [
-    # Django's and allauth's backends, loading the user's roles in the user's
-    # own query (opsconsole/auth_backends.py): one statement less per request.
-    # Not listed beside them: a failed sign-in would run the password hasher
-    # once per backend. Sessions signed in under the old names end once.
+    # Django's and allauth's backends, loading the user's roles in the user's own query
+    # (opsconsole/auth_backends.py). Sessions signed in under the old names end once.
     "opsconsole.auth_backends.RolesModelBackend",
     "opsconsole.auth_backends.RolesAllauthBackend",
 ]

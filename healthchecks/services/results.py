@@ -151,7 +151,7 @@ def record_results(
                 transaction.on_commit(lambda: [tasks.state_change_action.delay(pk) for pk in actionable])
         # Bulk writes send no post_save: the checks' pages (and, on a state
         # change, the board) refresh through their live stamps.
-        live.bump(*(f"check:{check.pk}" for check in checks), "healthchecks" if changes else "")
+        live.bump(*(f"check:{row[0]}" for row in rows), "healthchecks" if changes else "")
     return changes
 
 

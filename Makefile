@@ -43,7 +43,8 @@ run: install
 # collected" in one phase when PYTEST_ARGS narrows the run) is not a failure.
 test: install
 	@export DEBUG=false SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef \
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= METRICS_TOKEN=; \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= METRICS_TOKEN= \
+	DATABASE_POOL_MAX_SIZE=$${DATABASE_POOL_MAX_SIZE:-0}; \
 	unset PROMETHEUS_MULTIPROC_DIR; \
 	status=0; \
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not browser" $(PYTEST_ARGS) || status=$$?; \

@@ -82,6 +82,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for(predicate: Callable[[], object], timeout: float, what: str):
+    """Poll until `predicate()` is truthy and return its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile (p in 0–100) of a non-empty list."""
     ordered = sorted(values)

@@ -190,7 +190,9 @@ def ingest(note: Notification, *, actor=None) -> dict:
     """Apply one delivery. Idempotent: a repeated delivery changes nothing and
     returns duplicates == number of alerts. All or nothing (one transaction)."""
     key = dedup_key(note.group_key)
-    with transaction.atomic():
+    # One batch of audit rows per delivery (declared, event, delivery): written
+    # together at the end, the audit head held only from there to commit.
+    with transaction.atomic(), audit.batch():
         fresh_keys = _claim_receipts(note)
         fresh = [a for a in note.alerts if _receipt_key(note.group_key, a) in fresh_keys]
         incident: Incident | None = None

@@ -10,6 +10,9 @@ situations (no policy, nothing to stop).
 from django.dispatch import Signal
 
 # An incident was opened (declared by hand, or by an alert or a check). kwargs: incident.
+# Sent before the declare's announcement: a receiver that paged people answers
+# {"paged_emails": [...], "note": "Paging L1 …"}; the announcement leaves those
+# addresses out and adds the note (one notice per person).
 incident_opened = Signal()
 # An incident was acknowledged (status triggered → acknowledged). kwargs: incident, actor.
 incident_acknowledged = Signal()

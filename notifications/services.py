@@ -105,6 +105,44 @@ def webhook_target(service: Service | None) -> str:
     return (service.webhook_url if service is not None else "") or settings.NOTIFY_WEBHOOK_URL
 
 
+def _deliveries_for(
+    *,
+    event: str,
+    title: str,
+    text: str,
+    url: str = "",
+    service: Service | None = None,
+    emails: Iterable[str] = (),
+    webhook: bool = True,
+    subject: models.Model | None = None,
+    restricted: bool = False,
+    now=None,
+) -> list[Delivery]:
+    link = absolute_url(url)
+    deliveries: list[Delivery] = []
+    common = {
+        "event": event,
+        "service": service,
+        "next_attempt_at": now or timezone.now(),
+        "subject_type": subject._meta.label_lower if subject is not None else "",
+        "subject_id": str(subject.pk) if subject is not None else "",
+        "restricted": restricted,
+    }
+    target = webhook_target(service) if webhook else ""
+    if target:
+        payload = webhook_payload(event=event, title=title, text=text, link=link)
+        deliveries.append(Delivery(channel=Delivery.Channel.WEBHOOK, target=target, payload=payload, **common))
+    seen: set[str] = set()
+    for raw in emails:
+        address = (raw or "").strip()
+        if not address or address.lower() in seen:
+            continue
+        seen.add(address.lower())
+        payload = email_payload(title=title, text=text, link=link)
+        deliveries.append(Delivery(channel=Delivery.Channel.EMAIL, target=address, payload=payload, **common))
+    return deliveries
+
+
 def notify(
     *,
     event: str,
@@ -124,29 +162,29 @@ def notify(
     own: creating deliveries is part of the caller's (audited) action.
     Guarantee: if the caller's transaction rolls back, nothing is sent.
     """
-    link = absolute_url(url)
-    deliveries: list[Delivery] = []
+    return notify_many(
+        [
+            {
+                "event": event,
+                "title": title,
+                "text": text,
+                "url": url,
+                "service": service,
+                "emails": emails,
+                "webhook": webhook,
+                "subject": subject,
+                "restricted": restricted,
+            }
+        ]
+    )
+
+
+def notify_many(notices: Iterable[dict]) -> list[Delivery]:
+    """`notify` for many notices (each a dict of notify's arguments) in one
+    INSERT and one after-commit enqueue: sweeps that page hundreds of people
+    at once keep a constant number of statements."""
     now = timezone.now()
-    common = {
-        "event": event,
-        "service": service,
-        "next_attempt_at": now,
-        "subject_type": subject._meta.label_lower if subject is not None else "",
-        "subject_id": str(subject.pk) if subject is not None else "",
-        "restricted": restricted,
-    }
-    target = webhook_target(service) if webhook else ""
-    if target:
-        payload = webhook_payload(event=event, title=title, text=text, link=link)
-        deliveries.append(Delivery(channel=Delivery.Channel.WEBHOOK, target=target, payload=payload, **common))
-    seen: set[str] = set()
-    for raw in emails:
-        address = (raw or "").strip()
-        if not address or address.lower() in seen:
-            continue
-        seen.add(address.lower())
-        payload = email_payload(title=title, text=text, link=link)
-        deliveries.append(Delivery(channel=Delivery.Channel.EMAIL, target=address, payload=payload, **common))
+    deliveries = [d for notice in notices for d in _deliveries_for(now=now, **notice)]
     if not deliveries:
         return []
     with transaction.atomic():
@@ -164,19 +202,43 @@ def notify_on_call(
     url: str = "",
     service: Service | None = None,
     subject: models.Model | None = None,
+    exclude: Iterable[str] = (),
 ) -> list[Delivery]:
-    """Email whoever is on call now for `service` (every rotation when None), plus the webhook.
+    """Email whoever is on call now for `service` (every rotation when None), plus the webhook;
+    `exclude`: addresses already told (paged by the escalation policy).
 
     "Who is on call" is answered by the resolver the oncall app registers
     (notifications.recipients): this app sits below oncall and never imports it."""
-    emails = [user.email for user in recipients.on_call_now(service) if user.email]
+    skip = {e.lower() for e in exclude}
+    emails = [user.email for user in recipients.on_call_now(service) if user.email and user.email.lower() not in skip]
     return notify(event=event, title=title, text=text, url=url, service=service, emails=emails, subject=subject)
 
 
+# Above this many deliveries at once (a sweep paging hundreds of people), the
+# caller publishes one fan-out message and a notifications worker publishes the
+# sends: the caller's time stays flat instead of one broker round trip each.
+FAN_OUT_AT = 20
+
+
 def enqueue(delivery_ids: Iterable[int]) -> None:
-    """Queue one send task per delivery. A broker outage is logged, not raised:
-    the deliveries stay pending and the sweeper (requeue_stale_deliveries)
-    queues them again."""
+    """Queue one send task per delivery (through one fan-out task for many). A
+    broker outage is logged, not raised: the deliveries stay pending and the
+    sweeper (requeue_stale_deliveries) queues them again."""
+    from .tasks import fan_out_deliveries
+
+    ids = list(delivery_ids)
+    if len(ids) > FAN_OUT_AT:
+        try:
+            fan_out_deliveries.delay(ids)
+            return
+        except Exception:  # noqa: BLE001 - the broker's errors are many and all mean "later"
+            logger.exception("could not queue a fan-out of %s deliveries; the sweeper will retry them", len(ids))
+            return
+    enqueue_each(ids)
+
+
+def enqueue_each(delivery_ids: Iterable[int]) -> None:
+    """One send task per delivery (the fan-out task's work)."""
     from .tasks import send_delivery
 
     for delivery_id in delivery_ids:

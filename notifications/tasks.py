@@ -32,6 +32,20 @@ def send_delivery(self, delivery_id: int) -> str:
 
 
 @shared_task(
+    name="notifications.tasks.fan_out_deliveries",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def fan_out_deliveries(delivery_ids: list[int]) -> int:
+    """Queue one send_delivery per id (services.enqueue hands many over at once).
+    Safe to run twice: a delivery already sent is not sent again."""
+    services.enqueue_each(delivery_ids)
+    return len(delivery_ids)
+
+
+@shared_task(
     name="notifications.tasks.requeue_stale_deliveries",
     ignore_result=True,
     soft_time_limit=60,

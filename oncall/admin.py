@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import F
 
 from opsconsole.admin import AuditedModelAdmin
 
@@ -119,10 +120,10 @@ class ShiftAdmin(AuditedModelAdmin):
 
 @admin.register(CalendarFeed)
 class CalendarFeedAdmin(AuditedModelAdmin):
-    list_display = ("user", "created_at", "revoked_at")
+    list_display = ("user", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
-    fields = ("user", "created_at", "revoked_at")
-    readonly_fields = ("user", "created_at")
+    fields = ("user", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("user", "created_at", "last_used_at")
 
     def has_add_permission(self, request):
         return False  # people make their own (the token is shown to them once)
@@ -146,6 +147,13 @@ class EscalationPolicyAdmin(AuditedModelAdmin):
     list_display = ("name", "is_default", "created_at")
     search_fields = ("name", "description")
     inlines = [PolicyServiceInline, EscalationLevelInline]
+
+    def save_model(self, request, obj, form, change):
+        # An admin edit is a new version too: a policy form drawn before it is refused.
+        if change:
+            obj.version = F("version") + 1
+        super().save_model(request, obj, form, change)
+        obj.refresh_from_db(fields=["version"])
 
 
 class EscalationStepInline(admin.TabularInline):

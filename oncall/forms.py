@@ -139,60 +139,10 @@ class HandoffAnswerForm(forms.Form):
         return data
 
 
-class PolicyForm(forms.Form):
-    """An escalation policy on one form: its services, whether it is the default,
-    and its levels as lines "name | wait minutes | rotation and/or usernames"."""
-
-    name = forms.CharField(max_length=100)
-    is_default = forms.BooleanField(required=False, label="Default policy (services without one)")
-    services = forms.ModelMultipleChoiceField(queryset=None, required=False)
-    levels = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 5}),
-        help_text="One level per line, paged in order: name | minutes to wait | rotation name and/or usernames "
-        "(comma-separated). E.g. “On-call engineer | 15 | Primary SRE”.",
+class HandoffReplyForm(forms.Form):
+    answer = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        label="Your answer",
+        error_messages={"required": "Write the answer."},
     )
-
-    def __init__(self, *args, **kwargs) -> None:
-        from opsconsole.models import Service
-
-        super().__init__(*args, **kwargs)
-        self.fields["services"].queryset = Service.objects.order_by("name")
-
-    def clean_levels(self) -> list[dict]:
-        from .models import Rotation
-
-        rotations = {r.name.lower(): r for r in Rotation.objects.all()}
-        users = {u.username.lower(): u for u in User.objects.filter(is_active=True)}
-        levels = []
-        for number, line in enumerate(
-            [line for line in self.cleaned_data["levels"].splitlines() if line.strip()], start=1
-        ):
-            parts = [part.strip() for part in line.split("|")]
-            if len(parts) != 3 or not parts[0]:
-                raise forms.ValidationError(f"Line {number}: write “name | minutes | who”.")
-            if not parts[1].isdigit() or not 1 <= int(parts[1]) <= 7 * 24 * 60:
-                raise forms.ValidationError(f"Line {number}: the wait is a number of minutes (1 to 10080).")
-            rotation, people = None, []
-            for who in [w.strip() for w in parts[2].split(",") if w.strip()]:
-                if who.lower() in rotations and rotation is None:
-                    rotation = rotations[who.lower()]
-                elif who.lower() in users:
-                    people.append(users[who.lower()])
-                else:
-                    raise forms.ValidationError(f"Line {number}: “{who}” is neither a rotation nor an active user.")
-            if rotation is None and not people:
-                raise forms.ValidationError(f"Line {number}: name a rotation or people to page.")
-            levels.append(
-                {"name": parts[0][:100], "wait_minutes": int(parts[1]), "rotation": rotation, "users": people}
-            )
-        if not levels:
-            raise forms.ValidationError("A policy needs at least one level.")
-        return levels
-
-
-def policy_levels_text(policy) -> str:
-    lines = []
-    for level in policy.levels.all():
-        who = ([level.rotation.name] if level.rotation else []) + [u.username for u in level.users.all()]
-        lines.append(f"{level.name} | {level.wait_minutes} | {', '.join(who)}")
-    return "\n".join(lines)

@@ -58,8 +58,11 @@ def to_markdown(handoff: Handoff, tz_name: str = "UTC") -> str:
     lines += [f"- [{'x' if key in handoff.confirmations else ' '}] {label}" for key, label in CONFIRMATIONS]
     if handoff.acknowledged_at:
         lines.append(f"\nConfirmed by {handoff.acknowledged_by} at {_fmt(handoff.acknowledged_at, tz)}.")
-    if handoff.question:
-        lines.append(
-            f"\nQuestion from {handoff.questioned_by} at {_fmt(handoff.questioned_at, tz)}: {handoff.question}"
-        )
+    thread = list(handoff.messages.all())
+    if thread:
+        lines += ["", "### Questions and Answers"]
+        lines += [
+            f"- {m.get_kind_display()} from {m.author} at {_fmt(m.created_at, tz)}: {' '.join(m.text.split())}"
+            for m in thread
+        ]
     return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from opsconsole.roles import has_capability, requires
 
 from . import handoffs, selectors
-from .forms import HandoffAnswerForm, HandoffForm, user_choices
+from .forms import HandoffAnswerForm, HandoffForm, HandoffReplyForm, user_choices
 from .handoff_export import to_markdown
 from .models import Handoff, Rotation
 
@@ -60,7 +60,12 @@ def handoff_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "oncall/handoff_detail.html", _detail_context(request, handoff))
 
 
-def _detail_context(request: HttpRequest, handoff: Handoff, form: HandoffAnswerForm | None = None) -> dict:
+def _detail_context(
+    request: HttpRequest,
+    handoff: Handoff,
+    form: HandoffAnswerForm | None = None,
+    reply_form: HandoffReplyForm | None = None,
+) -> dict:
     may_answer = (
         has_capability(request.user, "handoff.write")
         and handoff.status != Handoff.Status.ACKNOWLEDGED
@@ -73,6 +78,8 @@ def _detail_context(request: HttpRequest, handoff: Handoff, form: HandoffAnswerF
         "confirmations": [(label, key in handoff.confirmations) for key, label in handoffs.CONFIRMATIONS],
         "answer_form": form or HandoffAnswerForm(),
         "may_answer": may_answer,
+        "reply_form": reply_form or HandoffReplyForm(),
+        "may_reply": handoffs.may_reply(request.user, handoff),
     }
 
 
@@ -95,6 +102,22 @@ def handoff_answer(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
     return render(request, "oncall/handoff_detail.html", _detail_context(request, handoff, form))
+
+
+@require_POST
+@requires("handoff.write")
+def handoff_reply(request: HttpRequest, pk: int) -> HttpResponse:
+    """The outgoing engineer answers the incoming one's question (the thread)."""
+    handoff = get_object_or_404(selectors.handoffs_with_items(), pk=pk)
+    form = HandoffReplyForm(request.POST)
+    if form.is_valid():
+        try:
+            handoffs.handoff_reply(actor=request.user, handoff=handoff, answer=form.cleaned_data["answer"])
+            messages.success(request, "Answer sent to the incoming engineer.")
+            return redirect("oncall:handoff_detail", pk=handoff.pk)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+    return render(request, "oncall/handoff_detail.html", _detail_context(request, handoff, reply_form=form))
 
 
 @requires("read")

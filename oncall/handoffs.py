@@ -20,17 +20,19 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from checklists.models import ChecklistRun, Schedule
 from healthchecks.models import Check, MaintenanceWindow
 from incidents.models import Incident
+from notifications import services as notifications
 from opsconsole import audit
 from opsconsole.models import User
 from opsconsole.roles import check_capability, has_capability
 from runbooks.models import ActionRun, Execution
 
-from .models import Handoff, HandoffItem, Rotation, Shift
+from .models import Handoff, HandoffItem, HandoffMessage, Rotation, Shift
 
 CONFIRMATIONS = [
     ("briefed", "Outgoing engineer briefed incoming"),
@@ -340,16 +342,80 @@ def handoff_ask(*, actor: User, handoff: Handoff, question: str) -> Handoff:
         raise ValidationError({"question": "Write the question."})
     if len(question) > 2000:
         raise ValidationError({"question": "Keep the question under 2,000 characters."})
+    now = timezone.now()
     updated = (
         Handoff.objects.filter(pk=handoff.pk)
         .exclude(status=Handoff.Status.ACKNOWLEDGED)
-        .update(status=Handoff.Status.QUESTIONED, question=question, questioned_at=timezone.now(), questioned_by=actor)
+        .update(status=Handoff.Status.QUESTIONED, question=question, questioned_at=now, questioned_by=actor)
     )
     if not updated:
         raise ValidationError("This handoff was already confirmed.")
-    audit.record(actor, "oncall.handoff_question", handoff, after={"question": question[:200]})
+    message = HandoffMessage.objects.create(
+        handoff=handoff, kind=HandoffMessage.Kind.QUESTION, author=actor, text=question, created_at=now
+    )
+    audit.record(actor, "oncall.handoff_question", handoff, after={"question": question[:200], "message": message.pk})
+    _tell(handoff.outgoing, handoff, f"{actor} asked about your handoff of {handoff.rotation.name}", question)
     handoff.refresh_from_db()
     return handoff
+
+
+def may_reply(actor: User, handoff: Handoff) -> bool:
+    """Who answers a question: the outgoing engineer who wrote the handoff, or a
+    Manager/Admin for them (the outgoing one has gone off shift); never the
+    person who asked. Only while a question is open."""
+    return handoff.status == Handoff.Status.QUESTIONED and _answerer(actor, handoff)
+
+
+def _answerer(actor: User, handoff: Handoff) -> bool:
+    return (
+        has_capability(actor, "handoff.write")
+        and (actor.pk == handoff.outgoing_id or has_capability(actor, "schedule.edit"))
+        and actor.pk != handoff.questioned_by_id
+    )
+
+
+@transaction.atomic
+def handoff_reply(*, actor: User, handoff: Handoff, answer: str) -> HandoffMessage:
+    """The outgoing engineer answers the open question, in the app: timestamped,
+    audited, the asker notified. A conditional UPDATE (questioned → answered)
+    lets one answer through when two arrive at once; the handoff still waits
+    for the incoming engineer's confirmation (or a follow-up question)."""
+    check_capability(actor, "handoff.write")
+    if not _answerer(actor, handoff):
+        raise PermissionDenied("Only the outgoing engineer (or a Manager) can answer this question.")
+    answer = (answer or "").strip()
+    if not answer:
+        raise ValidationError({"answer": "Write the answer."})
+    if len(answer) > 2000:
+        raise ValidationError({"answer": "Keep the answer under 2,000 characters."})
+    updated = Handoff.objects.filter(pk=handoff.pk, status=Handoff.Status.QUESTIONED).update(
+        status=Handoff.Status.ANSWERED
+    )
+    if not updated:
+        raise ValidationError("There is no open question on this handoff (answered or confirmed already).")
+    message = HandoffMessage.objects.create(
+        handoff=handoff, kind=HandoffMessage.Kind.ANSWER, author=actor, text=answer, created_at=timezone.now()
+    )
+    audit.record(actor, "oncall.handoff_answer", handoff, after={"answer": answer[:200], "message": message.pk})
+    if handoff.questioned_by is not None:
+        _tell(handoff.questioned_by, handoff, f"{actor} answered your question on {handoff.rotation.name}", answer)
+    return message
+
+
+def _tell(user: User | None, handoff: Handoff, title: str, text: str) -> None:
+    """E-mail one person about the thread (a handoff is readable by everyone, so
+    no restricted content; no shared webhook: it is a conversation of two)."""
+    if user is None or not user.email:
+        return
+    notifications.notify(
+        event="oncall.handoff_thread",
+        title=title,
+        text=text,
+        url=reverse("oncall:handoff_detail", args=[handoff.pk]),
+        emails=[user.email],
+        webhook=False,
+        subject=handoff,
+    )
 
 
 def overdue_before(now: datetime.datetime | None = None) -> datetime.datetime:

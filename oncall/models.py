@@ -238,6 +238,8 @@ class EscalationPolicy(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     is_default = models.BooleanField(default=False, help_text="Used for incidents whose services have no policy.")
+    # Moved on every save: an edit made from an older version is refused.
+    version = models.PositiveIntegerField(default=0, editable=False)
     services = models.ManyToManyField(
         "opsconsole.Service", through="PolicyService", blank=True, related_name="escalation_policies"
     )
@@ -351,6 +353,7 @@ class Handoff(models.Model):
     class Status(models.TextChoices):
         SUBMITTED = "submitted", "Waiting for the incoming engineer"
         QUESTIONED = "questioned", "Question asked"
+        ANSWERED = "answered", "Question answered"
         ACKNOWLEDGED = "acknowledged", "Handoff confirmed"
 
     rotation = models.ForeignKey(Rotation, on_delete=models.PROTECT, related_name="handoffs")
@@ -417,3 +420,24 @@ class HandoffItem(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class HandoffMessage(models.Model):
+    """The question thread of a handoff: the incoming engineer asks, the outgoing
+    one answers, in the app, timestamped (and audited by the services)."""
+
+    class Kind(models.TextChoices):
+        QUESTION = "question", "Question"
+        ANSWER = "answer", "Answer"
+
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["handoff", "created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.author} on {self.handoff_id}"

@@ -16,6 +16,7 @@ from .models import (
     EscalationLevel,
     EscalationPolicy,
     Handoff,
+    HandoffMessage,
     IncidentEscalation,
     Override,
     Rotation,
@@ -184,8 +185,9 @@ def live_feed(raw_token: str):
     )
 
 
-def has_live_feed(user: User) -> bool:
-    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).exists()
+def user_live_feed(user: User) -> CalendarFeed | None:
+    """The person's live feed (for its created / last used times), or None."""
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at").first()
 
 
 class OncallCollector:
@@ -248,7 +250,7 @@ def current_rotation_of(user) -> Rotation | None:
 def handoffs_with_items() -> QuerySet:
     return Handoff.objects.select_related(
         "rotation", "outgoing", "incoming", "acknowledged_by", "questioned_by"
-    ).prefetch_related("items")
+    ).prefetch_related("items", Prefetch("messages", queryset=HandoffMessage.objects.select_related("author")))
 
 
 def handoff_history(rotation: Rotation | None, limit: int = 100) -> list:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -120,7 +121,13 @@ def _changed_users(old: list, new_rows: list[Shift], old_until: datetime.datetim
 
 
 def _notify_schedule_change(rotation: Rotation, user_ids: set[int]) -> None:
-    users = User.objects.filter(pk__in=user_ids, is_active=True).exclude(email="")
+    """Through the notifications app, as every other notice: each person by
+    e-mail with their own upcoming shifts, and the rotation's channel (its
+    services' webhooks, else the global one) with who changed — names only.
+    The channel is shared, so shift times and override reasons (a holiday, a
+    sick day: personal) stay in each person's own e-mail; the console's
+    schedule pages show the rest to those who may read them."""
+    users = list(User.objects.filter(pk__in=user_ids, is_active=True).order_by("username"))
     upcoming: dict[int, list[Shift]] = {}
     for shift in (
         Shift.objects.filter(rotation=rotation, user_id__in=user_ids)
@@ -128,19 +135,49 @@ def _notify_schedule_change(rotation: Rotation, user_ids: set[int]) -> None:
         .order_by("starts_at")
     ):
         upcoming.setdefault(shift.user_id, []).append(shift)
+    title = f"Your on-call shifts in {rotation.name} changed"
+    url = reverse("oncall:calendar")
+    notices = []
     for user in users:
+        if not user.email:
+            continue
         lines = [
             f"- {_when(s.starts_at, user.timezone)} → {_when(s.ends_at, user.timezone)}"
             for s in upcoming.get(user.pk, [])[:10]
         ]
-        notifications.notify(
-            event="oncall.schedule_changed",
-            title=f"Your on-call shifts in {rotation.name} changed",
-            text="Your shifts now are (your timezone):\n" + ("\n".join(lines) or "- none"),
-            url=reverse("oncall:calendar"),
-            emails=[user.email],
-            webhook=False,
+        text = "Your shifts now are (your timezone):\n" + ("\n".join(lines) or "- none")
+        notices.append(
+            {"event": "oncall.schedule_changed", "title": title, "text": text, "url": url, "emails": [user.email]}
         )
+    if users:
+        names = ", ".join(str(u) for u in users)
+        for service in _channel_services(rotation):
+            notices.append(
+                {
+                    "event": "oncall.schedule_changed",
+                    "title": f"On-call schedule of {rotation.name} changed",
+                    "text": f"Shifts changed for {names}. See the on-call calendar.",
+                    "url": url,
+                    "service": service,
+                    "webhook": True,
+                }
+            )
+    for notice in notices:
+        notice.setdefault("webhook", False)
+        notice["subject"] = rotation
+    notifications.notify_many(notices)
+
+
+def _channel_services(rotation: Rotation) -> list:
+    """One service per distinct webhook among the rotation's services (None: the
+    global webhook, for a rotation of every service or services without one)."""
+    chosen, seen = [], set()
+    for service in rotation.services.order_by("tier", "name"):
+        target = notifications.webhook_target(service)
+        if target and target not in seen:
+            seen.add(target)
+            chosen.append(service)
+    return chosen or [None]
 
 
 def materialise_all(now: datetime.datetime | None = None) -> int:
@@ -286,6 +323,23 @@ def feed_create(*, actor: User) -> str:
     feed = CalendarFeed.objects.create(user=actor, token_hash=token_hash)
     audit.record(actor, "oncall.feed_create", feed, after={"revoked_previous": revoked})
     return raw
+
+
+FEED_TOUCH_SECONDS = 60
+
+
+def feed_touch(feed: CalendarFeed, now: datetime.datetime) -> bool:
+    """Record that a calendar app fetched the feed, at most once a minute: no
+    statement at all when the time read with the feed is recent (calendar apps
+    poll often), and a conditional UPDATE otherwise, so two fetches at once
+    write once. Bookkeeping like an API token's last use, not audited."""
+    stale = now - datetime.timedelta(seconds=FEED_TOUCH_SECONDS)
+    if feed.last_used_at is not None and feed.last_used_at > stale:
+        return False
+    fresh = Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale)
+    written = CalendarFeed.objects.filter(fresh, pk=feed.pk).update(last_used_at=now)
+    feed.last_used_at = now
+    return bool(written)
 
 
 @transaction.atomic

@@ -22,5 +22,6 @@ urlpatterns += [
     path("handoffs/new/", handoff_views.handoff_new, name="handoff_new"),
     path("handoffs/<int:pk>/", handoff_views.handoff_detail, name="handoff_detail"),
     path("handoffs/<int:pk>/answer/", handoff_views.handoff_answer, name="handoff_answer"),
+    path("handoffs/<int:pk>/reply/", handoff_views.handoff_reply, name="handoff_reply"),
     path("handoffs/<int:pk>.md", handoff_views.handoff_markdown, name="handoff_markdown"),
 ]

@@ -13,8 +13,9 @@ from opsconsole.http import HtmxHttpRequest
 from opsconsole.roles import has_capability, requires
 
 from . import escalation, ical, selectors, services
-from .forms import OverrideForm, PolicyForm, RotationForm, policy_levels_text, user_choices
+from .forms import OverrideForm, RotationForm, user_choices
 from .models import EscalationPolicy, Override, Rotation
+from .policy_forms import Choices, policy_forms
 
 
 def _rotation_form(rotation: Rotation) -> RotationForm:
@@ -38,8 +39,13 @@ def _page_context(request: HttpRequest, *, only: int | None = None, bound: tuple
         "rotations": rotations,
         "can_edit": can_edit,
         "rotation": rotations[0] if rotations else None,
-        "has_feed": selectors.has_live_feed(request.user),
+        **_feed_context(request.user),
     }
+
+
+def _feed_context(user, feed_url: str = "") -> dict:
+    feed = selectors.user_live_feed(user)
+    return {"feed_url": feed_url, "has_feed": feed is not None, "live_feed": feed}
 
 
 @requires("read")
@@ -97,27 +103,22 @@ def rotation_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _respond(request, rotation, "", bound=(rotation.pk, "settings_form", form))
 
 
-def _policy_forms(policies: list, bound: tuple | None = None) -> None:
-    for policy in policies:
-        initial = {
-            "name": policy.name,
-            "is_default": policy.is_default,
-            "services": [s.pk for s in policy.services.all()],
-            "levels": policy_levels_text(policy),
-        }
-        policy.form = PolicyForm(initial=initial, auto_id=f"p{policy.pk}_%s")
-        if bound is not None and bound[0] == policy.pk:
-            policy.form = bound[1]
-
-
 @requires("read")
 def policies(request: HttpRequest, bound: tuple | None = None) -> HttpResponse:
+    """Each policy with its levels; for Managers its form and levels formset
+    (`bound`: (policy pk or None, form, formset) with errors, shown in place)."""
     can_edit = has_capability(request.user, "schedule.edit")
     items = selectors.policies_overview()
+    new_forms = None
     if can_edit:
-        _policy_forms(items, bound)
-    new_form = bound[1] if bound is not None and bound[0] is None else PolicyForm(auto_id="pnew_%s")
-    context = {"policies": items, "can_edit": can_edit, "new_form": new_form if can_edit else None}
+        choices = Choices()
+        for policy in items:
+            policy.form, policy.formset = policy_forms(choices=choices, policy=policy)
+            if bound is not None and bound[0] == policy.pk:
+                policy.form, policy.formset = bound[1], bound[2]
+        new_forms = bound[1:] if bound is not None and bound[0] is None else policy_forms(choices=choices)
+    context = {"policies": items, "can_edit": can_edit, "new_form": new_forms[0] if new_forms else None}
+    context["new_formset"] = new_forms[1] if new_forms else None
     return render(request, "oncall/policies.html", context)
 
 
@@ -125,15 +126,16 @@ def policies(request: HttpRequest, bound: tuple | None = None) -> HttpResponse:
 @requires("schedule.edit")
 def policy_save(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     policy = get_object_or_404(EscalationPolicy, pk=pk) if pk else None
-    form = PolicyForm(request.POST, auto_id=f"p{pk}_%s" if pk else "pnew_%s")
-    if form.is_valid():
+    form, formset = policy_forms(choices=Choices(), policy=policy, data=request.POST)
+    if form.is_valid() and formset.is_valid():
+        data = {k: form.cleaned_data[k] for k in ("name", "is_default", "services", "version")}
         try:
-            saved = escalation.policy_save(actor=request.user, policy=policy, **form.cleaned_data)
+            saved = escalation.policy_save(actor=request.user, policy=policy, levels=formset.levels(), **data)
             messages.success(request, f"Saved the escalation policy “{saved.name}”.")
             return redirect(reverse("oncall:policies") + f"#policy-{saved.pk}")
         except ValidationError as exc:
             form.add_error(None, exc)
-    return policies(request, bound=(pk, form))
+    return policies(request, bound=(pk, form, formset))
 
 
 @requires("read")
@@ -150,19 +152,18 @@ def calendar(request: HttpRequest) -> HttpResponse:
 def my_feed(request: HttpRequest) -> HttpResponse:
     """GET: the person's feed status. POST action=create: a new private address
     (shown once; any older one stops working); action=revoke: no address works."""
-    context = {"feed_url": "", "has_feed": selectors.has_live_feed(request.user)}
     action = request.POST.get("action") if request.method == "POST" else None
+    context = None
     if action == "create":
         raw = services.feed_create(actor=request.user)
-        url = request.build_absolute_uri(reverse("oncall:feed", args=[raw]))
-        context = {"feed_url": url, "has_feed": True}
+        context = _feed_context(request.user, request.build_absolute_uri(reverse("oncall:feed", args=[raw])))
     elif action == "revoke":
         services.feed_revoke(actor=request.user)
         messages.success(request, "Your calendar feed is revoked: its address no longer works.")
         return redirect("oncall:my_feed")
     elif request.method == "POST":
         return HttpResponse("Unknown action: use create or revoke.", status=400, content_type="text/plain")
-    return render(request, "oncall/feed.html", context)
+    return render(request, "oncall/feed.html", context or _feed_context(request.user))
 
 
 @require_GET
@@ -173,6 +174,7 @@ def feed(request: HttpRequest, token: str) -> HttpResponse:
     if found is None:
         raise Http404("No such calendar feed.")
     now = timezone.now()
+    services.feed_touch(found, now)
     shifts = selectors.user_shifts(found.user, now - datetime.timedelta(days=ical.PAST_DAYS), services.horizon(now))
     response = HttpResponse(ical.build(found.user, shifts, now), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="oncall.ics"'

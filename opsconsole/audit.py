@@ -2,22 +2,31 @@
 
 Each row holds a SHA-256 over its own content and the previous row's hash,
 so an edited, inserted or deleted row breaks the chain and
-`manage.py verify_audit` names the first one. The chain's head (last seq and
-hash) is kept outside the table, in AuditHead, moved in the same transaction
-as each append: rows deleted from the end of the log are reported too. The
-database refuses UPDATE and DELETE on audit rows (opsconsole.append_only).
+`manage.py verify_audit` names the first one. The log is AUDIT_STREAMS such
+chains ("streams"), not one: a writer appends to whichever stream is free,
+so concurrent transactions (gunicorn workers, Celery workers, an alert
+storm) do not queue behind a single lock held until their commit. Every
+stream's head (last position and hash) is kept outside the table, in
+AuditHead, moved in the same transaction as each append: rows deleted from
+the end of a stream are reported too. The database refuses UPDATE and
+DELETE on audit rows (opsconsole.append_only).
 """
 
+import contextlib
+import contextvars
 import datetime
 import hashlib
 import json
 import logging
+import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from . import live
@@ -55,7 +64,10 @@ def to_json(data: Any) -> Any:
 
 def compute_hash(entry: AuditEntry) -> str:
     payload = {
-        "seq": entry.seq,
+        # "seq" is the row's place in its stream's chain (the field was named
+        # seq when there was one chain). Stream 1 is hashed as that one chain
+        # was, so rows written before the streams existed still verify.
+        "seq": entry.position,
         "created_at": entry.created_at.astimezone(datetime.UTC).isoformat(),
         "actor_id": entry.actor_id,
         "actor_label": entry.actor_label,
@@ -68,8 +80,14 @@ def compute_hash(entry: AuditEntry) -> str:
         "request_id": entry.request_id,
         "prev_hash": entry.prev_hash,
     }
+    if entry.stream != 1:
+        payload["stream"] = entry.stream
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def stream_count() -> int:
+    return max(1, int(getattr(settings, "AUDIT_STREAMS", 8)))
 
 
 def record(
@@ -83,143 +101,273 @@ def record(
     """Append one audit row. Call it inside the service's own transaction.
 
     `actor` is a user, or None for the system (Celery beat, alert webhooks).
+    Inside `batch()` the row is written when the block ends (its `seq` is
+    set then).
     """
-    with transaction.atomic():
-        # The head row's lock serialises appends (the chain must be linear)
-        # until commit; reading it replaces a scan for the last row, so an
-        # append stays three statements: lock+read, insert, move the head.
-        head = AuditHead.objects.select_for_update().filter(pk=1).values_list("seq", "hash").first()
-        if head is None:
-            head = _recreate_head()
-        seq, prev_hash = head[0] + 1, head[1]
-        is_user = actor is not None and getattr(actor, "is_authenticated", False)
-        entry = AuditEntry(
-            seq=seq,
-            created_at=timezone.now(),
-            actor_id=actor.pk if is_user else None,
-            actor_label=actor.get_username() if is_user else (str(actor) if actor else "system"),
-            action=action,
-            target_type=target._meta.label_lower if target is not None else "",
-            target_id=str(target.pk) if target is not None else "",
-            target_repr=str(target)[:300] if target is not None else "",
-            before=_normalise(before),
-            after=_normalise(after),
-            request_id=current_request_id() or "",
-            prev_hash=prev_hash,
-        )
-        entry.hash = compute_hash(entry)
-        entry.save(force_insert=True)
-        AuditHead.objects.filter(pk=1).update(seq=seq, hash=entry.hash, updated_at=entry.created_at)
-        # Audited writes may be conditional UPDATEs (no post_save): live pages
-        # of the target's area refresh all the same.
-        if target is not None:
-            live.bump(target._meta.app_label)
-    # The log stream sees every audited action too, with the request's id.
-    logger.info(
-        "%s by %s",
-        action,
-        entry.actor_label,
-        extra={"audit_seq": seq, "action": action, "target": f"{entry.target_type}:{entry.target_id}"},
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    entry = AuditEntry(
+        created_at=timezone.now(),
+        actor_id=actor.pk if is_user else None,
+        actor_label=actor.get_username() if is_user else (str(actor) if actor else "system"),
+        action=action,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_repr=str(target)[:300] if target is not None else "",
+        before=_normalise(before),
+        after=_normalise(after),
+        request_id=current_request_id() or "",
     )
+    # Audited writes may be conditional UPDATEs (no post_save): live pages
+    # of the target's area refresh all the same (after commit).
+    if target is not None:
+        live.bump(target._meta.app_label)
+    pending = _batch.get()
+    if pending is not None and connection.in_atomic_block:
+        # Dropped again if the savepoint it was recorded in rolls back: Django
+        # forgets on_commit callbacks of a rolled-back savepoint, so the
+        # marker's presence says whether the action still stands.
+        marker = _Marker()
+        transaction.on_commit(marker)
+        pending.append((entry, marker))
+        return entry
+    _append([entry])
     return entry
 
 
-def _recreate_head() -> tuple[int, str]:
-    """The head row is missing: only a TRUNCATE (a test flush, or someone
-    with the table owner's rights) removes it, the trigger refuses DELETE.
-    Start it again from the table's last row, loudly, rather than refuse
-    every audited action in the console."""
-    last = AuditEntry.objects.order_by("-seq").values_list("seq", "hash", "created_at").first()
-    seq, hash_, at = last if last else (0, GENESIS_HASH, timezone.now())
-    if last:
-        logger.error("Audit head record was missing: re-created at row %s", seq, extra={"audit_seq": seq})
-    AuditHead.objects.get_or_create(pk=1, defaults={"seq": seq, "hash": hash_, "updated_at": at})
-    return AuditHead.objects.select_for_update().filter(pk=1).values_list("seq", "hash").get()
+class _Marker:
+    def __call__(self) -> None:
+        """Runs after commit; it only had to be there."""
 
 
-def current_head() -> AuditHead | None:
-    return AuditHead.objects.filter(pk=1).first()
+_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("audit_batch", default=None)
+
+
+@contextlib.contextmanager
+def batch() -> Iterator[None]:
+    """Write every audit row recorded in the block at its end, together: one
+    head locked once, one INSERT, one head move, instead of three statements
+    per row. Use it inside the caller's transaction, around a unit of work
+    that records several rows (an Alertmanager delivery: incident declared,
+    event added, delivery). The chain is the same as without it; the head is
+    also held for less time (from the end of the block to commit)."""
+    if _batch.get() is not None:
+        yield  # nested: the outer block writes
+        return
+    token = _batch.set([])
+    try:
+        yield
+        pending = _batch.get() or []
+    finally:
+        _batch.reset(token)
+    standing = {id(func) for _sids, func, _robust in connection.run_on_commit}
+    entries = [entry for entry, marker in pending if id(marker) in standing]
+    if entries:
+        _append(entries)
+
+
+def _append(entries: list[AuditEntry]) -> None:
+    """Chain `entries` onto one stream and write them (three statements)."""
+    # No savepoint: the statements succeed together or the caller's
+    # transaction fails with them (two round trips fewer per audited write).
+    with transaction.atomic(savepoint=False):
+        stream, position, prev_hash = _lock_a_head()
+        for entry in entries:
+            position += 1
+            entry.stream, entry.position, entry.prev_hash = stream, position, prev_hash
+            entry.hash = prev_hash = compute_hash(entry)
+        if len(entries) == 1:
+            entries[0].save(force_insert=True)
+        else:
+            AuditEntry.objects.bulk_create(entries)
+        last = entries[-1]
+        AuditHead.objects.filter(pk=stream).update(position=last.position, hash=last.hash, updated_at=last.created_at)
+    # The log stream sees every audited action too, with the request's id.
+    for entry in entries:
+        logger.info(
+            "%s by %s",
+            entry.action,
+            entry.actor_label,
+            extra={
+                "audit_seq": entry.seq,
+                "action": entry.action,
+                "target": f"{entry.target_type}:{entry.target_id}",
+            },
+        )
+
+
+def _preferred_stream(count: int) -> int:
+    """The stream this connection used last (a transaction that appends twice
+    finds it already locked by itself, so it never waits on a second head and
+    cannot deadlock on heads); at first, one spread by the server process."""
+    preferred = getattr(connection, "_audit_stream", None)
+    if preferred is None or preferred > count:
+        raw = getattr(connection.connection, "info", None)
+        seed = getattr(raw, "backend_pid", None) or (os.getpid() + threading.get_ident())
+        preferred = seed % count + 1
+    return preferred
+
+
+def _lock_a_head() -> tuple[int, int, str]:
+    """Lock a stream's head until commit and return (stream, position, hash).
+
+    One statement: the preferred stream if it is free (or already ours), else
+    the next free one after it (SKIP LOCKED); only when every stream is busy,
+    wait for the preferred one.
+    """
+    count = stream_count()
+    preferred = _preferred_stream(count)
+    table = AuditHead._meta.db_table
+    skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    with connection.cursor() as cursor:
+        for attempt in range(2):
+            cursor.execute(
+                f"SELECT id, position, hash FROM {table} WHERE id <= %s "  # nosec B608  # table from model _meta
+                f"ORDER BY (id - %s + %s) %% %s LIMIT 1{skip}",
+                [count, preferred, count, count],
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                break
+            if attempt == 0 and not ensure_heads(count):
+                row = (
+                    AuditHead.objects.select_for_update()
+                    .filter(pk=preferred)
+                    .values_list("id", "position", "hash")
+                    .get()
+                )
+                break
+    if row is None:  # pragma: no cover - heads created above; defensive
+        raise RuntimeError("no audit stream head could be locked")
+    connection._audit_stream = row[0]
+    return row[0], row[1], row[2]
+
+
+def ensure_heads(count: int | None = None) -> bool:
+    """Make the heads of streams 1..count that do not exist; True if any did not.
+
+    A head is missing on a new database (streams added by raising
+    AUDIT_STREAMS), or after a TRUNCATE (a test flush, or someone with the
+    table owner's rights: the trigger refuses DELETE). A stream that has rows
+    starts again from its last row, loudly, rather than refuse every audited
+    action in the console."""
+    count = count or stream_count()
+    existing = set(AuditHead.objects.filter(id__lte=count).values_list("id", flat=True))
+    missing = [stream for stream in range(1, count + 1) if stream not in existing]
+    heads = []
+    for stream in missing:
+        last = (
+            AuditEntry.objects.filter(stream=stream)
+            .order_by("-position")
+            .values_list("position", "hash", "created_at")
+            .first()
+        )
+        if last:
+            logger.error(
+                "Audit head record of stream %s was missing: re-created at row %s",
+                stream,
+                last[0],
+                extra={"audit_stream": stream, "audit_position": last[0]},
+            )
+        position, hash_, at = last or (0, GENESIS_HASH, timezone.now())
+        heads.append(AuditHead(id=stream, position=position, hash=hash_, updated_at=at))
+    AuditHead.objects.bulk_create(heads, ignore_conflicts=True)
+    return bool(missing)
+
+
+def current_heads() -> list[AuditHead]:
+    return list(AuditHead.objects.order_by("id"))
+
+
+def format_head(head: AuditHead) -> str:
+    """STREAM:POSITION:HASH, the form `verify_audit --expect-head` takes."""
+    return f"{head.id}:{head.position}:{head.hash}"
 
 
 @dataclass(frozen=True)
 class ChainProblem:
-    seq: int
+    stream: int
+    position: int
     message: str
 
 
 class _ChainWalk:
-    """Walks rows in seq order, remembering where the chain has got to."""
+    """Walks one stream's rows in position order, remembering where it has got to."""
 
-    def __init__(self) -> None:
-        self.expected_seq, self.prev_hash = 1, GENESIS_HASH
+    def __init__(self, stream: int) -> None:
+        self.stream, self.expected, self.prev_hash = stream, 1, GENESIS_HASH
+
+    def problem(self, position: int, message: str) -> ChainProblem:
+        return ChainProblem(self.stream, position, f"stream {self.stream}: {message}")
 
     def check(self, entries: Iterable[AuditEntry]) -> Iterator[ChainProblem]:
         for entry in entries:
-            if entry.seq != self.expected_seq:
-                yield ChainProblem(
-                    entry.seq,
-                    f"rows {self.expected_seq}..{entry.seq - 1} are missing (deleted)"
-                    if entry.seq > self.expected_seq
-                    else f"row {entry.seq} is out of sequence (inserted)",
+            at = entry.position
+            if at != self.expected:
+                yield self.problem(
+                    at,
+                    f"rows {self.expected}..{at - 1} are missing (deleted)"
+                    if at > self.expected
+                    else f"row {at} is out of sequence (inserted)",
                 )
             if entry.prev_hash != self.prev_hash:
-                yield ChainProblem(
-                    entry.seq, f"row {entry.seq} does not follow the row before it (inserted or deleted)"
-                )
+                yield self.problem(at, f"row {at} does not follow the row before it (inserted or deleted)")
             if compute_hash(entry) != entry.hash:
-                yield ChainProblem(entry.seq, f"row {entry.seq} was edited: its content no longer matches its hash")
-            self.expected_seq, self.prev_hash = entry.seq + 1, entry.hash
+                yield self.problem(at, f"row {at} (#{entry.seq}) was edited: its content no longer matches its hash")
+            self.expected, self.prev_hash = at + 1, entry.hash
 
     @property
-    def last_seq(self) -> int:
-        return self.expected_seq - 1
+    def last(self) -> int:
+        return self.expected - 1
+
+    def head_problem(self, position: int, hash_: str) -> ChainProblem | None:
+        if position < self.last:
+            return self.problem(
+                position + 1, f"rows {position + 1}..{self.last} are beyond the chain's head (inserted)"
+            )
+        if position > self.last:
+            return self.problem(
+                self.last + 1, f"rows {self.last + 1}..{position} are missing from the end of the log (deleted)"
+            )
+        if hash_ != self.prev_hash:
+            return self.problem(position, f"row {position} is not the row the chain's head records (rewritten)")
+        return None
 
 
-def _head_problem(walk: _ChainWalk, head_seq: int, head_hash: str) -> ChainProblem | None:
-    if head_seq < walk.last_seq:
-        return ChainProblem(
-            head_seq + 1, f"rows {head_seq + 1}..{walk.last_seq} are beyond the chain's head (inserted)"
-        )
-    if head_seq > walk.last_seq:
-        return ChainProblem(
-            walk.last_seq + 1,
-            f"rows {walk.last_seq + 1}..{head_seq} are missing from the end of the log (deleted)",
-        )
-    if head_hash != walk.prev_hash:
-        return ChainProblem(head_seq, f"row {head_seq} is not the row the chain's head records (rewritten)")
-    return None
+def verify_chain() -> Iterator[ChainProblem]:
+    """Yield every break in every stream, in order. No problems means an intact log.
 
-
-def verify_chain(
-    entries: Iterable[AuditEntry] | None = None, head: tuple[int, str] | None = None
-) -> Iterator[ChainProblem]:
-    """Yield every break in the chain, in order. No problems means an intact log.
-
-    Without arguments: the whole table, then its end against the head record
-    (rows appended while the walk ran are walked too). With `entries`, only
-    those, checked against `head` (seq, hash) if given.
+    One pass over the table in (stream, position) order, then each stream's
+    end against its head record (rows appended while the walk ran are walked
+    too: an append commits its row and its head together, so a head past the
+    last row walked is either newer rows or deleted ones).
     """
-    walk = _ChainWalk()
-    if entries is not None:
-        yield from walk.check(entries)
-        if head is not None and (problem := _head_problem(walk, *head)):
-            yield problem
-        return
-    yield from walk.check(AuditEntry.objects.order_by("seq").iterator(chunk_size=2000))
+    walks: dict[int, _ChainWalk] = {}
+    for entry in AuditEntry.objects.order_by("stream", "position").iterator(chunk_size=2000):
+        walk = walks.get(entry.stream) or walks.setdefault(entry.stream, _ChainWalk(entry.stream))
+        yield from walk.check([entry])
+    heads = {head.id: head for head in current_heads()}
+    for stream in sorted(walks.keys() | heads.keys()):
+        walk = walks.get(stream) or _ChainWalk(stream)
+        yield from _check_end(walk, heads.get(stream))
+
+
+def _check_end(walk: _ChainWalk, head: AuditHead | None) -> Iterator[ChainProblem]:
     while True:
-        # Read after the walk: an append commits its row and the head together,
-        # so a head past the last row walked is either newer rows or deleted ones.
-        record_ = current_head()
-        if record_ is None:
-            if walk.last_seq:
-                yield ChainProblem(walk.last_seq, "the chain's head record is missing (deleted)")
+        if head is None:
+            if walk.last:
+                yield walk.problem(walk.last, "the chain's head record is missing (deleted)")
             return
-        if record_.seq > walk.last_seq:
-            newer = list(AuditEntry.objects.filter(seq__gt=walk.last_seq, seq__lte=record_.seq).order_by("seq"))
+        if head.position > walk.last:
+            newer = list(
+                AuditEntry.objects.filter(
+                    stream=walk.stream, position__gt=walk.last, position__lte=head.position
+                ).order_by("position")
+            )
             if newer:
                 yield from walk.check(newer)
+                head = AuditHead.objects.filter(pk=walk.stream).first()
                 continue
-        if problem := _head_problem(walk, record_.seq, record_.hash):
+        if problem := walk.head_problem(head.position, head.hash):
             yield problem
         return
 
@@ -227,3 +375,14 @@ def verify_chain(
 def snapshot(instance: models.Model, fields: Iterable[str]) -> dict:
     """The audit 'before'/'after' view of a model: the named fields, JSON-ready."""
     return _normalise({name: getattr(instance, name) for name in fields})
+
+
+def record_many(entries: Iterable[tuple[Any, str, models.Model | None, dict | None, dict | None]]) -> list[AuditEntry]:
+    """Record several rows, (actor, action, target, before, after) each, written
+    together (one `batch()`: one head lock, one INSERT) — for sweeps that act on
+    hundreds of objects in one transaction."""
+    with batch():
+        return [
+            record(actor, action, target, before=before, after=after)
+            for actor, action, target, before, after in entries
+        ]

@@ -108,14 +108,14 @@ def _run(command: list[str], target: Target) -> None:
 def create(directory: Path, now: datetime.datetime | None = None) -> dict:
     """Dump the database to DIRECTORY/opsconsole-<UTC time>.dump, atomically
     (a partial dump never has the final name), with its checksum and manifest."""
-    from .audit import current_head
+    from .audit import current_heads, format_head
 
     target = Target.from_settings()
     now = now or timezone.now()
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{PREFIX}{now.astimezone(datetime.UTC):%Y%m%dT%H%M%SZ}{SUFFIX}"
     partial = final.with_name(final.name + ".partial")
-    head = current_head()
+    heads = [format_head(head) for head in current_heads() if head.position]
     _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={partial}", *target.args()], target)
     checksum = sha256_of(partial)
     partial.rename(final)
@@ -126,7 +126,8 @@ def create(directory: Path, now: datetime.datetime | None = None) -> dict:
         "bytes": final.stat().st_size,
         "created_at": now.isoformat(),
         "database": target.name,
-        "audit_head": f"{head.seq}:{head.hash}" if head else "",
+        # Every audit stream's head (STREAM:POSITION:HASH), for verify_audit --expect-head.
+        "audit_heads": heads,
     }
     Path(f"{final}.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

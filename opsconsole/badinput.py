@@ -26,6 +26,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
 
+from . import unavailable
+
 logger = logging.getLogger(__name__)
 
 # Deeper JSON than this is refused before anything walks it recursively (Python's
@@ -178,6 +180,9 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    if unavailable.current_exception_is_database_unavailable():
+        # Saturated or down, not broken: 503 + Retry-After (opsconsole.unavailable).
+        return unavailable.unavailable_response(request, json=wants_json(request))
     if wants_json(request):
         return JsonResponse({"error": "server error (logged)"}, status=500)
     # No template context processors: whatever broke may be what they need.

@@ -106,23 +106,30 @@ class QueueLengthCollector:
 
 
 class AuditHeadCollector:
-    """The audit chain's head, read at scrape time (one query): Prometheus
-    keeps a copy of it outside the database, so rows deleted from the end of
-    the log together with the head record still show (the head going back)."""
+    """The audit streams' heads, read at scrape time (one query): Prometheus
+    keeps a copy of them outside the database, so rows deleted from the end
+    of a stream together with its head record still show (the head going back)."""
 
     def collect(self) -> Iterable[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
         from .models import AuditHead
 
-        head = AuditHead.objects.filter(pk=1).values_list("seq", "hash").first() or (0, "")
-        seq = GaugeMetricFamily("audit_chain_head_seq", "Position of the audit log's last row (the chain's head).")
-        seq.add_metric([], head[0])
-        yield seq
-        info = GaugeMetricFamily(
-            "audit_chain_head_info", "Hash of the audit log's last row, as a label; always 1.", labels=["hash"]
+        heads = list(AuditHead.objects.order_by("id").values_list("id", "position", "hash"))
+        seq = GaugeMetricFamily(
+            "audit_chain_head_seq",
+            "Position of the last row of each audit stream (the chain's head).",
+            labels=["stream"],
         )
-        info.add_metric([head[1]], 1)
+        info = GaugeMetricFamily(
+            "audit_chain_head_info",
+            "Hash of the last row of each audit stream, as a label; always 1.",
+            labels=["stream", "hash"],
+        )
+        for stream, position, hash_ in heads:
+            seq.add_metric([str(stream)], position)
+            info.add_metric([str(stream), hash_], 1)
+        yield seq
         yield info
 
 

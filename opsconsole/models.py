@@ -74,12 +74,17 @@ class ServiceLink(models.Model):
 class AuditEntry(models.Model):
     """One state-changing action. Rows are hash-chained; see opsconsole.audit.
 
-    `seq` is the chain position and primary key: a gap means a deleted row.
+    The log is several chains ("streams", AUDIT_STREAMS of them) so that
+    concurrent writers do not queue behind one lock: `position` is the row's
+    place in its stream's chain (a gap means a deleted row), `seq` is only
+    the global order of insertion (a rolled-back append leaves a gap there).
     The actor is kept as plain values, not a foreign key, so that deleting a
     user never rewrites (and so never breaks) the chain.
     """
 
-    seq = models.BigIntegerField(primary_key=True)
+    seq = models.BigAutoField(primary_key=True)
+    stream = models.PositiveSmallIntegerField(default=1)
+    position = models.BigIntegerField()
     created_at = models.DateTimeField()
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_label = models.CharField(max_length=150, blank=True)
@@ -97,32 +102,34 @@ class AuditEntry(models.Model):
         ordering = ["-seq"]
         verbose_name_plural = "audit entries"
         indexes = [models.Index(fields=["target_type", "target_id"])]
+        constraints = [models.UniqueConstraint(fields=["stream", "position"], name="auditentry_stream_position")]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor_label or 'system'}"
 
 
 class AuditHead(models.Model):
-    """The audit chain's last position, kept outside the table it protects.
+    """One audit stream's last position, kept outside the table it protects.
 
-    One row, moved forward in the same transaction as every append (see
-    opsconsole.audit.record). Rows deleted from the end of the log leave the
+    One row per stream (`id` is the stream number), moved forward in the
+    same transaction as every append to that stream (see
+    opsconsole.audit.record). Rows deleted from the end of a stream leave its
     head pointing past the last row, which `verify_audit` reports; a
-    database trigger (migration 0004) refuses to delete it or move it back.
-    Its hash is also exported on /metrics and logged daily, so a copy lives
-    outside the database too.
+    database trigger (migrations 0004, 0008) refuses to delete a head or move
+    it back. The heads are also exported on /metrics and logged daily, so a
+    copy lives outside the database too.
     """
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    seq = models.BigIntegerField()
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    position = models.BigIntegerField()
     hash = models.CharField(max_length=64)
     updated_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audithead_single_row")]
+        constraints = [models.CheckConstraint(condition=models.Q(id__gte=1), name="audithead_stream_positive")]
 
     def __str__(self) -> str:
-        return f"audit head #{self.seq}"
+        return f"audit stream {self.id} head #{self.position}"
 
 
 def _hash_token(raw: str) -> str:

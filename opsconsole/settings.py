@@ -115,8 +115,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Database -------------------------------------------------------------
-# No DATABASE_URL: SQLite in var/, so that `make run` needs no server.
+# --- Database (no DATABASE_URL: SQLite in var/, so that `make run` needs no server) ---
 VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'opsconsole.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -127,10 +126,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-else:
+elif env.int("DATABASE_POOL_MAX_SIZE", default=4) > 0:  # a bounded pool per process (opsconsole.dbpool)
+    import opsconsole.dbpool
+
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = opsconsole.dbpool.pool_options(env)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
+else:  # DATABASE_POOL_MAX_SIZE=0: one persistent connection per thread
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUDIT_STREAMS = env.int("AUDIT_STREAMS", default=8)  # the audit log's hash chains (opsconsole.audit)
 
 # --- Redis, cache and Celery ---------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -6,7 +6,7 @@ import time
 from celery import shared_task
 
 from . import metrics
-from .audit import current_head, verify_chain
+from .audit import current_heads, format_head, verify_chain
 from .models import AuditEntry
 
 logger = logging.getLogger(__name__)
@@ -24,23 +24,23 @@ def verify_audit_chain() -> dict:
     rows = AuditEntry.objects.count()
     metrics.AUDIT_CHAIN_INTACT.set(0 if problem else 1)
     metrics.AUDIT_CHAIN_VERIFIED_AT.set(time.time())
-    # The daily copy of the head outside the database (the JSON log line's
-    # audit_head_seq/audit_head_hash): with logs shipped elsewhere,
-    # `verify_audit --expect-head SEQ:HASH` proves a later truncation even if
-    # the head record was rewritten along with the rows.
-    head = current_head()
-    head_seq, head_hash = (head.seq, head.hash) if head else (0, "")
-    extra = {"audit_rows": rows, "audit_head_seq": head_seq, "audit_head_hash": head_hash}
+    # The daily copy of the heads outside the database (the JSON log line's
+    # audit_heads, one STREAM:POSITION:HASH per stream): with logs shipped
+    # elsewhere, `verify_audit --expect-head ...` proves a later truncation
+    # even if the head records were rewritten along with the rows.
+    heads = [format_head(head) for head in current_heads()]
+    extra = {"audit_rows": rows, "audit_heads": heads}
     if problem is not None:
         logger.error(
-            "Audit log chain is broken at row %s: %s",
-            problem.seq,
+            "Audit log chain is broken in stream %s at row %s: %s",
+            problem.stream,
+            problem.position,
             problem.message,
-            extra={"audit_seq": problem.seq, **extra},
+            extra={"audit_stream": problem.stream, "audit_position": problem.position, **extra},
         )
-        return {"intact": False, "rows": rows, "first_problem_seq": problem.seq, "head_seq": head_seq}
+        return {"intact": False, "rows": rows, "first_problem": problem.message, "heads": heads}
     logger.info("Audit log intact: %s rows verified", rows, extra=extra)
-    return {"intact": True, "rows": rows, "first_problem_seq": None, "head_seq": head_seq}
+    return {"intact": True, "rows": rows, "first_problem": None, "heads": heads}
 
 
 @shared_task(name="opsconsole.tasks.run_watchdog", time_limit=120, soft_time_limit=100)

@@ -95,14 +95,35 @@ class RunbookStep(models.Model):
         return action.label if action else self.action
 
 
+# The status sets are module-level so that Meta's constraints can name their values.
+class ExecutionStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    ABORTED = "aborted", "Aborted"
+
+
+class StepState(models.TextChoices):
+    PENDING = "pending", "To do"
+    DONE = "done", "Done"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+
+
+class ActionRunStatus(models.TextChoices):
+    AWAITING_APPROVAL = "awaiting", "Awaiting approval"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    INTERRUPTED = "interrupted", "Interrupted (outcome unknown)"
+
+
 class Execution(models.Model):
     """One person (or the console) following one pinned runbook version."""
 
-    class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        PAUSED = "paused", "Paused"
-        COMPLETED = "completed", "Completed"
-        ABORTED = "aborted", "Aborted"
+    Status = ExecutionStatus
 
     runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="executions")
     version = models.ForeignKey(RunbookVersion, on_delete=models.PROTECT, related_name="executions")
@@ -130,7 +151,7 @@ class Execution(models.Model):
         ordering = ["-started_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["running", "paused", "completed", "aborted"]),
+                condition=Q(status__in=ExecutionStatus.values),
                 name="runbook_execution_status_valid",
             )
         ]
@@ -146,11 +167,7 @@ class Execution(models.Model):
 class StepRun(models.Model):
     """One step of one execution: what was done, by whom, when."""
 
-    class State(models.TextChoices):
-        PENDING = "pending", "To do"
-        DONE = "done", "Done"
-        SKIPPED = "skipped", "Skipped"
-        FAILED = "failed", "Failed"
+    State = StepState
 
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="step_runs")
     step = models.ForeignKey(RunbookStep, on_delete=models.PROTECT, related_name="+")
@@ -164,12 +181,13 @@ class StepRun(models.Model):
         ordering = ["execution", "order"]
         constraints = [
             models.UniqueConstraint(fields=["execution", "order"], name="runbook_steprun_unique_order"),
+            models.CheckConstraint(condition=Q(state__in=StepState.values), name="runbook_steprun_state_valid"),
             models.CheckConstraint(
-                condition=Q(state__in=["pending", "done", "skipped", "failed"]), name="runbook_steprun_state_valid"
+                condition=Q(state=StepState.PENDING.value) | Q(at__isnull=False), name="runbook_steprun_has_time"
             ),
-            models.CheckConstraint(condition=Q(state="pending") | Q(at__isnull=False), name="runbook_steprun_has_time"),
             models.CheckConstraint(
-                condition=~Q(state__in=["skipped", "failed"]) | ~Q(note=""), name="runbook_steprun_reason_given"
+                condition=~Q(state__in=[StepState.SKIPPED.value, StepState.FAILED.value]) | ~Q(note=""),
+                name="runbook_steprun_reason_given",
             ),
         ]
 
@@ -184,14 +202,7 @@ class ActionRun(models.Model):
     conditional UPDATE, so a redelivered task never applies the action twice.
     """
 
-    class Status(models.TextChoices):
-        AWAITING_APPROVAL = "awaiting", "Awaiting approval"
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        REJECTED = "rejected", "Rejected"
-        INTERRUPTED = "interrupted", "Interrupted (outcome unknown)"
+    Status = ActionRunStatus
 
     step_run = models.ForeignKey(StepRun, null=True, blank=True, on_delete=models.CASCADE, related_name="action_runs")
     # Auto-remediation runs have a check and no step.
@@ -238,9 +249,7 @@ class ActionRun(models.Model):
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(
-                    status__in=["awaiting", "queued", "running", "succeeded", "failed", "rejected", "interrupted"]
-                ),
+                condition=Q(status__in=ActionRunStatus.values),
                 name="runbook_actionrun_status_valid",
             ),
             # Four eyes: nobody approves their own request, except a SEV-1

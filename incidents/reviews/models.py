@@ -83,9 +83,7 @@ class Review(models.Model):
     class Meta:
         ordering = ["due_date", "id"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=[s.value for s in ReviewStatus]), name="incidents_review_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(status__in=ReviewStatus.values), name="incidents_review_status_valid"),
         ]
 
     def __str__(self) -> str:
@@ -206,11 +204,10 @@ class ActionItem(models.Model):
     class Meta:
         ordering = ["priority", "due_date", "id"]
         constraints = [
+            models.CheckConstraint(condition=Q(status__in=ActionStatus.values), name="incidents_action_status_valid"),
             models.CheckConstraint(
-                condition=Q(status__in=[s.value for s in ActionStatus]), name="incidents_action_status_valid"
-            ),
-            models.CheckConstraint(
-                condition=~Q(status="wont_do") | ~Q(wont_do_reason=""), name="incidents_action_wont_do_reason"
+                condition=~Q(status=ActionStatus.WONT_DO.value) | ~Q(wont_do_reason=""),
+                name="incidents_action_wont_do_reason",
             ),
             models.CheckConstraint(condition=Q(priority__gte=1) & Q(priority__lte=4), name="incidents_action_priority"),
         ]

@@ -15,7 +15,8 @@ Split by concern; every name stays importable from `incidents.services`:
 - nudges       reminders for quiet or commander-less incidents
 
 Public contract used by other areas (keep the names):
-- timeline_add_event(): the one way anything writes an incident timeline;
+- timeline_add_event() (and timeline_add_events() for sweeps, in bulk): the
+  one way anything writes an incident timeline;
 - open_or_update_from_source(): alerts and check state changes open or
   update the incident of their dedup key.
 """
@@ -48,7 +49,7 @@ from .severity import (
     severity_level,
     severity_level_update,
 )
-from .timeline import event_set_star, incident_add_note, timeline_add_event
+from .timeline import event_set_star, incident_add_note, timeline_add_event, timeline_add_events
 
 __all__ = [
     "DEFAULT_ALERT_MAPPINGS",
@@ -88,4 +89,5 @@ __all__ = [
     "severity_level",
     "severity_level_update",
     "timeline_add_event",
+    "timeline_add_events",
 ]

@@ -28,17 +28,20 @@ def notify_about_incident(
     on_call: bool = False,
     emails: list[str] | None = None,
     webhook: bool = True,
+    exclude: frozenset[str] = frozenset(),
 ) -> None:
     """Every incident notification goes through here (announcements, nudges).
 
     `emails` None: the participants. `on_call`: also whoever is on call for the
     first service (declares, unassigned nudges). Restricted: participants only
-    (of `emails`, those who are participants), reference only."""
+    (of `emails`, those who are participants), reference only. `exclude`:
+    addresses that already got a more specific notice (the people the
+    escalation policy just paged as level 1), so nobody is told twice."""
     service = incident.services.first()
     url = reverse("incidents:detail", args=[incident.reference])
     if incident.restricted:
         participants = _participant_emails(incident)
-        to = participants if emails is None else [e for e in emails if e in participants]
+        to = [e for e in (participants if emails is None else emails) if e in participants and e not in exclude]
         notifications.notify(
             event=event,
             title=f"{incident.reference}: {event.removeprefix('incident.').replace('_', ' ')}",
@@ -51,7 +54,9 @@ def notify_about_incident(
             restricted=True,
         )
     elif on_call and emails is None:
-        notifications.notify_on_call(event=event, title=title, text=text, url=url, service=service, subject=incident)
+        notifications.notify_on_call(
+            event=event, title=title, text=text, url=url, service=service, subject=incident, exclude=exclude
+        )
     else:
         notifications.notify(
             event=event,
@@ -59,15 +64,17 @@ def notify_about_incident(
             text=text,
             url=url,
             service=service,
-            emails=_participant_emails(incident) if emails is None else emails,
+            emails=[e for e in (_participant_emails(incident) if emails is None else emails) if e not in exclude],
             webhook=webhook,
             subject=incident,
         )
 
 
-def _announce(event: str, incident: Incident, title: str, text: str, *, on_call: bool = False) -> None:
+def _announce(
+    event: str, incident: Incident, title: str, text: str, *, on_call: bool = False, exclude=frozenset()
+) -> None:
     """Slack-compatible webhook (the service's or the global one) and email,
     queued by the notifications app in the caller's transaction and sent by
     Celery after commit with retries; dead letters are listed in the UI.
     `on_call`: email whoever is on call for the first service (declares)."""
-    notify_about_incident(event, incident, title, text, on_call=on_call)
+    notify_about_incident(event, incident, title, text, on_call=on_call, exclude=frozenset(exclude))

@@ -106,16 +106,32 @@ def incident_declare(
             from ..reviews.recurrence import detect_recurrence
 
             detect_recurrence(incident)
+        # In this transaction: an escalation that on-call starts commits with the incident.
+        # Receivers answer who they paged; the announcement leaves those people
+        # out (one notice each, the specific one) and tells the channel instead.
+        paged, notes = _paged_by_receivers(signals.incident_opened.send(sender=Incident, incident=incident))
+        text = summary or f"{level.name} ({level.definition}) declared by {actor or source_kind}."
         _announce(
             "incident.declared",
             incident,
             f"{incident.reference} declared: {level.name} {incident.title}",
-            summary or f"{level.name} ({level.definition}) declared by {actor or source_kind}.",
+            " ".join([text, *notes]),
             on_call=True,
+            exclude=paged,
         )
-        # In this transaction: an escalation that on-call starts commits with the incident.
-        signals.incident_opened.send(sender=Incident, incident=incident)
     return incident
+
+
+def _paged_by_receivers(responses) -> tuple[set[str], list[str]]:
+    """incident_opened receivers may answer {"paged_emails": [...], "note": "..."}."""
+    paged: set[str] = set()
+    notes: list[str] = []
+    for _receiver, answer in responses:
+        if isinstance(answer, dict):
+            paged |= set(answer.get("paged_emails") or ())
+            if answer.get("note"):
+                notes.append(answer["note"])
+    return paged, notes
 
 
 def incident_transition(

@@ -58,3 +58,32 @@ def seed_policy(make_user) -> dict:
         "commander": make_user(Role.INCIDENT_COMMANDER, username="ic"),
         **people,
     }
+
+
+def policy_post(
+    prefix: str, *, name: str, levels: list[dict], services=(), version=None, is_default=False, initial: int = 0
+) -> dict:
+    """The policy editor's POST: the policy's fields and its levels formset
+    (`levels`: dicts of name, wait_minutes, rotation pk, users pks, ORDER, DELETE)."""
+    data = {
+        f"{prefix}-name": name,
+        f"{prefix}-services": [s.pk for s in services],
+        f"{prefix}-levels-TOTAL_FORMS": str(len(levels)),
+        f"{prefix}-levels-INITIAL_FORMS": str(initial),
+        f"{prefix}-levels-MIN_NUM_FORMS": "0",
+        f"{prefix}-levels-MAX_NUM_FORMS": "20",
+    }
+    if version is not None:
+        data[f"{prefix}-version"] = str(version)
+    if is_default:
+        data[f"{prefix}-is_default"] = "on"
+    for i, level in enumerate(levels):
+        row = f"{prefix}-levels-{i}-"
+        data[row + "name"] = level.get("name", "")
+        data[row + "wait_minutes"] = str(level.get("wait_minutes", ""))
+        data[row + "rotation"] = str(level.get("rotation") or "")
+        data[row + "users"] = [str(u) for u in level.get("users", [])]
+        data[row + "ORDER"] = str(level.get("ORDER", i + 1))
+        if level.get("DELETE"):
+            data[row + "DELETE"] = "on"
+    return data

@@ -68,16 +68,52 @@ def _handoff(user):
     return {"pk": handoff.pk}
 
 
+def _questioned_handoff(user):
+    """`user` wrote the handoff; someone else asked a question: may `user` answer?"""
+    from oncall.models import Handoff, HandoffMessage
+
+    rotation, _ = Rotation.objects.get_or_create(name="Matrix rotation")
+    asker, _ = User.objects.get_or_create(username="matrix-incoming")
+    now = timezone.now()
+    handoff = Handoff.objects.create(
+        rotation=rotation,
+        outgoing=user,
+        incoming=asker,
+        period_start=now,
+        period_end=now,
+        submitted_at=now,
+        status=Handoff.Status.QUESTIONED,
+        question="Is the disk alert real?",
+        questioned_at=now,
+        questioned_by=asker,
+    )
+    HandoffMessage.objects.create(handoff=handoff, kind="question", author=asker, text=handoff.question, created_at=now)
+    return {"pk": handoff.pk}
+
+
 CASES += [
     Case("oncall:handoff_new", "handoff.write", data=_handoff_new_data),
+    Case(
+        "oncall:handoff_reply",
+        "handoff.write",
+        setup=_questioned_handoff,
+        data=lambda kwargs: {"answer": "Yes: the volume grows 2 GB a day."},
+    ),
     Case("oncall:handoff_answer", "handoff.write", setup=_handoff, data=lambda kwargs: {"action": "acknowledge"}),
 ]
 
 
 def _policy_data(kwargs):
     from oncall.models import EscalationPolicy
+    from tests.oncall.factories import policy_post
 
-    return {"name": f"Matrix policy {EscalationPolicy.objects.count()}", "levels": "L1 | 15 | Matrix rotation"}
+    rotation, _ = Rotation.objects.get_or_create(name="Matrix rotation")
+    prefix = f"p{kwargs['pk']}" if "pk" in kwargs else "pnew"
+    return policy_post(
+        prefix,
+        name=f"Matrix policy {EscalationPolicy.objects.count()}",
+        levels=[{"name": "L1", "wait_minutes": 15, "rotation": rotation.pk}],
+    )
 
 
 def _policy(user):

@@ -16,6 +16,7 @@ from incidents import services as incidents
 from notifications.models import Delivery
 from oncall.models import EscalationStep, IncidentEscalation
 from oncall.tasks import escalate_due
+from opsconsole import audit
 from opsconsole.celery import app
 from opsconsole.models import AuditHead
 from tests.oncall.factories import seed_policy
@@ -45,7 +46,7 @@ def _blocked_on_the_audit_lock() -> bool:
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_escalation_pages_that_level_exactly_once(make_user, worker_id_suffix):
     """The sweep is stopped inside its transaction (after claiming level 2,
-    before committing: this test holds the audit log's head row, which the
+    before committing: this test holds the audit log's head rows, which the
     step's audit entry waits for). kill -9 the worker there: PostgreSQL
     rolls the step back. A new worker pages level 2 once, and only once."""
     ladder = seed_policy(make_user)
@@ -58,10 +59,11 @@ def test_a_worker_killed_mid_escalation_pages_that_level_exactly_once(make_user,
     queue = f"oncall-kill{worker_id_suffix}"
     worker = start_celery_worker(queue)
     app.conf.task_always_eager = False
-    # Another session holds the audit log's head row: every audit append waits for it.
+    # Another session holds every audit stream's head row: every audit append waits for one.
     holder = psycopg.connect(subprocess_database_url())
     try:
-        holder.execute(f"SELECT seq FROM {AuditHead._meta.db_table} WHERE id = 1 FOR UPDATE")
+        audit.ensure_heads()  # every stream's head exists, so none is created past the lock
+        holder.execute(f"SELECT position FROM {AuditHead._meta.db_table} FOR UPDATE")
         escalate_due.apply_async(queue=queue)
         wait_until(_blocked_on_the_audit_lock, what="the worker to reach the step's audit entry")
         os.kill(worker.pid, signal.SIGKILL)

@@ -11,7 +11,7 @@ from incidents import services as incidents
 from incidents.models import Status
 from oncall import handoffs
 from oncall.handoff_export import to_markdown
-from oncall.models import Handoff, Rotation
+from oncall.models import Handoff, HandoffMessage, Rotation
 from opsconsole.models import AuditEntry, Service
 from opsconsole.roles import Role
 from tests.oncall.factories import shift
@@ -199,3 +199,113 @@ def test_viewers_cannot_write_or_answer(world, client_as):
         client.post(reverse("oncall:handoff_answer", args=[handoff.pk]), {"action": "acknowledge"}).status_code == 403
     )
     assert Handoff.objects.get().status == "submitted"
+
+
+def _submitted(world):
+    return handoffs.handoff_submit(
+        actor=world["out"],
+        rotation=world["rotation"],
+        incoming=world["in"],
+        notes={},
+        closed=set(),
+        new_items=[],
+        recent_changes="",
+        known_issues="",
+    )
+
+
+def test_the_outgoing_engineer_answers_the_question_in_the_app(world, client, make_user):
+    from notifications.models import Delivery
+
+    world["out"].email, world["in"].email = "olga@example.com", "ivan@example.com"
+    world["out"].save()
+    world["in"].save()
+    handoff = _submitted(world)
+    client.force_login(world["in"])
+    asked = client.post(
+        reverse("oncall:handoff_answer", args=[handoff.pk]), {"action": "question", "question": "Is db-2 cleaned?"}
+    )
+    assert asked.status_code == 302
+    # The outgoing engineer is told, and sees the question with a place to answer.
+    assert Delivery.objects.filter(event="oncall.handoff_thread", target="olga@example.com").count() == 1
+    client.force_login(world["out"])
+    page = client.get(reverse("oncall:handoff_detail", args=[handoff.pk])).content.decode()
+    assert 'data-testid="handoff-question"' in page and "Is db-2 cleaned?" in page
+    assert 'data-testid="handoff-reply"' in page
+
+    blank = client.post(reverse("oncall:handoff_reply", args=[handoff.pk]), {"answer": "   "})
+    assert blank.status_code == 200 and "Write the answer." in blank.content.decode()
+    assert HandoffMessage.objects.filter(kind="answer").count() == 0
+
+    answered = client.post(reverse("oncall:handoff_reply", args=[handoff.pk]), {"answer": "Yes, at 18:00."})
+    assert answered.status_code == 302
+    answer = HandoffMessage.objects.get(kind="answer")
+    assert answer.author == world["out"] and answer.created_at is not None
+    handoff.refresh_from_db()
+    assert handoff.status == "answered"
+    assert AuditEntry.objects.filter(action="oncall.handoff_answer", target_id=str(handoff.pk)).count() == 1
+    assert Delivery.objects.filter(event="oncall.handoff_thread", target="ivan@example.com").count() == 1
+    # No open question any more: a second answer is refused, nothing written.
+    again = client.post(reverse("oncall:handoff_reply", args=[handoff.pk]), {"answer": "Also…"})
+    assert again.status_code == 200 and "no open question" in again.content.decode()
+    assert HandoffMessage.objects.filter(kind="answer").count() == 1
+
+    # The incoming engineer reads the thread in order, and may still confirm.
+    client.force_login(world["in"])
+    page = client.get(reverse("oncall:handoff_detail", args=[handoff.pk])).content.decode()
+    assert page.index("Is db-2 cleaned?") < page.index("Yes, at 18:00.")
+    assert 'data-testid="handoff-reply"' not in page and 'data-testid="handoff-answer"' in page
+    assert "Answer from Olga" in to_markdown(Handoff.objects.get(pk=handoff.pk), "UTC")
+    client.post(reverse("oncall:handoff_answer", args=[handoff.pk]), {"action": "acknowledge"})
+    assert Handoff.objects.get(pk=handoff.pk).status == "acknowledged"
+
+
+@pytest.mark.parametrize(
+    "who, allowed",
+    [
+        ("outgoing", True),
+        ("manager", True),
+        ("admin", True),
+        ("incoming", False),  # the one who asked does not answer themselves
+        ("other_sre", False),
+        ("commander", False),
+        ("viewer", False),
+    ],
+)
+def test_who_may_answer_a_handoff_question(world, make_user, client, who, allowed):
+    handoff = _submitted(world)
+    handoffs.handoff_ask(actor=world["in"], handoff=handoff, question="Why is db-2 at 90%?")
+    people = {
+        "outgoing": world["out"],
+        "incoming": world["in"],
+        "manager": make_user(Role.MANAGER),
+        "admin": make_user(Role.ADMIN),
+        "other_sre": make_user(Role.SRE),
+        "commander": make_user(Role.INCIDENT_COMMANDER),
+        "viewer": make_user(Role.VIEWER),
+    }
+    # The page offers the answer form by the same rule the service enforces.
+    assert handoffs.may_reply(people[who], Handoff.objects.get(pk=handoff.pk)) is allowed
+    client.force_login(people[who])
+    response = client.post(reverse("oncall:handoff_reply", args=[handoff.pk]), {"answer": "Log rotation."})
+    assert response.status_code == (302 if allowed else 403)
+    assert HandoffMessage.objects.filter(kind="answer").count() == (1 if allowed else 0)
+    assert Handoff.objects.get(pk=handoff.pk).status == ("answered" if allowed else "questioned")
+
+
+def test_the_evening_checklist_link_opens_a_handoff_for_the_rotation_on_call_now(world, client, make_user):
+    """The link carries no rotation: the page picks the one the person is on call
+    for now (olga in Primary SRE, dana in Database — listed first), prefilled."""
+    database = Rotation.objects.create(name="A Database")
+    dana = make_user(Role.SRE, username="dana")
+    shift(database, dana, -1, 5)
+    # (The link itself is on the checklist run page: tests/checklists/test_views.py.)
+    client.force_login(world["out"])
+    page = client.get(reverse("oncall:handoff_new"))
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-testid="handoff-form"' in html
+    assert "Primary SRE" in html and "A Database" not in html
+    assert "Slow checkout" in html and "Data breach" not in html
+    client.force_login(dana)
+    html = client.get(reverse("oncall:handoff_new")).content.decode()
+    assert "A Database" in html and "Primary SRE" not in html

@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from notifications.models import Delivery
 from oncall import schedule, services
 from oncall.models import Override, Rotation, Shift, ShiftLength
-from opsconsole.models import AuditEntry
+from opsconsole.models import AuditEntry, Service
 from opsconsole.roles import Role
 
 # The suite-wide SEV-table fixture needs database access before fixtures that ask for `db`.
@@ -193,10 +193,45 @@ def test_people_whose_shifts_change_are_told_once(rotation, make_user):
         actor=make_user(Role.MANAGER), rotation=rotation, user=c, starts_at=start, ends_at=start + 2 * H
     )
 
-    told = sorted(Delivery.objects.filter(event="oncall.schedule_changed").values_list("target", flat=True))
-    assert told == ["ana@example.com", "cy@example.com"]  # ben's shifts did not change
+    told = Delivery.objects.filter(event="oncall.schedule_changed", channel="email")
+    assert sorted(told.values_list("target", flat=True)) == ["ana@example.com", "cy@example.com"]  # not ben
+    sent = Delivery.objects.filter(event="oncall.schedule_changed").count()
     services.rotation_materialise(rotation=rotation)  # nothing new: nobody is told again
-    assert Delivery.objects.filter(event="oncall.schedule_changed").count() == 2
+    assert Delivery.objects.filter(event="oncall.schedule_changed").count() == sent
+
+
+@time_machine.travel(datetime.datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False)
+def test_schedule_changes_reach_the_rotation_channel_without_personal_details(rotation, make_user, settings):
+    """The rotation's services' webhooks (one message per distinct hook) name who
+    changed; each person's shift times and the override's reason stay in their
+    own e-mail and the console."""
+    settings.NOTIFY_WEBHOOK_URL = "http://127.0.0.1:9/global"
+    api = Service.objects.create(name="API", slug="api", webhook_url="http://127.0.0.1:9/api")
+    web = Service.objects.create(name="Web", slug="web", webhook_url="http://127.0.0.1:9/api")  # same hook
+    db = Service.objects.create(name="DB", slug="db")  # no hook of its own: the global one
+    rotation.services.set([api, web, db])
+    a = make_user(Role.SRE, username="ana", first_name="Ana", email="ana@example.com")
+    b = make_user(Role.SRE, username="ben", email="ben@example.com")
+    c = make_user(Role.SRE, username="cy", first_name="Cy", email="")  # no address: the channel still says so
+    rotation.start_date = datetime.date(2026, 6, 1)
+    services.rotation_update(actor=None, rotation=rotation, member_ids=[a.pk, b.pk])
+    start = datetime.datetime(2026, 6, 3, 12, tzinfo=UTC)
+    services.override_create(
+        actor=make_user(Role.MANAGER),
+        rotation=rotation,
+        user=c,
+        starts_at=start,
+        ends_at=start + 2 * H,
+        reason="Ana's hospital appointment",
+    )
+    hooks = Delivery.objects.filter(event="oncall.schedule_changed", channel="webhook")
+    assert sorted(hooks.values_list("target", flat=True)) == ["http://127.0.0.1:9/api", "http://127.0.0.1:9/global"]
+    for hook in hooks:
+        text = str(hook.payload)
+        assert "Ana, Cy" in text and "hospital" not in text and "03 Jun" not in text and "12:00" not in text
+        assert hook.subject_type == "oncall.rotation" and not hook.restricted
+    mail = Delivery.objects.get(event="oncall.schedule_changed", target="ana@example.com")
+    assert "Wed 03 Jun" in mail.payload["body"] and "hospital" not in mail.payload["body"]
 
 
 def test_hand_entered_shifts_become_overrides_so_nobody_changes(rotation, make_user):

@@ -4,6 +4,8 @@ import zoneinfo
 import icalendar
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -346,3 +348,30 @@ def test_admin_pages_load_and_shifts_are_read_only(admin_client):
     assert admin_client.get(reverse("admin:oncall_shift_changelist")).status_code == 200
     assert admin_client.get(reverse("admin:oncall_override_changelist")).status_code == 200
     assert admin_client.get(reverse("admin:oncall_shift_add")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_feed_remembers_when_it_was_last_fetched_writing_at_most_once_a_minute(client_as, client):
+    owner = client_as(Role.SRE, username="sam")
+    t0 = datetime.datetime(2026, 11, 2, 9, 0, tzinfo=datetime.UTC)
+    with time_machine.travel(t0, tick=False):
+        path = owner.post(reverse("oncall:my_feed"), {"action": "create"}).context["feed_url"].split("testserver", 1)[1]
+    assert "never" in owner.get(reverse("oncall:my_feed")).content.decode()
+    feed = CalendarFeed.objects.get()
+    assert feed.last_used_at is None
+
+    with time_machine.travel(t0 + datetime.timedelta(seconds=5), tick=False):
+        assert client.get(path).status_code == 200
+    assert CalendarFeed.objects.get().last_used_at == t0 + datetime.timedelta(seconds=5)
+    # Within the minute: read the feed and the shifts, no write at all.
+    with time_machine.travel(t0 + datetime.timedelta(seconds=50), tick=False), CaptureQueriesContext(connection) as ctx:
+        assert client.get(path).status_code == 200
+    assert not [q for q in ctx.captured_queries if q["sql"].startswith("UPDATE")]
+    assert CalendarFeed.objects.get().last_used_at == t0 + datetime.timedelta(seconds=5)
+    with time_machine.travel(t0 + datetime.timedelta(minutes=2), tick=False):
+        assert client.get(path).status_code == 200
+    assert CalendarFeed.objects.get().last_used_at == t0 + datetime.timedelta(minutes=2)
+
+    for page in (reverse("oncall:my_feed"), reverse("oncall:index")):
+        html = owner.get(page).content.decode()
+        assert 'data-testid="feed-last-used"' in html and "2026-11-02 09:02" in html, page

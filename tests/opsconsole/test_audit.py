@@ -1,4 +1,5 @@
 import contextlib
+import datetime
 import logging
 import threading
 
@@ -35,7 +36,9 @@ def chain(make_user):
 
 
 def test_rows_are_chained(chain):
-    assert [e.seq for e in chain] == [1, 2, 3, 4, 5]
+    # One transaction appends to one stream: the stream its connection locked first.
+    assert len({e.stream for e in chain}) == 1
+    assert [e.position for e in chain] == [1, 2, 3, 4, 5]
     assert chain[0].prev_hash == audit.GENESIS_HASH
     for previous, entry in zip(chain, chain[1:], strict=False):
         assert entry.prev_hash == previous.hash
@@ -53,28 +56,36 @@ def test_record_keeps_actor_target_and_request_id(chain):
 
 def test_edit_in_sql_is_caught(chain):
     with triggers_off() as cursor:
-        cursor.execute("UPDATE opsconsole_auditentry SET after = %s WHERE seq = 3", ['{"n": 99}'])
-    with pytest.raises(CommandError, match="row 3 was edited"):
+        cursor.execute("UPDATE opsconsole_auditentry SET after = %s WHERE seq = %s", ['{"n": 99}', chain[2].seq])
+    with pytest.raises(CommandError, match=rf"stream {chain[0].stream}: row 3 \(#{chain[2].seq}\) was edited"):
         call_command("verify_audit")
 
 
 def test_deleted_row_is_caught(chain):
     with triggers_off() as cursor:
-        cursor.execute("DELETE FROM opsconsole_auditentry WHERE seq = 2")
-    with pytest.raises(CommandError, match="at row 3: rows 2..2 are missing"):
+        cursor.execute("DELETE FROM opsconsole_auditentry WHERE seq = %s", [chain[1].seq])
+    with pytest.raises(CommandError, match="rows 2..2 are missing"):
         call_command("verify_audit")
 
 
 def test_inserted_row_is_caught(chain):
     # A forged row re-using a real hash as its prev_hash, pushed into the middle.
+    stream = chain[0].stream
     with triggers_off() as cursor:
-        # Two steps: the primary key is checked row by row.
-        cursor.execute("UPDATE opsconsole_auditentry SET seq = -seq WHERE seq >= 4")
-        cursor.execute("UPDATE opsconsole_auditentry SET seq = -seq + 1 WHERE seq < 0")
-    forged = AuditEntry(seq=4, created_at=chain[2].created_at, action="forged", prev_hash=chain[2].hash, hash="f" * 64)
+        # Two steps: the unique (stream, position) is checked row by row.
+        cursor.execute(
+            "UPDATE opsconsole_auditentry SET position = -position WHERE stream = %s AND position >= 4", [stream]
+        )
+        cursor.execute(
+            "UPDATE opsconsole_auditentry SET position = -position + 1 WHERE stream = %s AND position < 0", [stream]
+        )
+    forged = AuditEntry(
+        stream=stream, position=4, created_at=chain[2].created_at, action="forged", prev_hash=chain[2].hash
+    )
+    forged.hash = audit.compute_hash(forged)
     forged.save(force_insert=True)
     problems = list(audit.verify_chain())
-    assert problems and problems[0].seq == 4
+    assert problems and (problems[0].stream, problems[0].position) == (stream, 5)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -98,11 +109,12 @@ def test_verify_audit_command_exits_non_zero(make_user, tmp_path):
     ok = subprocess.run(command, env=env, capture_output=True, text=True, cwd=settings.BASE_DIR)
     assert ok.returncode == 0, ok.stderr
     assert "3 rows verified" in ok.stdout
+    second = AuditEntry.objects.order_by("seq")[1]
     with triggers_off() as cursor:
-        cursor.execute("UPDATE opsconsole_auditentry SET actor_label = 'mallory' WHERE seq = 2")
+        cursor.execute("UPDATE opsconsole_auditentry SET actor_label = 'mallory' WHERE seq = %s", [second.seq])
     broken = subprocess.run(command, env=env, capture_output=True, text=True, cwd=settings.BASE_DIR)
     assert broken.returncode == 1
-    assert "row 2 was edited" in broken.stderr
+    assert f"row {second.position} (#{second.seq}) was edited" in broken.stderr
 
 
 @pytest.mark.django_db(transaction=True)
@@ -130,67 +142,175 @@ def test_concurrent_appends_keep_one_linear_chain(make_user):
 
 
 def test_sql_update_and_delete_of_audit_rows_are_refused(chain):
-    for sql in ["UPDATE opsconsole_auditentry SET action = 'x' WHERE seq = 2", "DELETE FROM opsconsole_auditentry"]:
+    for sql in [
+        f"UPDATE opsconsole_auditentry SET action = 'x' WHERE seq = {chain[1].seq}",
+        "DELETE FROM opsconsole_auditentry",
+    ]:
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(sql)
     with pytest.raises(DatabaseError), transaction.atomic():
-        AuditEntry.objects.filter(seq=5).delete()
+        AuditEntry.objects.filter(seq=chain[4].seq).delete()
     assert AuditEntry.objects.count() == 5
     assert list(audit.verify_chain()) == []
 
 
 def test_the_head_record_only_moves_forward(chain):
-    assert AuditHead.objects.get().seq == 5
+    heads = AuditHead.objects.filter(pk=chain[0].stream)
+    assert heads.get().position == 5
     with pytest.raises(DatabaseError, match="only moves forward"), transaction.atomic():
-        AuditHead.objects.update(seq=3, hash=chain[2].hash)
+        heads.update(position=3, hash=chain[2].hash)
     with pytest.raises(DatabaseError, match="only moves forward"), transaction.atomic():
         AuditHead.objects.all().delete()
-    assert AuditHead.objects.get().hash == chain[4].hash
+    with pytest.raises(DatabaseError, match="only moves forward"), transaction.atomic():
+        heads.update(id=99)
+    assert heads.get().hash == chain[4].hash
 
 
 def test_deleting_the_newest_rows_is_caught(chain):
     with triggers_off() as cursor:
-        cursor.execute("DELETE FROM opsconsole_auditentry WHERE seq >= 4")
-    with pytest.raises(CommandError, match="at row 4: rows 4..5 are missing from the end of the log"):
+        cursor.execute("DELETE FROM opsconsole_auditentry WHERE seq >= %s", [chain[3].seq])
+    with pytest.raises(CommandError, match="rows 4..5 are missing from the end of the log"):
         call_command("verify_audit")
 
 
 def test_rows_appended_beyond_the_head_are_caught(chain):
-    forged = AuditEntry(seq=6, created_at=chain[4].created_at, action="forged", prev_hash=chain[4].hash)
+    forged = AuditEntry(
+        stream=chain[0].stream, position=6, created_at=chain[4].created_at, action="forged", prev_hash=chain[4].hash
+    )
     forged.hash = audit.compute_hash(forged)
     forged.save(force_insert=True)
     problems = list(audit.verify_chain())
-    assert [p.seq for p in problems] == [6] and "beyond the chain's head" in problems[0].message
+    assert [p.position for p in problems] == [6] and "beyond the chain's head" in problems[0].message
 
 
 def test_truncation_with_the_head_rewritten_is_caught_by_the_recorded_head(chain):
-    recorded = f"{chain[4].seq}:{chain[4].hash}"
-    call_command("verify_audit", expect_head=recorded)
+    stream = chain[0].stream
+    recorded = f"{stream}:{chain[4].position}:{chain[4].hash}"
+    call_command("verify_audit", expect_head=[recorded])
     with triggers_off() as cursor:
-        cursor.execute("DELETE FROM opsconsole_auditentry WHERE seq >= 4")
-        cursor.execute("UPDATE opsconsole_audithead SET seq = 3, hash = %s", [chain[2].hash])
+        cursor.execute("DELETE FROM opsconsole_auditentry WHERE seq >= %s", [chain[3].seq])
+        cursor.execute("UPDATE opsconsole_audithead SET position = 3, hash = %s WHERE id = %s", [chain[2].hash, stream])
     assert list(audit.verify_chain()) == []  # the database alone no longer knows
     with pytest.raises(CommandError, match="does not hold the recorded head"):
-        call_command("verify_audit", expect_head=recorded)
+        call_command("verify_audit", expect_head=[recorded])
 
 
 def test_the_head_is_exported_on_metrics_and_logged_daily(chain, client, caplog):
     body = client.get("/metrics").content.decode()
-    assert "audit_chain_head_seq 5.0" in body
-    assert f'audit_chain_head_info{{hash="{chain[4].hash}"}} 1.0' in body
+    stream = chain[0].stream
+    assert f'audit_chain_head_seq{{stream="{stream}"}} 5.0' in body
+    assert f'audit_chain_head_info{{hash="{chain[4].hash}",stream="{stream}"}} 1.0' in body
     from opsconsole.tasks import verify_audit_chain
 
     with caplog.at_level(logging.INFO, logger="opsconsole.tasks"):
         result = verify_audit_chain.delay().get()
-    assert result["intact"] and result["head_seq"] == 5
-    assert any(getattr(r, "audit_head_hash", None) == chain[4].hash for r in caplog.records)
+    recorded = f"{stream}:5:{chain[4].hash}"
+    assert result["intact"] and recorded in result["heads"]
+    assert any(recorded in getattr(r, "audit_heads", []) for r in caplog.records)
+    call_command("verify_audit", expect_head=[recorded])
 
 
 def test_a_missing_head_is_started_again_from_the_last_row(chain):
     with triggers_off() as cursor:
         cursor.execute("DELETE FROM opsconsole_audithead")
-    assert list(audit.verify_chain())[0].message == "the chain's head record is missing (deleted)"
-    audit.record(None, "after.truncate")
-    assert AuditHead.objects.get().seq == 6
+    stream = chain[0].stream
+    assert list(audit.verify_chain())[0].message == f"stream {stream}: the chain's head record is missing (deleted)"
+    entry = audit.record(None, "after.truncate")
+    assert AuditHead.objects.count() == audit.stream_count()
+    assert (entry.stream, entry.position) == (stream, 6)  # the transaction's own stream, continued
+    assert list(audit.verify_chain()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_holding_a_stream_does_not_block_another(make_user):
+    """The point of several streams: a transaction that appended and has not
+    committed yet (its head stays locked until commit) does not make the next
+    writer wait; both chains verify."""
+    user = make_user(Role.SRE)
+    appended, release, seen = threading.Event(), threading.Event(), {}
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                seen["held"] = audit.record(user, "slow.writer").stream
+                appended.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    try:
+        assert appended.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")  # waiting on the held head would fail here
+        for n in range(3):
+            entry = audit.record(user, "fast.writer", after={"n": n})
+            assert entry.stream != seen["held"]
+    finally:
+        release.set()
+        thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert AuditEntry.objects.count() == 4
+    assert list(audit.verify_chain()) == []
+
+
+def test_stream_one_hashes_as_the_single_chain_did(chain):
+    """Rows written before the streams existed are stream 1 and keep their
+    hash: the payload of stream 1 has no `stream` key."""
+    entry = AuditEntry(**{f.attname: getattr(chain[0], f.attname) for f in AuditEntry._meta.fields})
+    entry.stream = 1
+    other = AuditEntry(**{f.attname: getattr(chain[0], f.attname) for f in AuditEntry._meta.fields})
+    other.stream = 2
+    assert audit.compute_hash(entry) != audit.compute_hash(other)
+    import hashlib
+    import json
+
+    legacy = {
+        "seq": entry.position,
+        "created_at": entry.created_at.astimezone(datetime.UTC).isoformat(),
+        "actor_id": entry.actor_id,
+        "actor_label": entry.actor_label,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "target_repr": entry.target_repr,
+        "before": entry.before,
+        "after": entry.after,
+        "request_id": entry.request_id,
+        "prev_hash": entry.prev_hash,
+    }
+    canonical = json.dumps(legacy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert audit.compute_hash(entry) == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_a_batch_writes_its_rows_together_and_drops_rolled_back_ones(make_user):
+    user = make_user(Role.SRE)
+    with transaction.atomic(), audit.batch():
+        first = audit.record(user, "batch.one")
+        try:
+            with transaction.atomic():
+                audit.record(user, "batch.rolled_back")
+                raise RuntimeError("the savepoint rolls back, and its audit row with it")
+        except RuntimeError:
+            pass
+        audit.record(user, "batch.two")
+        # Nothing written yet: the rows go in together when the block ends.
+        assert first.seq is None and not AuditEntry.objects.filter(action__startswith="batch.").exists()
+    rows = list(AuditEntry.objects.filter(action__startswith="batch.").order_by("position"))
+    assert [row.action for row in rows] == ["batch.one", "batch.two"]
+    assert rows[0].stream == rows[1].stream and rows[1].position == rows[0].position + 1
+    assert rows[1].prev_hash == rows[0].hash
+    assert first.seq == rows[0].seq
+    assert list(audit.verify_chain()) == []
+
+
+def test_a_failing_batch_writes_nothing(make_user):
+    user = make_user(Role.SRE)
+    with pytest.raises(ValueError), transaction.atomic(), audit.batch():
+        audit.record(user, "batch.doomed")
+        raise ValueError("the unit of work fails")
+    assert not AuditEntry.objects.filter(action="batch.doomed").exists()
     assert list(audit.verify_chain()) == []

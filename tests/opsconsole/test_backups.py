@@ -2,6 +2,7 @@
 against the test PostgreSQL: a restore into an empty database that
 verify_audit accepts, and the refusals (bad checksum, non-empty target)."""
 
+import json
 import os
 import time
 import uuid
@@ -91,8 +92,10 @@ def test_a_restored_log_that_lost_rows_fails_verification(tmp_path, scratch_data
     call_command("backup_database", output_dir=str(tmp_path))
     [dump] = list(tmp_path.glob("opsconsole-*.dump"))
     manifest = tmp_path / f"{dump.name}.json"
-    seq, digest = manifest.read_text().split('"audit_head": "')[1].split('"')[0].split(":")
-    manifest.write_text(manifest.read_text().replace(f"{seq}:{digest}", f"{int(seq) + 5}:{digest}"))
+    data = json.loads(manifest.read_text())
+    stream, position, digest = data["audit_heads"][0].split(":")
+    data["audit_heads"][0] = f"{stream}:{int(position) + 5}:{digest}"
+    manifest.write_text(json.dumps(data))
     with pytest.raises(CommandError, match="does not verify"):
         call_command("restore_database", str(dump), database_url=scratch_database.url())
 

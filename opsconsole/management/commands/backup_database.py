@@ -34,12 +34,12 @@ class Command(BaseCommand):
         audit.record(
             "manage.py backup_database",
             "backup.create",
-            after={k: manifest[k] for k in ("file", "sha256", "bytes", "audit_head")} | {"pruned": removed},
+            after={k: manifest[k] for k in ("file", "sha256", "bytes", "audit_heads")} | {"pruned": removed},
         )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Backup written: {directory / manifest['file']} ({manifest['bytes']} bytes, "
-                f"sha256 {manifest['sha256']}, audit head {manifest['audit_head'] or 'empty'})"
+                f"sha256 {manifest['sha256']}, audit heads {' '.join(manifest['audit_heads']) or 'empty'})"
             )
         )
         for name in removed:

@@ -39,9 +39,11 @@ class Command(BaseCommand):
         except BackupError as exc:
             raise CommandError(f"Restore refused: {exc}") from exc
         self.stdout.write(f"Restored {dump.name} into {target.name}.")
-        head = manifest_of(dump).get("audit_head")
+        manifest = manifest_of(dump)
+        # audit_heads: one per stream; audit_head: a dump made before the streams.
+        heads = manifest.get("audit_heads") or ([manifest["audit_head"]] if manifest.get("audit_head") else [])
         command = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "verify_audit"]
-        if head:
+        for head in heads:
             command += ["--expect-head", head]
         result = subprocess.run(  # nosec B603  # our own manage.py, arguments as a list
             command,

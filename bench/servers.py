@@ -1,0 +1,179 @@
+"""Real servers for benches and tests: gunicorn running the console, and the
+Prometheus Alertmanager binary routing alerts to its webhook.
+
+Both listen on free ports on 127.0.0.1 and are stopped by their context
+managers. Used by bench/alert_storm_bench.py and the tests that need the
+same processes (tests/incidents/test_alert_storm.py,
+tests/opsconsole/test_database_pool.py).
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+from bench.common import free_port, wait_for  # noqa: E402  (re-exported for the tests that start these servers)
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30):
+    """(status, headers, body) of one request; HTTP errors are answers, not exceptions."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310  # 127.0.0.1 test servers
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """gunicorn -c gunicorn.conf.py with `env` (a PORT is chosen here); yields its base URL."""
+    port = free_port()
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(log_path.parent / f"prometheus-{port}"))
+    with open(log_path, "w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            if process.poll() is not None:
+                log.seek(0)
+                raise AssertionError(f"gunicorn exited:\n{log.read()[-4000:]}")
+            try:
+                return http("GET", f"{base}/livez", timeout=2)[0] == 200
+            except OSError:
+                return False
+
+        try:
+            wait_for(up, 60, "gunicorn to start")
+            yield base
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@contextlib.contextmanager
+def alertmanager(webhook_url: str, token: str, workdir: Path, *, group_by=("alertname",)) -> Iterator[str]:
+    """The real Alertmanager, one route to the console's webhook; yields its base URL."""
+    port = free_port()
+    config = {
+        "route": {
+            "receiver": "console",
+            "group_by": list(group_by),
+            "group_wait": "1s",
+            "group_interval": "2s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [
+            {
+                "name": "console",
+                "webhook_configs": [
+                    {
+                        "url": webhook_url,
+                        "send_resolved": True,
+                        "http_config": {"authorization": {"type": "Bearer", "credentials": token}},
+                    }
+                ],
+            }
+        ],
+    }
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "alertmanager.yml").write_text(json.dumps(config))  # JSON is YAML
+    with open(workdir / "alertmanager.log", "w+") as log:
+        process = subprocess.Popen(
+            [
+                ALERTMANAGER,
+                f"--config.file={workdir / 'alertmanager.yml'}",
+                f"--storage.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                log.seek(0)
+                raise AssertionError(f"alertmanager exited:\n{log.read()}")
+            try:
+                return http("GET", f"{base}/-/ready", timeout=1)[0] == 200
+            except OSError:
+                return False
+
+        try:
+            wait_for(ready, 30, "alertmanager to start")
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def push_alerts(base: str, alerts: list[dict], batch: int = 1000) -> None:
+    """POST alerts to Alertmanager's v2 API, `batch` per request."""
+    for start in range(0, len(alerts), batch):
+        body = json.dumps(alerts[start : start + batch]).encode()
+        status, _, text = http("POST", f"{base}/api/v2/alerts", body, {"Content-Type": "application/json"}, timeout=30)
+        if status != 200:
+            raise AssertionError(f"alertmanager refused alerts: {status} {text[:300]!r}")
+
+
+def storm_alerts(groups: int, per_group: int, starts_at: str, ends_at: str, prefix: str = "Storm") -> list[dict]:
+    """groups x per_group alerts; Alertmanager groups them by alertname (one group each)."""
+    return [
+        {
+            "labels": {
+                "alertname": f"{prefix}{group}",
+                "severity": ("critical", "high", "medium", "low")[group % 4],
+                "instance": f"node-{n}",
+                "service": "message-queue",
+            },
+            "annotations": {"summary": f"{prefix} group {group}"},
+            "startsAt": starts_at,
+            "endsAt": ends_at,
+        }
+        for group in range(groups)
+        for n in range(per_group)
+    ]
+
+
+def process_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
+    """A production process's environment (DEBUG off) on the given database."""
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdef",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": "",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        "METRICS_TOKEN": "",
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(overrides)
+    return env

@@ -200,12 +200,8 @@ if HEALTHCHECK_BATCH_SIZE < 1 or HEALTHCHECK_CONCURRENCY < 1 or HEALTHCHECK_RAW_
 
 # --- Authentication (django-allauth) --------------------------------------
 AUTH_USER_MODEL = "opsconsole.User"
-AUTHENTICATION_BACKENDS = [
-    # Django's and allauth's backends, loading the user's roles in the user's own query
-    # (opsconsole/auth_backends.py). Sessions signed in under the old names end once.
-    "opsconsole.auth_backends.RolesModelBackend",
-    "opsconsole.auth_backends.RolesAllauthBackend",
-]
+# Django's and allauth's backends, loading the user's roles in the user's own query (auth_backends.py).
+AUTHENTICATION_BACKENDS = [f"opsconsole.auth_backends.{name}" for name in ("RolesModelBackend", "RolesAllauthBackend")]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
@@ -316,8 +312,7 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^healthz$", r"^metrics$"]
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Database sessions, read with one fixed statement (opsconsole/sessions.py).
-SESSION_ENGINE = "opsconsole.sessions"
+SESSION_ENGINE = "opsconsole.sessions"  # database sessions read with one fixed statement
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True

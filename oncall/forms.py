@@ -5,7 +5,7 @@ from django import forms
 from opsconsole.badinput import DateTimeField
 from opsconsole.models import TIMEZONE_CHOICES, User
 
-from .models import Override, ShiftLength
+from .models import HANDOFF_MESSAGE_MAX_LENGTH, HANDOFF_SECTION_MAX_LENGTH, Override, ShiftLength
 
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
@@ -80,10 +80,16 @@ class HandoffForm(forms.Form):
     incoming = forms.TypedChoiceField(coerce=int, label="Handing over to", required=False)
     no_deployments = forms.BooleanField(label="No pending deployments", required=False, initial=True)
     recent_changes = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=10000, label="Recent changes"
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        max_length=HANDOFF_SECTION_MAX_LENGTH,
+        label="Recent changes",
     )
     known_issues = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=10000, label="Known issues to watch"
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        max_length=HANDOFF_SECTION_MAX_LENGTH,
+        label="Known issues to watch",
     )
     new_items = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -99,7 +105,10 @@ class HandoffForm(forms.Form):
         self.item_keys = [item.key for item in items]
         for item in items:
             self.fields[f"notes_{item.key}"] = forms.CharField(
-                required=False, max_length=2000, initial=item.notes, label=f"Notes on {item.title}"
+                required=False,
+                max_length=HANDOFF_MESSAGE_MAX_LENGTH,
+                initial=item.notes,
+                label=f"Notes on {item.title}",
             )
             self.fields[f"closed_{item.key}"] = forms.BooleanField(required=False, label="Closed")
 
@@ -124,7 +133,9 @@ class HandoffAnswerForm(forms.Form):
     confirmations = forms.MultipleChoiceField(
         choices=[], widget=forms.CheckboxSelectMultiple, required=False, label="Confirmed"
     )
-    question = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000)
+    question = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=HANDOFF_MESSAGE_MAX_LENGTH
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         from .handoffs import CONFIRMATIONS
@@ -142,7 +153,7 @@ class HandoffAnswerForm(forms.Form):
 class HandoffReplyForm(forms.Form):
     answer = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
+        max_length=HANDOFF_MESSAGE_MAX_LENGTH,
         label="Your answer",
         error_messages={"required": "Write the answer."},
     )

@@ -32,7 +32,7 @@ from opsconsole.models import User
 from opsconsole.roles import check_capability, has_capability
 from runbooks.models import ActionRun, Execution
 
-from .models import Handoff, HandoffItem, HandoffMessage, Rotation, Shift
+from .models import HANDOFF_MESSAGE_MAX_LENGTH, Handoff, HandoffItem, HandoffMessage, Rotation, Shift
 
 CONFIRMATIONS = [
     ("briefed", "Outgoing engineer briefed incoming"),
@@ -340,8 +340,8 @@ def handoff_ask(*, actor: User, handoff: Handoff, question: str) -> Handoff:
     question = (question or "").strip()
     if not question:
         raise ValidationError({"question": "Write the question."})
-    if len(question) > 2000:
-        raise ValidationError({"question": "Keep the question under 2,000 characters."})
+    if len(question) > HANDOFF_MESSAGE_MAX_LENGTH:
+        raise ValidationError({"question": f"Keep the question to {HANDOFF_MESSAGE_MAX_LENGTH:,} characters."})
     now = timezone.now()
     updated = (
         Handoff.objects.filter(pk=handoff.pk)
@@ -386,8 +386,8 @@ def handoff_reply(*, actor: User, handoff: Handoff, answer: str) -> HandoffMessa
     answer = (answer or "").strip()
     if not answer:
         raise ValidationError({"answer": "Write the answer."})
-    if len(answer) > 2000:
-        raise ValidationError({"answer": "Keep the answer under 2,000 characters."})
+    if len(answer) > HANDOFF_MESSAGE_MAX_LENGTH:
+        raise ValidationError({"answer": f"Keep the answer to {HANDOFF_MESSAGE_MAX_LENGTH:,} characters."})
     updated = Handoff.objects.filter(pk=handoff.pk, status=Handoff.Status.QUESTIONED).update(
         status=Handoff.Status.ANSWERED
     )

@@ -346,15 +346,23 @@ class EscalationStep(models.Model):
 # --- Handoffs ------------------------------------------------------------------------------
 
 
+# Length limits of what people type on a handoff, in one place.
+HANDOFF_MESSAGE_MAX_LENGTH = 2000  # a question, an answer, an item's notes
+HANDOFF_SECTION_MAX_LENGTH = 10000  # recent changes, known issues
+
+
+class HandoffStatus(models.TextChoices):  # module-level: Meta's constraint names a value
+    SUBMITTED = "submitted", "Waiting for the incoming engineer"
+    QUESTIONED = "questioned", "Question asked"
+    ANSWERED = "answered", "Question answered"
+    ACKNOWLEDGED = "acknowledged", "Handoff confirmed"
+
+
 class Handoff(models.Model):
     """The outgoing engineer's written shift-change report (the seeds' template),
     acknowledged by the incoming engineer or answered with a question."""
 
-    class Status(models.TextChoices):
-        SUBMITTED = "submitted", "Waiting for the incoming engineer"
-        QUESTIONED = "questioned", "Question asked"
-        ANSWERED = "answered", "Question answered"
-        ACKNOWLEDGED = "acknowledged", "Handoff confirmed"
+    Status = HandoffStatus
 
     rotation = models.ForeignKey(Rotation, on_delete=models.PROTECT, related_name="handoffs")
     outgoing = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="handoffs_given")
@@ -390,7 +398,7 @@ class Handoff(models.Model):
                 condition=models.Q(period_end__gte=models.F("period_start")), name="handoff_period_ordered"
             ),
             models.CheckConstraint(
-                condition=~models.Q(status="acknowledged") | models.Q(acknowledged_at__isnull=False),
+                condition=~models.Q(status=HandoffStatus.ACKNOWLEDGED.value) | models.Q(acknowledged_at__isnull=False),
                 name="handoff_acknowledged_has_time",
             ),
         ]

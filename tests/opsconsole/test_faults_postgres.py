@@ -25,6 +25,7 @@ DOWN_SECONDS = 2.0
 # token, a checklist run; prints what the load needs.
 SETUP = """
 import json
+from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.db import SessionStore
@@ -41,7 +42,7 @@ TemplateItem.objects.bulk_create(TemplateItem(template=template, order=i, text=f
 run = run_start(actor=user, template=template)
 session = SessionStore()
 session[SESSION_KEY] = str(user.pk)
-session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
 session[HASH_SESSION_KEY] = user.get_session_auth_hash()
 session.create()
 items = list(run.items.order_by("order").values_list("pk", flat=True))

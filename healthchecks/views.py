@@ -41,6 +41,7 @@ def board(request: HtmxHttpRequest) -> HttpResponse:
         "maintenance_checks": maintenance_checks,
         "maintenance_services": maintenance_services,
         "can_edit": has_capability(request.user, "config.edit"),
+        "row_actions": hooks.board_row_actions(request.user),
     }
     template = "healthchecks/board.html#board" if request.htmx else "healthchecks/board.html"
     return render(request, template, context)

@@ -86,14 +86,17 @@ def _payload(group: int) -> bytes:
     ).encode()
 
 
-def test_postgres_restart_under_load_gives_200_or_clean_503_and_recovers(tmp_path):
+# Production's pool, and persistent connections without one (DATABASE_POOL_MAX_SIZE=0,
+# CONN_MAX_AGE with health checks): both must recover by themselves.
+@pytest.mark.parametrize("pool_size", ["4", "0"], ids=["pool", "no-pool"])
+def test_postgres_restart_under_load_gives_200_or_clean_503_and_recovers(tmp_path, pool_size):
     with private_postgres() as pg:
         env = production_env(
             DATABASE_URL=pg.url,
             ALLOWED_HOSTS="127.0.0.1",
             WEB_CONCURRENCY="2",
             WEB_THREADS="4",
-            DATABASE_POOL_MAX_SIZE="4",
+            DATABASE_POOL_MAX_SIZE=pool_size,
             DATABASE_POOL_MIN_SIZE="1",
             DATABASE_POOL_TIMEOUT="1",
         )

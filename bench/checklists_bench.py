@@ -4,7 +4,10 @@ Starts gunicorn (several sync workers) on a PostgreSQL bench database it
 creates, signs N clients in (real database sessions, CSRF token read from
 the run page like a browser), and has them tick items concurrently with
 htmx requests: groups of clients share a run, each ticking its own items.
-Prints ticks/s and p50/p95/p99 latency, then checks that the database holds
+First the same clients send as many GETs of the bare view /livez (no
+session, no database) to the same server: its server CPU per request is
+the floor a tick is measured against. Prints requests/s, p50/p95/p99
+latency and gunicorn workers' CPU per request for both, then checks that the database holds
 exactly the ticks sent (one ticked row and one audit entry per tick, each by
 the client that sent it).
 
@@ -71,12 +74,12 @@ def prepare(clients: int, per_run: int, runs_per_group: int, items_per_run: int)
     """Users, sessions and runs. Returns [(session_key, [(run_id, item_id), ...])]."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.models import Group
-    from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
     from checklists.models import ChecklistTemplate, TemplateItem
     from checklists.services import run_start
     from opsconsole.models import User
+    from opsconsole.sessions import SessionStore
 
     call_command("migrate", verbosity=0)
     template = ChecklistTemplate.objects.create(name="Bench checklist")
@@ -95,7 +98,8 @@ def prepare(clients: int, per_run: int, runs_per_group: int, items_per_run: int)
     for n, user in enumerate(users):
         session = SessionStore()
         session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        # What a password sign-in stores (the first backend of AUTHENTICATION_BACKENDS).
+        session[BACKEND_SESSION_KEY] = "opsconsole.auth_backends.RolesModelBackend"
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
         work = []
@@ -138,20 +142,25 @@ def start_server(workers: int, port: int, multiproc_dir: str) -> subprocess.Pope
     raise SystemExit("gunicorn did not start within 30 s")
 
 
-async def run_client(
-    http, base: str, session_key: str, work: list, latencies: list, failures: list, think: float
-) -> None:
+async def open_page(http, base: str, session_key: str, work: list, failures: list) -> tuple[dict, dict] | None:
+    """Open the client's first run page like a browser: its CSRF cookie and token."""
     cookies = {"sessionid": session_key}
-    if think:
-        # People do not all open the page in the same millisecond.
-        await asyncio.sleep(random.uniform(0, 2 * think))
     page = await http.get(f"{base}/checklists/runs/{work[0][0]}/", cookies=cookies)
     match = CSRF_RE.search(page.text)
     if page.status_code != 200 or not match or "csrftoken" not in page.cookies:
         failures.append(f"run page: {page.status_code}")
-        return
+        return None
     cookies["csrftoken"] = page.cookies["csrftoken"]
-    headers = {"X-CSRFToken": match.group(1), "HX-Request": "true"}
+    return cookies, {"X-CSRFToken": match.group(1), "HX-Request": "true"}
+
+
+async def run_client(http, base: str, browser, work: list, latencies: list, failures: list, think: float) -> None:
+    if browser is None:
+        return
+    cookies, headers = browser
+    if think:
+        # People do not all start in the same millisecond.
+        await asyncio.sleep(random.uniform(0, 2 * think))
     for run_id, item_id in work:
         started = time.perf_counter()
         response = await http.post(
@@ -167,19 +176,50 @@ async def run_client(
             await asyncio.sleep(random.uniform(0.5, 1.5) * think)
 
 
-async def load(base: str, plan: list, think: float) -> tuple[list, list, float]:
+async def bare_client(http, base: str, count: int, latencies: list, failures: list) -> None:
+    """The same number of requests as a ticking client, to the bare view."""
+    for _ in range(count):
+        started = time.perf_counter()
+        response = await http.get(f"{base}/livez")
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            failures.append(f"livez: {response.status_code}")
+
+
+async def load(base: str, plan: list, think: float, server_pid: int) -> dict:
+    """Two phases on the same server: every client sends as many GETs of the
+    bare view (/livez) as it has ticks, then ticks. Returns per phase the
+    latencies, failures, elapsed time and gunicorn workers' CPU seconds."""
     import httpx
 
-    latencies: list[float] = []
-    failures: list[str] = []
+    phases: dict[str, dict] = {}
     limits = httpx.Limits(max_connections=len(plan), max_keepalive_connections=len(plan))
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
         # Warm every worker (imports, template loading, DB connections) before timing.
         await asyncio.gather(*(http.get(f"{base}/livez") for _ in range(32)))
-        started = time.perf_counter()
-        await asyncio.gather(*(run_client(http, base, key, work, latencies, failures, think) for _, key, work in plan))
-        elapsed = time.perf_counter() - started
-    return latencies, failures, elapsed
+        page_failures: list[str] = []
+        browsers = await asyncio.gather(*(open_page(http, base, key, work, page_failures) for _, key, work in plan))
+        for phase in ("livez", "tick"):
+            latencies: list[float] = []
+            failures: list[str] = []
+            cpu_before = workers_cpu_seconds(server_pid)
+            started = time.perf_counter()
+            if phase == "livez":
+                await asyncio.gather(*(bare_client(http, base, len(work), latencies, failures) for _, _, work in plan))
+            else:
+                await asyncio.gather(
+                    *(
+                        run_client(http, base, browser, work, latencies, failures, think)
+                        for browser, (_, _, work) in zip(browsers, plan, strict=True)
+                    )
+                )
+            phases[phase] = {
+                "latencies": latencies,
+                "failures": (page_failures if phase == "tick" else []) + failures,
+                "elapsed": time.perf_counter() - started,
+                "cpu": workers_cpu_seconds(server_pid) - cpu_before,
+            }
+    return phases
 
 
 def verify(plan: list) -> tuple[bool, str]:
@@ -241,31 +281,33 @@ def main() -> None:
     multiproc = tempfile.mkdtemp(prefix="bench-prom-")
     server = start_server(args.workers, port, multiproc)
     try:
-        cpu_before = workers_cpu_seconds(server.pid)
-        latencies, failures, elapsed = asyncio.run(load(f"http://127.0.0.1:{port}", plan, args.think_ms / 1000))
-        cpu_used = workers_cpu_seconds(server.pid) - cpu_before
+        phases = asyncio.run(load(f"http://127.0.0.1:{port}", plan, args.think_ms / 1000, server.pid))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         shutil.rmtree(multiproc, ignore_errors=True)
     ok, detail = verify(plan)
-    ms = [x * 1000 for x in latencies]
+    ticks = phases["tick"]
+    failures = phases["livez"]["failures"] + ticks["failures"]
     print(
         f"clients={args.clients} gunicorn_workers={args.workers} think_ms={args.think_ms:g} "
-        f"cpus={os.cpu_count()} load_avg_before={load_before:.1f} ticks={len(ms)} "
+        f"cpus={os.cpu_count()} load_avg_before={load_before:.1f} ticks={len(ticks['latencies'])} "
         f"failures={len(failures)}"
     )
-    if ms:
-        print(f"throughput: {len(ms) / elapsed:.0f} ticks/s over {elapsed:.1f} s")
+    print("same gunicorn, same clients, one phase after the other:")
+    for label, phase in (("bare view GET /livez", phases["livez"]), ("tick POST (htmx)", ticks)):
+        ms = [x * 1000 for x in phase["latencies"]]
+        if not ms:
+            continue
         print(
-            f"latency ms: p50={statistics.median(ms):.1f} p95={percentile(ms, 95):.1f} "
-            f"p99={percentile(ms, 99):.1f} max={max(ms):.1f} mean={statistics.fmean(ms):.1f}"
+            f"  {label:<22} {len(ms) / phase['elapsed']:6.0f} req/s   p50 {statistics.median(ms):6.1f} ms   "
+            f"p95 {percentile(ms, 95):6.1f} ms   p99 {percentile(ms, 99):6.1f} ms   "
+            f"server CPU {phase['cpu'] * 1000 / len(ms):5.2f} ms per request"
         )
-    if ms:
-        print(
-            f"server CPU: {cpu_used * 1000 / len(ms):.1f} ms per tick in gunicorn workers "
-            f"(PostgreSQL and the load generator not included)"
-        )
+    print(
+        "  (server CPU: user+system time of the gunicorn workers / requests;"
+        " PostgreSQL and the load generator not included)"
+    )
     print(f"database: {detail} -> {'OK' if ok and not failures else 'FAILED'}")
     if failures:
         print("first failures:", failures[:5])

@@ -15,7 +15,8 @@
    services.run_checks, i.e. what the beat task and the worker task call),
    by this one process, with results persisted to PostgreSQL, for --duration
    seconds: results written per second, and how late checks ran.
-5. Board server time with those checks (one GET of /health/).
+5. Board server time with those checks (page 1, last page, a search, an
+   htmx filter; 100 rows a page).
 """
 
 from __future__ import annotations
@@ -310,10 +311,10 @@ def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> No
     from django.utils import timezone
 
     from healthchecks import services
-    from healthchecks.models import Check
+    from healthchecks.services import results as results_module
 
     write_time = [0.0]
-    original = services.record_results
+    original = results_module.record_results
 
     def timed_record_results(*args, **kwargs):
         t0 = time.perf_counter()
@@ -322,15 +323,16 @@ def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> No
         finally:
             write_time[0] += time.perf_counter() - t0
 
-    services.record_results = timed_record_results
+    # run_checks calls the module's global: patch it where it is looked up.
+    results_module.record_results = timed_record_results
     started = time.perf_counter()
     batches, lateness, busy = 0, [], 0.0
     while time.perf_counter() - started < duration:
         tick_started = time.perf_counter()
         for claim in services.claim_due_checks():
-            due = Check.objects.filter(id__in=claim.check_ids).values_list("next_due_at", flat=True)
-            claimed_at = timezone.now()
-            lateness.extend((claimed_at - d).total_seconds() for d in due if d)
+            # Lateness = when the probe batch starts − when the check was due.
+            started_at = timezone.now()
+            lateness.extend((started_at - d).total_seconds() for d in claim.due_at if d)
             t0 = time.perf_counter()
             services.run_checks(claim.check_ids, lease_token=claim.token)
             busy += time.perf_counter() - t0
@@ -339,7 +341,9 @@ def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> No
     out.put({"batches": batches, "lateness": lateness, "busy": busy, "write": write_time[0]})
 
 
-def bench_board() -> tuple[float, int, int]:
+def bench_board() -> tuple[dict[str, float], int, int]:
+    """Server time of the board (best of 5): page 1 (worst first), the last
+    page, a text search and an htmx state filter; and the query count."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -352,15 +356,30 @@ def bench_board() -> tuple[float, int, int]:
     user.save()
     client = Client()
     client.force_login(user)
+    # The sustained run deleted the previous run's checks and rewrote every
+    # row many times: let PostgreSQL clean up as autovacuum does in a steady
+    # state, so the figure is the board's, not that of a bloated table.
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {Check._meta.db_table}")
     client.get("/health/")
-    timings = []
-    for _ in range(3):
-        with CaptureQueriesContext(connection) as queries:
-            t0 = time.perf_counter()
-            response = client.get("/health/")
-            timings.append(time.perf_counter() - t0)
-        assert response.status_code == 200
-    return min(timings), len(queries), Check.objects.count()
+    total = Check.objects.count()
+    views = {
+        "page 1": ({}, {}),
+        "last page": ({"page": str(max(1, (total + 99) // 100))}, {}),
+        "search 'http 0042'": ({"q": "http 0042"}, {}),
+        "htmx state=ok": ({"state": "ok"}, {"HX-Request": "true"}),
+    }
+    timings: dict[str, float] = {}
+    for label, (params, headers) in views.items():
+        best = float("inf")
+        for _ in range(5):
+            with CaptureQueriesContext(connection) as queries:
+                t0 = time.perf_counter()
+                response = client.get("/health/", params, headers=headers)
+                best = min(best, time.perf_counter() - t0)
+            assert response.status_code == 200
+        timings[label] = best
+    return timings, len(queries), total
 
 
 def main() -> None:
@@ -429,8 +448,10 @@ def main() -> None:
             f"max {report['lateness_max']:.2f}s; overdue >10s at the end: {report['overdue']}"
         )
         print(f"  states: {report['states']}, state changes: {report['state_changes']}")
-        seconds, queries, total = bench_board()
-        print(f"board /health/ with {total:,} checks: {seconds * 1000:.0f} ms server time, {queries} queries")
+        timings, queries, total = bench_board()
+        print(f"board /health/ with {total:,} checks ({queries} queries each), server time, best of 5:")
+        for label, seconds in timings.items():
+            print(f"  {label}: {seconds * 1000:.0f} ms")
     finally:
         for proc in procs:
             proc.terminate()

@@ -6,6 +6,9 @@ their AppConfig.ready(); healthchecks never imports them.
   must only read and schedule work (transaction.on_commit), never call out.
 - check-page panels: extra sections of a check's page, each a template and a
   context function (request, check) -> dict.
+- board row actions: a link offered on the status board's row of each failing
+  (warning or critical) check to the roles holding a capability, e.g. runbooks'
+  "Start runbook". The link is a template resolved once per page (no query per row).
 """
 
 from __future__ import annotations
@@ -45,3 +48,30 @@ def register_check_panel(*, name: str, template: str, context: Callable[[HttpReq
 def render_check_panels(request: HttpRequest, check) -> list[tuple[CheckPanel, dict]]:
     panels = sorted(_panels.values(), key=lambda panel: (panel.order, panel.name))
     return [(panel, panel.context(request, check)) for panel in panels]
+
+
+@dataclass(frozen=True)
+class BoardRowAction:
+    name: str
+    label: str
+    capability: str
+    # Returns the link with "{check_id}" where the check's id goes; called once per page.
+    href_template: Callable[[], str]
+
+
+_row_actions: dict[str, BoardRowAction] = {}
+
+
+def register_board_row_action(*, name: str, label: str, capability: str, href_template: Callable[[], str]) -> None:
+    _row_actions[name] = BoardRowAction(name=name, label=label, capability=capability, href_template=href_template)
+
+
+def board_row_actions(user) -> list[tuple[str, str]]:
+    """(label, href template) of the row actions this user may take, by name."""
+    from opsconsole.roles import has_capability
+
+    return [
+        (action.label, action.href_template())
+        for name, action in sorted(_row_actions.items())
+        if has_capability(user, action.capability)
+    ]

@@ -25,8 +25,13 @@ from .models import Check, MaintenanceWindow
 def board(request: HtmxHttpRequest) -> HttpResponse:
     filters = selectors.BoardFilters(**{k: request.GET.get(k, "").strip() for k in ("service", "state", "kind", "q")})
     maintenance_checks, maintenance_services = selectors.maintenance_targets()
+    page, groups = selectors.board_page(filters, request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     context = {
-        "groups": selectors.board_groups(filters),
+        "groups": groups,
+        "page": page,
+        "query": query.urlencode(),
         "kind_labels": dict(Check.Kind.choices),
         "filters": filters,
         "counts": selectors.state_counts(),
@@ -36,6 +41,7 @@ def board(request: HtmxHttpRequest) -> HttpResponse:
         "maintenance_checks": maintenance_checks,
         "maintenance_services": maintenance_services,
         "can_edit": has_capability(request.user, "config.edit"),
+        "row_actions": hooks.board_row_actions(request.user),
     }
     template = "healthchecks/board.html#board" if request.htmx else "healthchecks/board.html"
     return render(request, template, context)

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from .navigation import navigation
 from .roles import primary_role
@@ -10,7 +11,9 @@ def console(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     signed_in = user is not None and user.is_authenticated
     return {
-        "nav_items": navigation(request) if signed_in else [],
+        # Lazy: an htmx partial (a tick, a poll) never shows the navigation,
+        # so it should not build it.
+        "nav_items": SimpleLazyObject(lambda: navigation(request)) if signed_in else [],
         "user_role": primary_role(user) if signed_in else None,
         "open_signup": settings.OPEN_SIGNUP,
         # Set by @live_page (opsconsole.live): base.html adds the page's poller.

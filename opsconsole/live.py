@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 
@@ -57,7 +57,7 @@ def bump(*areas: str) -> None:
 def _store(areas: tuple[str, ...]) -> None:
     token = secrets.token_hex(6)
     try:
-        cache.set_many({_key(area): token for area in areas}, timeout=_TTL)
+        caches["live"].set_many({_key(area): token for area in areas}, timeout=_TTL)
     except Exception:  # a write never fails because the live stamp could not move
         logger.warning("Could not mark %s changed for live pages", ", ".join(areas), exc_info=True)
 
@@ -65,7 +65,7 @@ def _store(areas: tuple[str, ...]) -> None:
 def stamp(areas: tuple[str, ...]) -> str | None:
     """The areas' current tokens; None when the cache cannot be read (always re-render)."""
     try:
-        tokens = cache.get_many([_key(area) for area in areas])
+        tokens = caches["live"].get_many([_key(area) for area in areas])
     except Exception:
         logger.warning("Live stamp unreadable", exc_info=True)
         return None

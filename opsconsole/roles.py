@@ -60,13 +60,18 @@ def user_roles(user) -> frozenset[Role]:
         return frozenset()
     cached = getattr(user, "_opsconsole_roles", None)
     if cached is None:
-        if user.is_superuser:
-            cached = frozenset({Role.ADMIN})
-        else:
-            names = set(user.groups.values_list("name", flat=True))
-            cached = frozenset(role for role in Role if role.value in names)
+        names = () if user.is_superuser else user.groups.values_list("name", flat=True)
+        cached = roles_from_group_names(user, names)
         user._opsconsole_roles = cached
     return cached
+
+
+def roles_from_group_names(user, names) -> frozenset[Role]:
+    """The roles of a user whose group names are known (a superuser is an Admin)."""
+    if user.is_superuser:
+        return frozenset({Role.ADMIN})
+    names = set(names)
+    return frozenset(role for role in Role if role.value in names)
 
 
 def primary_role(user) -> Role | None:

@@ -19,6 +19,32 @@ def _visible(request: HttpRequest, queryset, field: str):
     return queryset.filter(Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__in": visible_incidents(request.user)}))
 
 
+def _auto_runs_last_day(request: HttpRequest) -> dict:
+    """Automatic remediation runs of the last 24 h: the five newest and, in the
+    same query (window aggregates, computed before the LIMIT), how many in all
+    and how many failed."""
+    import datetime
+
+    from django.db.models import Count, Q, Window
+    from django.utils import timezone
+
+    since = timezone.now() - datetime.timedelta(hours=24)
+    runs = _visible(request, ActionRun.objects.filter(trigger__isnull=False, requested_at__gte=since), "incident")
+    latest = list(
+        runs.select_related("check_ref")
+        .annotate(
+            total=Window(Count("id")),
+            failed=Window(Count("id", filter=Q(status__in=[ActionRun.Status.FAILED, ActionRun.Status.INTERRUPTED]))),
+        )
+        .order_by("-requested_at", "-id")[:5]
+    )
+    return {
+        "latest": latest,
+        "total": latest[0].total if latest else 0,
+        "failed": latest[0].failed if latest else 0,
+    }
+
+
 def dashboard_panel_context(request: HttpRequest) -> dict:
     approvals = _visible(request, ActionRun.objects.filter(status=ActionRun.Status.AWAITING_APPROVAL), "incident")
     active = _visible(request, Execution.objects.filter(status__in=["running", "paused"]), "incident")
@@ -27,6 +53,7 @@ def dashboard_panel_context(request: HttpRequest) -> dict:
             approvals.select_related("requested_by", "step_run__execution__runbook").order_by("requested_at")[:10]
         ),
         "active": list(active.select_related("runbook").order_by("-started_at")[:10]),
+        "auto": _auto_runs_last_day(request),
     }
 
 
@@ -76,3 +103,15 @@ def register_check_hooks() -> None:
     check_hooks.register_check_panel(
         name="runbooks", template="runbooks/_check_panel.html", context=check_panel_context, order=20
     )
+    check_hooks.register_board_row_action(
+        name="runbooks", label="Start runbook", capability="runbook.run", href_template=_start_runbook_href
+    )
+
+
+def _start_runbook_href() -> str:
+    """The failing check's page, at its runbooks section: the runbooks suggested
+    for the check with their start buttons (the execution is linked to the check
+    and its open incident), which the board could not offer without a query per row."""
+    from django.urls import reverse
+
+    return reverse("healthchecks:detail", args=[0]).removesuffix("0/") + "{check_id}/#check-runbooks"

@@ -89,7 +89,9 @@ def _private_cache_namespace(settings):
     counters (allauth counts failed sign-ins per address and account) must not
     leak between tests, parallel workers, or runs a few minutes apart."""
     caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    for alias in caches.values():
+        alias["KEY_PREFIX"] = prefix
     settings.CACHES = caches
 
 

@@ -34,7 +34,11 @@ _STATE_LABELS = {"ok": "OK", "warning": "Warning", "critical": "Critical", "unkn
 
 @register.simple_tag
 def board_rows(
-    rows: Sequence[tuple], maintenance_checks: set[int], kind_labels: dict[str, str], show_details: bool = False
+    rows: Sequence[tuple],
+    maintenance_checks: set[int],
+    kind_labels: dict[str, str],
+    show_details: bool = False,
+    row_actions: Sequence[tuple[str, str]] = (),
 ) -> SafeString:
     """The board's table rows, built in one pass (every value escaped).
 
@@ -42,7 +46,10 @@ def board_rows(
     keeps the board fast while the markup stays that of a plain table. The
     message column is the detailed message for roles with config.edit
     (`show_details`), else the summary, which quotes nothing fetched.
+    A failing (warning or critical) row also offers `row_actions`, the
+    (label, href template) pairs of healthchecks.hooks.board_row_actions.
     """
+    failing_links = [(_escape(label), _escape(href)) for label, href in row_actions]
     detail = reverse("healthchecks:detail", args=[0]).removesuffix("0/")
     out = []
     for check_id, name, kind, state, enabled, latency, message, recent, _sid, _sname, summary in rows:
@@ -51,6 +58,11 @@ def board_rows(
         flags = "" if enabled else ' <span class="muted">(paused)</span>'
         if check_id in maintenance_checks:
             flags += ' <span class="badge unknown">maintenance</span>'
+        if failing_links and state in ("warning", "critical"):
+            flags += "".join(
+                f' <a class="button" href="{href.replace("{check_id}", str(int(check_id)))}">{label}</a>'
+                for label, href in failing_links
+            )
         if len(message) > 90:
             message = message[:89] + "…"
         out.append(

@@ -4,17 +4,20 @@ import datetime
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from healthchecks import selectors
 from healthchecks.models import Check, CheckResult, MaintenanceWindow
 from opsconsole.models import AuditEntry, Service
 from opsconsole.roles import Role
 from tests.healthchecks.factories import make_check, make_service
 from tests.healthchecks.targets import HttpTarget, json_route
 
-BOARD_QUERIES = 8  # session, user, roles, counts, services, maintenance, checks (+1 spare)
+BOARD_QUERIES = 8  # session, user, roles, counts, services, maintenance, page count, page rows
 
 
 def _many_checks(n: int) -> None:
@@ -40,22 +43,71 @@ def _many_checks(n: int) -> None:
     )
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("n", [3, 10_000])
-def test_board_query_count_is_constant(client_as, django_assert_max_num_queries, n):
-    _many_checks(n)
-    client = client_as(Role.VIEWER)
-    with django_assert_max_num_queries(BOARD_QUERIES):
-        response = client.get(reverse("healthchecks:board"))
+def _board_queries(client, **params) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("healthchecks:board"), params)
     assert response.status_code == 200
-    body = response.content.decode()
-    assert body.count('class="sparkline"') == n
-    assert f"check {n - 1:05}" in body
+    return len(queries), response.content.decode()
+
+
+@pytest.mark.django_db
+def test_board_query_count_is_constant_and_a_page_is_bounded(client_as, django_assert_max_num_queries):
+    """Same number of queries with 3 and 1,000 checks (the bench measures
+    10,000); a page never holds more than BOARD_PAGE_SIZE rows."""
+    client = client_as(Role.VIEWER)
+    _many_checks(3)
+    small, body = _board_queries(client)
+    assert body.count('class="sparkline"') == 3
+    assert 'aria-label="Pages"' not in body
+    Check.objects.all().delete()
+    Service.objects.filter(slug__startswith="svc-").delete()
+    _many_checks(1000)
+    with django_assert_max_num_queries(BOARD_QUERIES):
+        large, body = _board_queries(client)
+    assert large == small
+    assert body.count('class="sparkline"') == selectors.BOARD_PAGE_SIZE
+    assert "Page 1 of 10" in body and "Checks 1–100 of 1000" in body
+    # Critical first: page 1 holds only critical checks (333 of them).
+    assert body.count('data-state="critical"') == selectors.BOARD_PAGE_SIZE
+    _, page4 = _board_queries(client, page=4)
+    # 333 critical, then warning: page 4 holds the last 33 critical and 67 warning.
+    assert page4.count('data-state="critical"') == 33 and page4.count('data-state="warning"') == 67
+    last_count, last = _board_queries(client, page=10)
+    assert last_count == small
+    assert last.count('data-state="ok"') == 100 and "Page 10 of 10" in last
     with django_assert_max_num_queries(BOARD_QUERIES):
         partial = client.get(reverse("healthchecks:board"), {"state": "critical"}, headers={"HX-Request": "true"})
     assert partial.status_code == 200
-    assert "<html" not in partial.content.decode()
-    assert partial.content.decode().count('data-state="critical"') == len(range(1, n, 3))
+    text = partial.content.decode()
+    assert "<html" not in text
+    assert text.count('data-state="critical"') == 100 and "of 333" in text
+    # The page links keep the filters.
+    assert 'href="?state=critical&amp;page=2"' in text
+
+
+@pytest.mark.django_db
+def test_board_worst_first_across_services_and_text_search(client_as):
+    calm = make_service("Alpha calm")
+    burning = make_service("Zulu burning")
+    make_check(calm, name="alpha ok", kind="http", config={"url": "http://x/"}, state="ok")
+    make_check(burning, name="zulu down", kind="http", config={"url": "http://x/"}, state="critical")
+    make_check(calm, name="alpha paused", kind="http", config={"url": "http://x/"}, state="critical", enabled=False)
+    client = client_as(Role.VIEWER)
+    _, body = _board_queries(client)
+    # The critical check's service comes first although it sorts last by
+    # name; a paused critical check comes after every enabled one.
+    assert body.index("zulu down") < body.index("alpha ok") < body.index("alpha paused")
+    _, found = _board_queries(client, q="BURNING")
+    assert "zulu down" in found and "alpha ok" not in found
+    _, found = _board_queries(client, q="paused")
+    assert "alpha paused" in found and "zulu down" not in found
+    _, found = _board_queries(client, q="nothing like it")
+    assert "No checks match." in found
+    # A page past the end shows the last page, a bad page the first: no error.
+    _, past = _board_queries(client, page=99)
+    assert "zulu down" in past
+    _, bad = _board_queries(client, page="x")
+    assert "zulu down" in bad
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ either does not answer, the run stops at once, saying which and how to start it.
 """
 
 import copy
+import functools
 import os
 import socket
 import uuid
@@ -95,6 +96,13 @@ def _private_cache_namespace(settings):
     settings.CACHES = caches
 
 
+@functools.cache
+def _test_password_hash() -> str:
+    from django.contrib.auth.hashers import make_password
+
+    return make_password("pw-for-tests-1")
+
+
 @pytest.fixture
 def make_user(db, django_user_model):
     """make_user(Role.SRE) → a user holding that role (or none with role=None)."""
@@ -103,7 +111,11 @@ def make_user(db, django_user_model):
     def make(role: Role | None = Role.VIEWER, **fields):
         counter["n"] += 1
         username = fields.pop("username", f"{(role or 'norole').replace(' ', '_').lower()}{counter['n']}")
-        user = django_user_model.objects.create_user(username=username, password="pw-for-tests-1", **fields)
+        user = django_user_model.objects.create_user(username=username, password=None, **fields)
+        # The real hasher, run once per session: hashing per user made tests that
+        # create hundreds of people spend most of their time in PBKDF2.
+        user.password = _test_password_hash()
+        user.save(update_fields=["password"])
         if role is not None:
             # get_or_create: a transactional test's flush removes migration 0002's groups.
             user.groups.add(Group.objects.get_or_create(name=role.value)[0])

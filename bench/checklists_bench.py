@@ -24,14 +24,12 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,18 +46,9 @@ SERVER_ENV = {
     "LOG_LEVEL": "WARNING",
     "ALLOWED_HOSTS": "127.0.0.1",
 }
+from common import free_port, recreate_database, start_gunicorn  # noqa: E402  (shared bench helpers)
+
 CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    parsed = urlparse(DB_URL)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_django() -> None:
@@ -72,6 +61,7 @@ def setup_django() -> None:
 
 def prepare(clients: int, per_run: int, runs_per_group: int, items_per_run: int):
     """Users, sessions and runs. Returns [(session_key, [(run_id, item_id), ...])]."""
+    from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.models import Group
     from django.core.management import call_command
@@ -99,7 +89,7 @@ def prepare(clients: int, per_run: int, runs_per_group: int, items_per_run: int)
         session = SessionStore()
         session[SESSION_KEY] = str(user.pk)
         # What a password sign-in stores (the first backend of AUTHENTICATION_BACKENDS).
-        session[BACKEND_SESSION_KEY] = "opsconsole.auth_backends.RolesModelBackend"
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
         work = []
@@ -108,38 +98,6 @@ def prepare(clients: int, per_run: int, runs_per_group: int, items_per_run: int)
             work += [(run.pk, item) for index, item in enumerate(items) if index % per_run == n % per_run]
         plan.append((user.pk, session.session_key, work))
     return plan
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(workers: int, port: int, multiproc_dir: str) -> subprocess.Popen:
-    env = {**os.environ, **SERVER_ENV, "PROMETHEUS_MULTIPROC_DIR": multiproc_dir}
-    command = [
-        str(ROOT / ".venv/bin/gunicorn"),
-        "opsconsole.wsgi:application",
-        "--workers",
-        str(workers),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        "--access-logfile",
-        "/dev/null",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("gunicorn did not start within 30 s")
 
 
 async def open_page(http, base: str, session_key: str, work: list, failures: list) -> tuple[dict, dict] | None:
@@ -274,12 +232,12 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    recreate_database()
+    recreate_database(DB_URL)
     setup_django()
     plan = prepare(args.clients, args.clients_per_run, args.runs_per_group, args.items_per_run)
     port = free_port()
     multiproc = tempfile.mkdtemp(prefix="bench-prom-")
-    server = start_server(args.workers, port, multiproc)
+    server = start_gunicorn({**os.environ, **SERVER_ENV, "PROMETHEUS_MULTIPROC_DIR": multiproc}, args.workers, port)
     try:
         phases = asyncio.run(load(f"http://127.0.0.1:{port}", plan, args.think_ms / 1000, server.pid))
     finally:

@@ -13,6 +13,7 @@ before anything imports Django, then calls `setup_django(DB_URL)`.
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -129,3 +130,21 @@ def timed(fn: Callable[[], object], repeat: int) -> Timing:
             timing.cpu.append((time.process_time() - started_cpu) * 1000)
         timing.queries.append(len(ctx.captured_queries))
     return timing
+
+
+def start_gunicorn(env: dict[str, str], workers: int, port: int, *, quiet: bool = False) -> subprocess.Popen:
+    """gunicorn serving the console on 127.0.0.1:`port` in a session of its own
+    (stop it with os.killpg), once it accepts connections."""
+    command = [sys.executable, "-m", "gunicorn", "opsconsole.wsgi:application", "--workers", str(workers)]
+    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--access-logfile", "/dev/null"]
+    output = subprocess.DEVNULL if quiet else None
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=output, stderr=output)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("gunicorn did not start within 30 s")

@@ -28,7 +28,6 @@ import random
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import bench_settings, free_port, percentile, recreate_database  # noqa: E402  (shared bench helpers)
+from common import bench_settings, free_port, percentile, recreate_database, start_gunicorn  # noqa: E402  (shared bench helpers)
 
 DB_URL = bench_settings("opsconsole_bench_live", redis_db=5, ALLOWED_HOSTS="127.0.0.1")
 
@@ -52,6 +51,7 @@ def prepare(pages: int):
     import django
 
     django.setup()
+    from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.models import Group
     from django.contrib.sessions.backends.db import SessionStore
@@ -78,42 +78,12 @@ def prepare(pages: int):
     for user in users:
         session = SessionStore()
         session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]  # what a password sign-in stores
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
         sessions.append(session.session_key)
     urls = [f"/incidents/{incident.reference}/", "/incidents/", "/", "/health/"]
     return users, incident, sessions, urls
-
-
-def start_server(workers: int, port: int, multiproc_dir: str) -> subprocess.Popen:
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": multiproc_dir}
-    command = [
-        str(ROOT / ".venv/bin/gunicorn"),
-        "opsconsole.wsgi:application",
-        "--workers",
-        str(workers),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        "--access-logfile",
-        "/dev/null",
-    ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    import socket
-
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("gunicorn did not start within 30 s")
 
 
 async def open_page(client, url: str) -> str:
@@ -191,7 +161,7 @@ def main() -> None:
 
     multiproc_dir = tempfile.mkdtemp(prefix="live-bench-metrics-")
     port = free_port()
-    server = start_server(args.workers, port, multiproc_dir)
+    server = start_gunicorn({**os.environ, "PROMETHEUS_MULTIPROC_DIR": multiproc_dir}, args.workers, port, quiet=True)
     base = f"http://127.0.0.1:{port}"
     try:
         load_before = os.getloadavg()[0]

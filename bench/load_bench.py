@@ -69,6 +69,7 @@ class Plan:
 def prepare(users: int, ticks: int, notes: int, acks: int, seed: int = 7) -> Plan:
     """Users, sessions, runs and incidents (in this process, committed), and
     each user's shuffled list of requests."""
+    from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.auth.models import Group
 
@@ -108,7 +109,7 @@ def prepare(users: int, ticks: int, notes: int, acks: int, seed: int = 7) -> Pla
         session = SessionStore()
         session[SESSION_KEY] = str(user.pk)
         # What a password sign-in stores (the first backend of AUTHENTICATION_BACKENDS).
-        session[BACKEND_SESSION_KEY] = "opsconsole.auth_backends.RolesModelBackend"
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
         group, member = divmod(n, GROUP)

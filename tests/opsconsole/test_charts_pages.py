@@ -5,6 +5,7 @@ import datetime
 import re
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,6 +19,9 @@ from tests.healthchecks.factories import make_check
 pytestmark = pytest.mark.django_db
 
 
+# Mid-day: the last 24 hours then always cross midnight, in any console timezone
+# within ±11 h of UTC (near midnight they could all fall on one local date).
+@time_machine.travel(datetime.datetime(2026, 6, 15, 12, 0, tzinfo=datetime.UTC), tick=True)
 def test_latency_chart_has_axes_units_dates_thresholds_table_and_csv(client_as, django_assert_max_num_queries):
     check = make_check(kind=Check.Kind.HTTP, name="api", warning_threshold=200, critical_threshold=800)
     start = timezone.now() - datetime.timedelta(hours=30)
@@ -31,7 +35,7 @@ def test_latency_chart_has_axes_units_dates_thresholds_table_and_csv(client_as, 
     figure = body.split('data-testid="chart-latency"', 1)[1].split("</figure>", 1)[0]
     assert '<svg class="chart chart-line"' in figure and 'class="axis"' in figure
     assert re.search(r'class="tick"[^>]*>\d+ ms</text>', figure)  # y ticks carry the unit
-    assert re.search(r'class="tick"[^>]*>\d\d [A-Z][a-z]{2} \d\d:\d\d</text>', figure)  # dates: the points span 2 days
+    assert re.search(r'class="tick"[^>]*>\d\d [A-Z][a-z]{2} \d\d:\d\d</text>', figure)  # dates: points span 2 days
     assert "warning 200 ms" in figure and "critical 800 ms" in figure and figure.count('class="threshold"') == 2
     assert "Numbers (text alternative)" in figure and "<td>124 ms</td>" in figure
     csv_url = reverse("healthchecks:latency_csv", args=[check.pk])

@@ -100,7 +100,8 @@ def test_redis_down_pages_and_ticks_work_and_queued_work_is_delivered_later(make
                 pending.update(next_attempt_at=timezone.now() - STALE_AFTER - datetime.timedelta(seconds=5))
                 from celery import Celery
 
-                beat = Celery(broker=redis_server.url)
+                # Not the current app: later tests in this process must keep the console's broker.
+                beat = Celery(broker=redis_server.url, set_as_current=False)
                 beat.send_task("notifications.tasks.requeue_stale_deliveries", queue="notifications")
                 wait_until(lambda: receiver.successes, 30, "the delivery queued during the outage to arrive")
                 delivery = pending.get()

@@ -11,9 +11,9 @@ One round (`_round`), inside one transaction:
    rotations those levels name, each incident's first service (its webhook);
 3. write in bulk: the EscalationSteps (unique per escalation and level), the
    moved clocks (one UPDATE … CASE), the timeline events
-   (incidents.services.timeline_add_events, each with its audit entry), the
-   deliveries (notifications.services.notify_many, enqueued after commit) and
-   one `oncall.escalate` audit entry per level paged.
+   (incidents.services.timeline_add_events, each with its `oncall.escalate`
+   audit entry: one per level paged) and the deliveries
+   (notifications.services.notify_many, enqueued after commit).
 
 A worker killed anywhere in there (SIGKILL) rolls the whole round back: the
 next sweep claims the same rows and pages each level once. A second sweep
@@ -25,7 +25,9 @@ most the policy's length) and on the batch size, not on how many incidents
 are open.
 """
 
+import dataclasses
 import datetime
+import functools
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -36,7 +38,6 @@ from prometheus_client import Counter
 from incidents.models import EventKind, Incident, Status
 from incidents.services import timeline_add_events
 from notifications import services as notifications
-from opsconsole import audit
 from opsconsole.models import User
 
 from .models import EscalationLevel, EscalationStep, IncidentEscalation, Shift
@@ -81,6 +82,7 @@ class _Cache:
         self.now = now
         self.levels: dict[int, dict[int, EscalationLevel]] = {}
         self.on_call: dict[int, list[User]] = {}
+        self.paged: dict[int, _Recipients] = {}
 
     def load(self, policy_ids: set[int]) -> None:
         missing = policy_ids - self.levels.keys()
@@ -106,14 +108,34 @@ class _Cache:
             for shift in shifts:
                 self.on_call[shift.rotation_id].append(shift.user)
 
+    @functools.cached_property
+    def incident_url(self) -> str:
+        """reverse() once per sweep, not once per page ("<str:reference>" takes any reference)."""
+        return reverse("incidents:detail", args=["REFERENCE"])
+
     def level(self, policy_id: int, position: int) -> EscalationLevel | None:
         return self.levels[policy_id].get(position)
 
-    def recipients(self, level: EscalationLevel) -> list[User]:
-        people = list(self.on_call.get(level.rotation_id, [])) if level.rotation_id else []
-        people += [u for u in level.users.all() if u.is_active]
-        unique = {u.pk: u for u in people}
-        return sorted(unique.values(), key=lambda u: u.get_username())
+    def recipients(self, level: EscalationLevel) -> "_Recipients":
+        """Who a level pages, worked out once per level and sweep (hundreds of
+        incidents paging the same level share it)."""
+        if level.pk not in self.paged:
+            people = list(self.on_call.get(level.rotation_id, [])) if level.rotation_id else []
+            people += [u for u in level.users.all() if u.is_active]
+            unique = sorted({u.pk: u for u in people}.values(), key=lambda u: u.get_username())
+            self.paged[level.pk] = _Recipients(
+                usernames=[u.get_username() for u in unique],
+                emails=[u.email for u in unique if u.email],
+                names=", ".join(str(u) for u in unique) or "nobody (no one on call, no named people)",
+            )
+        return self.paged[level.pk]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Recipients:
+    usernames: list[str]
+    emails: list[str]
+    names: str
 
 
 def _first_services(incident_ids: list[int]) -> dict[int, object]:
@@ -162,16 +184,6 @@ def _round(now, cache: _Cache, *, only: int | None = None, webhook: bool = True)
         if pages:
             timeline_add_events([p.timeline_event() for p in pages])
             notifications.notify_many([p.notice(services.get(p.incident.pk), webhook=webhook) for p in pages])
-            audit.record_many(
-                (
-                    None,
-                    "oncall.escalate",
-                    p.incident,
-                    None,
-                    {"level": p.level.position, "recipients": p.step.recipients, "late": p.late},
-                )
-                for p in pages
-            )
             late = sum(p.late for p in pages)
             transaction.on_commit(lambda: _count(len(pages) - late, late))
     return len(claimed), steps
@@ -220,7 +232,7 @@ class _Page:
         self.due_at = escalation.next_due_at
         self.now = now
         self.late = (now - self.due_at).total_seconds() > settings.ONCALL_ESCALATION_LATE_SECONDS
-        self.people = cache.recipients(level)
+        self.people = people = cache.recipients(level)
         self.step = EscalationStep(
             escalation=escalation,
             position=level.position,
@@ -228,19 +240,20 @@ class _Page:
             due_at=self.due_at,
             paged_at=now,
             late=self.late,
-            recipients=[u.get_username() for u in self.people],
+            recipients=list(people.usernames),
         )
-        self.step.paged_emails = self.emails = [u.email for u in self.people if u.email]
+        self.step.paged_emails = self.emails = list(people.emails)
         escalation.current_position, escalation.next_position = level.position, level.position + 1
         if cache.level(escalation.policy_id, level.position + 1):
             escalation.next_due_at = self.due_at + datetime.timedelta(minutes=level.wait_minutes)
         else:
             escalation.next_due_at, escalation.stopped_at = None, now
             escalation.stopped_reason = IncidentEscalation.Stop.EXHAUSTED
+        self.incident_url = cache.incident_url
         self.delay = f" — late by {int((now - self.due_at).total_seconds() // 60)} min" if self.late else ""
 
     def timeline_event(self) -> dict:
-        names = ", ".join(str(u) for u in self.people) or "nobody (no one on call, no named people)"
+        names = self.people.names
         return {
             "incident": self.incident,
             "kind": EventKind.ESCALATION,
@@ -253,6 +266,11 @@ class _Page:
                 "late": self.late,
                 "due_at": self.due_at.isoformat(),
             },
+            # The escalation's audit entry is its timeline event's.
+            "audit": (
+                "oncall.escalate",
+                {"level": self.level.position, "recipients": self.step.recipients, "late": self.late},
+            ),
         }
 
     def notice(self, service, *, webhook: bool) -> dict:
@@ -268,7 +286,7 @@ class _Page:
                 else f"{incident.title} is not acknowledged"
             )
             + f". You are paged as L{self.level.position} {self.level.name}{self.delay}.",
-            "url": reverse("incidents:detail", args=[incident.reference]),
+            "url": self.incident_url.replace("REFERENCE", incident.reference),
             "service": service,
             "emails": self.emails,
             "webhook": webhook and not incident.restricted,

@@ -48,10 +48,50 @@ def _key(area: str) -> str:
 
 
 def bump(*areas: str) -> None:
-    """Mark areas changed once the current transaction commits (at once outside one)."""
+    """Mark areas changed once the current transaction commits (at once outside one).
+
+    The areas a transaction bumps are gathered into one cache write at commit:
+    a sweep that touches 500 incidents makes one round trip, not 500 (each
+    cost a millisecond, more than the rest of the sweep's work per incident).
+    """
     areas = tuple(area for area in areas if area)
-    if areas:
-        transaction.on_commit(lambda: _store(areas))
+    if not areas:
+        return
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _store(areas)
+        return
+    pending = _pending_for(connection)
+    pending.update(areas)
+
+
+def _pending_for(connection) -> set[str]:
+    """The set this block's commit will store, registering its on_commit once.
+
+    A registration is reused only from the same savepoint (so a rollback drops
+    exactly what Django's own on_commit would drop) and only while it still
+    sits at its place in Django's on_commit list; otherwise a new one is
+    registered: an area may then be stored twice, which costs one page
+    refresh, never a missed one.
+    """
+    savepoints = tuple(connection.savepoint_ids)
+    registered: dict = connection.__dict__.setdefault("_live_pending", {})
+    if savepoints in registered:
+        index, flush, pending = registered[savepoints]
+        callbacks = connection.run_on_commit
+        if index < len(callbacks) and callbacks[index][1] is flush:
+            return pending
+    if len(registered) > 32:  # left behind by rollbacks
+        registered.clear()
+    pending: set[str] = set()
+
+    def flush() -> None:
+        registered.pop(savepoints, None)
+        _store(tuple(sorted(pending)))
+
+    transaction.on_commit(flush)
+    registered[savepoints] = (len(connection.run_on_commit) - 1, flush, pending)
+    return pending
 
 
 def _store(areas: tuple[str, ...]) -> None:

@@ -70,11 +70,15 @@ def timeline_add_events(events: list[dict]) -> list[TimelineEvent]:
     incidents), with the guarantees of timeline_add_event — append-only rows,
     sanitised HTML, activity time moved, one audit entry per event — in a
     constant number of statements. Each dict: incident, kind, text, and
-    optionally occurred_at, data, author_label (no actor: system events)."""
+    optionally occurred_at, data, author_label (no actor: system events), and
+    audit: (action, after) when the event is the record of the caller's own
+    action (an escalation): its one audit entry then names that action, so a
+    sweep writes one entry per thing it did, not two."""
     if not events:
         return []
+    kinds = set(EventKind.values)  # a property that builds a new list at each call
     for spec in events:
-        if spec["kind"] not in EventKind.values:
+        if spec["kind"] not in kinds:
             raise ValueError(f"unknown timeline event kind {spec['kind']!r}; one of {EventKind.values}")
     now = timezone.now()
     rendered: dict[str, str] = {}
@@ -101,10 +105,14 @@ def timeline_add_events(events: list[dict]) -> list[TimelineEvent]:
         if active:
             Incident.objects.filter(pk__in=active).update(last_activity_at=now)
         audit.record_many(
-            (None, "incident.event_add", e.incident, None, {"event": e.pk, "kind": e.kind, "corrects": None})
-            for e in created
+            (None, *_audited_as(spec, event)) for spec, event in zip(events, created, strict=True)
         )
     return created
+
+
+def _audited_as(spec: dict, event: TimelineEvent) -> tuple:
+    action, extra = spec.get("audit") or ("incident.event_add", {"corrects": None})
+    return action, event.incident, None, {"event": event.pk, "kind": event.kind, **extra}
 
 
 @transaction.atomic

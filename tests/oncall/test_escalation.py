@@ -204,13 +204,20 @@ def test_a_sweep_pages_any_number_of_due_levels_in_the_same_number_of_statements
     queries, result = _sweep_queries(ladder, make_user, due)
     assert result == {"paged": due, "late": 0}
     # claim, levels (+ their people, rotations on call), first services, steps,
-    # clocks, timeline (events, activity, audit ×3), deliveries, audit ×3; then
-    # the claim that finds nothing. The same at 3 and 50 (and 1,000: bench/).
-    assert queries == 17, queries
+    # clocks, timeline (events, activity, audit ×3: the escalation's own entry),
+    # deliveries; then the claim that finds nothing. The same at 3 and 50 (and
+    # 1,000: bench/).
+    assert queries == 14, queries
     assert EscalationStep.objects.filter(position=2).count() == due
     assert Delivery.objects.filter(event="incident.escalated", target="lead@example.com").count() == due
     assert TimelineEvent.objects.filter(kind=EventKind.ESCALATION, text__contains="L2 Team lead").count() == due
-    assert AuditEntry.objects.filter(action="oncall.escalate").count() == 2 * due
+    # One entry per level paged (levels 1 and 2), naming the timeline event that records it.
+    entries = AuditEntry.objects.filter(action="oncall.escalate")
+    assert entries.count() == 2 * due
+    assert set(entries.values_list("after__level", flat=True)) == {1, 2}
+    events = set(TimelineEvent.objects.filter(kind=EventKind.ESCALATION).values_list("pk", flat=True))
+    assert {entry.after["event"] for entry in entries} == events
+    assert not AuditEntry.objects.filter(action="incident.event_add", after__kind=EventKind.ESCALATION).exists()
     from opsconsole.audit import verify_chain
 
     assert not list(verify_chain())

@@ -119,3 +119,28 @@ def test_a_poll_leaves_messages_for_the_next_page(client_as, pages):
     poll = client.get(url, headers={**POLL, "If-None-Match": etag + "x"})
     assert poll.status_code == 200  # htmx swaps only the live regions: the message is not shown
     assert "Profile saved." in client.get(url).content.decode()
+
+
+def test_one_transaction_bumps_its_areas_in_one_cache_write(monkeypatch, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    writes = []
+    monkeypatch.setattr(live, "_store", lambda areas: writes.append(areas))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        for n in range(500):
+            live.bump("incidents", f"check:{n % 3}")
+        try:
+            with transaction.atomic():
+                live.bump("runbooks")
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+        # The savepoint's rollback took nothing away from what the transaction had bumped.
+        live.bump("oncall")
+    # One write for the transaction's own bumps; the savepoint's was dropped with it.
+    assert len(callbacks) == 1
+    assert writes == [("check:0", "check:1", "check:2", "incidents", "oncall")]
+    # The next transaction starts afresh.
+    with django_capture_on_commit_callbacks(execute=True):
+        live.bump("healthchecks")
+    assert writes[-1] == ("healthchecks",)

@@ -104,9 +104,7 @@ def timeline_add_events(events: list[dict]) -> list[TimelineEvent]:
         active = {e.incident_id for e in created if e.kind not in PASSIVE_KINDS}
         if active:
             Incident.objects.filter(pk__in=active).update(last_activity_at=now)
-        audit.record_many(
-            (None, *_audited_as(spec, event)) for spec, event in zip(events, created, strict=True)
-        )
+        audit.record_many((None, *_audited_as(spec, event)) for spec, event in zip(events, created, strict=True))
     return created
 
 

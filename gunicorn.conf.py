@@ -70,6 +70,15 @@ def on_starting(server) -> None:
     path.mkdir(parents=True)
 
 
+def post_worker_init(worker) -> None:
+    """The worker has loaded the console: load the URLs and views too and
+    freeze what is alive now, so that garbage collections during requests
+    do not walk it (opsconsole/startup.py)."""
+    from opsconsole.startup import freeze_startup_objects
+
+    freeze_startup_objects()
+
+
 def child_exit(server, worker) -> None:
     """A worker died or was recycled: drop its live gauges (counters stay, so
     totals never go backwards)."""

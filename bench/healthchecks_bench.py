@@ -82,6 +82,15 @@ def start_targets(n: int, processes: int = 2) -> tuple[list[int], list[multiproc
     return [queue.get(timeout=30) for _ in range(n)], procs
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (from /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -220,6 +229,7 @@ def bench_sustained(
     batch_size: int,
     concurrency: int,
     workers: int = 1,
+    target_pids: list[int] = (),
 ) -> dict:
     import datetime
 
@@ -267,10 +277,17 @@ def bench_sustained(
     from django.db import connections
     from django.db.models import Count
 
-    connections.close_all()  # the worker processes are forked: no shared connection
+    # The worker processes are forked: no shared connection, and no shared
+    # psycopg pool either (its connections would be used by two processes at
+    # once: "connection in transaction status INTRANS").
+    connections.close_all()
+    for conn in connections.all():
+        if getattr(conn, "close_pool", None):
+            conn.close_pool()
     out: multiprocessing.Queue = multiprocessing.Queue()
     start = timezone.now()
     started = time.perf_counter()
+    targets_cpu = sum(cpu_seconds(pid) for pid in target_pids)
     procs = [
         multiprocessing.get_context("fork").Process(target=_worker_loop, args=(duration, tick, out))
         for _ in range(workers)
@@ -281,6 +298,7 @@ def bench_sustained(
     for proc in procs:
         proc.join()
     elapsed = time.perf_counter() - started
+    targets_cpu = sum(cpu_seconds(pid) for pid in target_pids) - targets_cpu
     written = CheckResult.objects.filter(checked_at__gte=start, check_ref__service__in=service_objs).count()
     overdue = Check.objects.filter(
         service__in=service_objs, next_due_at__lt=timezone.now() - datetime.timedelta(seconds=10)
@@ -300,6 +318,11 @@ def bench_sustained(
         "overdue": overdue,
         "states": states,
         "state_changes": changes,
+        # CPU seconds per result, wherever it was spent: what the machine's
+        # 2 cores can sustain whatever else runs on it.
+        "cpu_workers": sum(r["cpu"] for r in reports),
+        "cpu_database": sum(r["db_cpu"] for r in reports),
+        "cpu_targets": targets_cpu,
         "lateness_p50": statistics.median(lateness) if lateness else 0.0,
         "lateness_max": max(lateness) if lateness else 0.0,
     }
@@ -325,6 +348,13 @@ def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> No
 
     # run_checks calls the module's global: patch it where it is looked up.
     results_module.record_results = timed_record_results
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    # The bench is on the same host as PostgreSQL: the backend's CPU is in /proc.
+    db_cpu, cpu = cpu_seconds(backend), time.process_time()
     started = time.perf_counter()
     batches, lateness, busy = 0, [], 0.0
     while time.perf_counter() - started < duration:
@@ -338,7 +368,16 @@ def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> No
             busy += time.perf_counter() - t0
             batches += 1
         time.sleep(max(0.0, tick - (time.perf_counter() - tick_started)))
-    out.put({"batches": batches, "lateness": lateness, "busy": busy, "write": write_time[0]})
+    out.put(
+        {
+            "batches": batches,
+            "lateness": lateness,
+            "busy": busy,
+            "write": write_time[0],
+            "cpu": time.process_time() - cpu,
+            "db_cpu": cpu_seconds(backend) - db_cpu,
+        }
+    )
 
 
 def bench_board() -> tuple[dict[str, float], int, int]:
@@ -382,6 +421,10 @@ def bench_board() -> tuple[dict[str, float], int, int]:
     return timings, len(queries), total
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", type=int, default=50)
@@ -399,7 +442,7 @@ def main() -> None:
     args = parser.parse_args()
 
     ports, procs = start_targets(args.targets)
-    print(f"targets: {len(ports)} HTTP servers in {len(procs)} processes")
+    print(f"targets: {len(ports)} HTTP servers in {len(procs)} processes; load average {_load()}")
     try:
         # Settings are read by the probes too (the target policy), not only by
         # the sustained run: set them before the first probe.
@@ -435,6 +478,7 @@ def main() -> None:
             args.batch_size,
             args.concurrency,
             args.workers,
+            [proc.pid for proc in procs],
         )
         print(
             f"  written: {report['written']:,} results in {report['elapsed']:.1f}s = "
@@ -448,6 +492,16 @@ def main() -> None:
             f"max {report['lateness_max']:.2f}s; overdue >10s at the end: {report['overdue']}"
         )
         print(f"  states: {report['states']}, state changes: {report['state_changes']}")
+        per_result = {
+            key: 1000 * report[f"cpu_{key}"] / max(1, report["written"]) for key in ("workers", "database", "targets")
+        }
+        total = sum(per_result.values())
+        print(
+            "  CPU per result: "
+            + ", ".join(f"{key} {ms:.3f} ms" for key, ms in per_result.items())
+            + f"; total {total:.3f} ms = at most {2000 / total:,.0f} results/s on 2 idle cores"
+        )
+        print(f"  load average after the run: {_load()}")
         timings, queries, total = bench_board()
         print(f"board /health/ with {total:,} checks ({queries} queries each), server time, best of 5:")
         for label, seconds in timings.items():

@@ -14,7 +14,9 @@
    written exactly as in production (services.claim_due_checks →
    services.run_checks, i.e. what the beat task and the worker task call),
    by this one process, with results persisted to PostgreSQL, for --duration
-   seconds: results written per second, and how late checks ran.
+   seconds: results written per second, how late checks ran, and the CPU
+   each result cost in the worker processes, their PostgreSQL backends and
+   the targets (from /proc: a figure the machine's load moves far less).
 5. Board server time and query count with those checks (page 1, last
    page, a search, an htmx state filter, a service filter; 100 rows a page).
 """

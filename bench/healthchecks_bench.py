@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from common import cpu_seconds, free_port, load_average  # noqa: E402  (bench/ is on sys.path as the script's folder)
 
 BODY = b'{"status":"healthy"}'
 RESPONSE = (
@@ -82,21 +83,6 @@ def start_targets(n: int, processes: int = 2) -> tuple[list[int], list[multiproc
         proc.start()
         procs.append(proc)
     return [queue.get(timeout=30) for _ in range(n)], procs
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used (from /proc), 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- console runner ------------------------------------------------------------
@@ -370,16 +356,8 @@ def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> No
             busy += time.perf_counter() - t0
             batches += 1
         time.sleep(max(0.0, tick - (time.perf_counter() - tick_started)))
-    out.put(
-        {
-            "batches": batches,
-            "lateness": lateness,
-            "busy": busy,
-            "write": write_time[0],
-            "cpu": time.process_time() - cpu,
-            "db_cpu": cpu_seconds(backend) - db_cpu,
-        }
-    )
+    cpu, db_cpu = time.process_time() - cpu, cpu_seconds(backend) - db_cpu
+    out.put(dict(batches=batches, lateness=lateness, busy=busy, write=write_time[0], cpu=cpu, db_cpu=db_cpu))
 
 
 def bench_board() -> tuple[dict[str, tuple[float, int]], int]:
@@ -425,10 +403,6 @@ def bench_board() -> tuple[dict[str, tuple[float, int]], int]:
     return timings, total
 
 
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", type=int, default=50)
@@ -446,7 +420,7 @@ def main() -> None:
     args = parser.parse_args()
 
     ports, procs = start_targets(args.targets)
-    print(f"targets: {len(ports)} HTTP servers in {len(procs)} processes; load average {_load()}")
+    print(f"targets: {len(ports)} HTTP servers in {len(procs)} processes; load average {load_average()}")
     try:
         # Settings are read by the probes too (the target policy), not only by
         # the sustained run: set them before the first probe.
@@ -505,12 +479,12 @@ def main() -> None:
             + ", ".join(f"{key} {ms:.3f} ms" for key, ms in per_result.items())
             + f"; total {total:.3f} ms = at most {2000 / total:,.0f} results/s on 2 idle cores"
         )
-        print(f"  load average after the run: {_load()}")
+        print(f"  load average after the run: {load_average()}")
         timings, total = bench_board()
         print(f"board /health/ with {total:,} checks, server time (best of 5) and queries:")
         for label, (seconds, queries) in timings.items():
             print(f"  {label}: {seconds * 1000:.0f} ms, {queries} queries")
-        print(f"  load average: {_load()}")
+        print(f"  load average: {load_average()}")
     finally:
         for proc in procs:
             proc.terminate()

@@ -71,11 +71,3 @@ def _serve_worker_metrics(**_kwargs) -> None:
         from . import worker_metrics
 
         worker_metrics.serve(settings.CELERY_METRICS_PORT)
-
-
-@signals.worker_process_init.connect
-def _freeze_startup_objects(**_kwargs) -> None:
-    """A prefork worker process starts: its startup objects leave the GC's view (opsconsole/startup.py)."""
-    from .startup import freeze_startup_objects
-
-    freeze_startup_objects()

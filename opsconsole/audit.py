@@ -220,7 +220,7 @@ def _append(entries: list[AuditEntry]) -> None:
     _log(entries)
 
 
-_APPEND_SQL = "SELECT * FROM opsconsole_audit_append(" + ", ".join(["%s"] * 15) + ")"
+_APPEND_SQL = "SELECT * FROM opsconsole_audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 def _append_one(entry: AuditEntry) -> None:

@@ -83,6 +83,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (from /proc), 0 if it is gone:
+    a bench can add up the CPU of processes it did not start (a PostgreSQL
+    backend, a target server), which the machine's load moves far less than
+    wall time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def wait_for(predicate: Callable[[], object], timeout: float, what: str):
     """Poll until `predicate()` is truthy and return its value."""
     deadline = time.monotonic() + timeout

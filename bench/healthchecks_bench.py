@@ -14,9 +14,11 @@
    written exactly as in production (services.claim_due_checks →
    services.run_checks, i.e. what the beat task and the worker task call),
    by this one process, with results persisted to PostgreSQL, for --duration
-   seconds: results written per second, and how late checks ran.
-5. Board server time with those checks (page 1, last page, a search, an
-   htmx filter; 100 rows a page).
+   seconds: results written per second, how late checks ran, and the CPU
+   each result cost in the worker processes, their PostgreSQL backends and
+   the targets (from /proc: a figure the machine's load moves far less).
+5. Board server time and query count with those checks (page 1, last
+   page, a search, an htmx state filter, a service filter; 100 rows a page).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from common import cpu_seconds, free_port, load_average  # noqa: E402  (bench/ is on sys.path as the script's folder)
 
 BODY = b'{"status":"healthy"}'
 RESPONSE = (
@@ -80,12 +83,6 @@ def start_targets(n: int, processes: int = 2) -> tuple[list[int], list[multiproc
         proc.start()
         procs.append(proc)
     return [queue.get(timeout=30) for _ in range(n)], procs
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- console runner ------------------------------------------------------------
@@ -220,6 +217,7 @@ def bench_sustained(
     batch_size: int,
     concurrency: int,
     workers: int = 1,
+    target_pids: list[int] = (),
 ) -> dict:
     import datetime
 
@@ -267,10 +265,17 @@ def bench_sustained(
     from django.db import connections
     from django.db.models import Count
 
-    connections.close_all()  # the worker processes are forked: no shared connection
+    # The worker processes are forked: no shared connection, and no shared
+    # psycopg pool either (its connections would be used by two processes at
+    # once: "connection in transaction status INTRANS").
+    connections.close_all()
+    for conn in connections.all():
+        if getattr(conn, "close_pool", None):
+            conn.close_pool()
     out: multiprocessing.Queue = multiprocessing.Queue()
     start = timezone.now()
     started = time.perf_counter()
+    targets_cpu = sum(cpu_seconds(pid) for pid in target_pids)
     procs = [
         multiprocessing.get_context("fork").Process(target=_worker_loop, args=(duration, tick, out))
         for _ in range(workers)
@@ -281,6 +286,7 @@ def bench_sustained(
     for proc in procs:
         proc.join()
     elapsed = time.perf_counter() - started
+    targets_cpu = sum(cpu_seconds(pid) for pid in target_pids) - targets_cpu
     written = CheckResult.objects.filter(checked_at__gte=start, check_ref__service__in=service_objs).count()
     overdue = Check.objects.filter(
         service__in=service_objs, next_due_at__lt=timezone.now() - datetime.timedelta(seconds=10)
@@ -300,6 +306,11 @@ def bench_sustained(
         "overdue": overdue,
         "states": states,
         "state_changes": changes,
+        # CPU seconds per result, wherever it was spent: what the machine's
+        # 2 cores can sustain whatever else runs on it.
+        "cpu_workers": sum(r["cpu"] for r in reports),
+        "cpu_database": sum(r["db_cpu"] for r in reports),
+        "cpu_targets": targets_cpu,
         "lateness_p50": statistics.median(lateness) if lateness else 0.0,
         "lateness_max": max(lateness) if lateness else 0.0,
     }
@@ -325,6 +336,13 @@ def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> No
 
     # run_checks calls the module's global: patch it where it is looked up.
     results_module.record_results = timed_record_results
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    # The bench is on the same host as PostgreSQL: the backend's CPU is in /proc.
+    db_cpu, cpu = cpu_seconds(backend), time.process_time()
     started = time.perf_counter()
     batches, lateness, busy = 0, [], 0.0
     while time.perf_counter() - started < duration:
@@ -338,12 +356,14 @@ def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> No
             busy += time.perf_counter() - t0
             batches += 1
         time.sleep(max(0.0, tick - (time.perf_counter() - tick_started)))
-    out.put({"batches": batches, "lateness": lateness, "busy": busy, "write": write_time[0]})
+    cpu, db_cpu = time.process_time() - cpu, cpu_seconds(backend) - db_cpu
+    out.put(dict(batches=batches, lateness=lateness, busy=busy, write=write_time[0], cpu=cpu, db_cpu=db_cpu))
 
 
-def bench_board() -> tuple[dict[str, float], int, int]:
-    """Server time of the board (best of 5): page 1 (worst first), the last
-    page, a text search and an htmx state filter; and the query count."""
+def bench_board() -> tuple[dict[str, tuple[float, int]], int]:
+    """Server time of the board (best of 5) and its query count: page 1
+    (worst first), the last page, a text search, an htmx state filter and a
+    service filter."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -368,8 +388,9 @@ def bench_board() -> tuple[dict[str, float], int, int]:
         "last page": ({"page": str(max(1, (total + 99) // 100))}, {}),
         "search 'http 0042'": ({"q": "http 0042"}, {}),
         "htmx state=ok": ({"state": "ok"}, {"HX-Request": "true"}),
+        "service=bench-03": ({"service": "bench-03"}, {}),
     }
-    timings: dict[str, float] = {}
+    timings: dict[str, tuple[float, int]] = {}
     for label, (params, headers) in views.items():
         best = float("inf")
         for _ in range(5):
@@ -378,8 +399,8 @@ def bench_board() -> tuple[dict[str, float], int, int]:
                 response = client.get("/health/", params, headers=headers)
                 best = min(best, time.perf_counter() - t0)
             assert response.status_code == 200
-        timings[label] = best
-    return timings, len(queries), total
+        timings[label] = (best, len(queries))
+    return timings, total
 
 
 def main() -> None:
@@ -399,7 +420,7 @@ def main() -> None:
     args = parser.parse_args()
 
     ports, procs = start_targets(args.targets)
-    print(f"targets: {len(ports)} HTTP servers in {len(procs)} processes")
+    print(f"targets: {len(ports)} HTTP servers in {len(procs)} processes; load average {load_average()}")
     try:
         # Settings are read by the probes too (the target policy), not only by
         # the sustained run: set them before the first probe.
@@ -435,6 +456,7 @@ def main() -> None:
             args.batch_size,
             args.concurrency,
             args.workers,
+            [proc.pid for proc in procs],
         )
         print(
             f"  written: {report['written']:,} results in {report['elapsed']:.1f}s = "
@@ -448,10 +470,21 @@ def main() -> None:
             f"max {report['lateness_max']:.2f}s; overdue >10s at the end: {report['overdue']}"
         )
         print(f"  states: {report['states']}, state changes: {report['state_changes']}")
-        timings, queries, total = bench_board()
-        print(f"board /health/ with {total:,} checks ({queries} queries each), server time, best of 5:")
-        for label, seconds in timings.items():
-            print(f"  {label}: {seconds * 1000:.0f} ms")
+        per_result = {
+            key: 1000 * report[f"cpu_{key}"] / max(1, report["written"]) for key in ("workers", "database", "targets")
+        }
+        total = sum(per_result.values())
+        print(
+            "  CPU per result: "
+            + ", ".join(f"{key} {ms:.3f} ms" for key, ms in per_result.items())
+            + f"; total {total:.3f} ms = at most {2000 / total:,.0f} results/s on 2 idle cores"
+        )
+        print(f"  load average after the run: {load_average()}")
+        timings, total = bench_board()
+        print(f"board /health/ with {total:,} checks, server time (best of 5) and queries:")
+        for label, (seconds, queries) in timings.items():
+            print(f"  {label}: {seconds * 1000:.0f} ms, {queries} queries")
+        print(f"  load average: {load_average()}")
     finally:
         for proc in procs:
             proc.terminate()

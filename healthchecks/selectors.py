@@ -102,9 +102,15 @@ def board_page(filters: BoardFilters, page: str | int | None) -> tuple[Page, lis
     so the most severe check is at the top. Tuples, not model instances:
     building model objects for a page and rendering rows through the
     template engine is what made the board slow.
+
+    The page's ids are picked in a subquery that sorts only the sort keys
+    and the id (a deferred join): sorting every matching row with its
+    message, details and latencies to keep 100 of them made the last page
+    of 10,000 checks several times slower than the first.
     """
-    rows = board_checks(filters).values_list(*BOARD_COLUMNS)
-    current = Paginator(rows, BOARD_PAGE_SIZE).get_page(page)
+    ids = Paginator(board_checks(filters).values_list("id", flat=True), BOARD_PAGE_SIZE).get_page(page)
+    rows = board_checks(BoardFilters()).filter(id__in=ids.object_list).values_list(*BOARD_COLUMNS)
+    current = Page(list(rows), ids.number, ids.paginator)
     groups: dict[int, tuple[int, str, list[tuple]]] = {}
     for row in current.object_list:
         groups.setdefault(row[8], (row[8], row[9], []))[2].append(row)

@@ -161,7 +161,12 @@ def _round(now, cache: _Cache, *, only: int | None = None, webhook: bool = True)
         )
         if only is not None:
             claim = claim.filter(pk=only)
-        claimed = list(claim.select_related("incident").order_by("next_due_at", "pk")[:SWEEP_BATCH])
+        claimed = list(
+            claim.select_related("incident")
+            # The incident fields a page reads; the rest (summary, timers…) is not loaded.
+            .only(*(f.attname for f in IncidentEscalation._meta.concrete_fields), *_INCIDENT_FIELDS)
+            .order_by("next_due_at", "pk")[:SWEEP_BATCH]
+        )
         if not claimed:
             return 0, []
         cache.load({e.policy_id for e in claimed})
@@ -189,6 +194,7 @@ def _round(now, cache: _Cache, *, only: int | None = None, webhook: bool = True)
     return len(claimed), steps
 
 
+_INCIDENT_FIELDS = ("incident__reference", "incident__title", "incident__status", "incident__restricted")
 CLOCK_FIELDS = ["current_position", "next_position", "next_due_at", "stopped_at", "stopped_reason"]
 
 

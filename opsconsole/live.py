@@ -131,7 +131,10 @@ def _pending_for(connection) -> set[str]:
 def _store(areas: tuple[str, ...]) -> None:
     token = secrets.token_hex(6)
     try:
-        caches["live"].set_many({_key(area): token for area in areas}, timeout=_TTL)
+        if len(areas) == 1:  # the usual case: one SET, no pipeline of MSET + EXPIRE
+            caches["live"].set(_key(areas[0]), token, timeout=_TTL)
+        else:
+            caches["live"].set_many({_key(area): token for area in areas}, timeout=_TTL)
     except Exception:  # a write never fails because the live stamp could not move
         logger.warning("Could not mark %s changed for live pages", ", ".join(areas), exc_info=True)
 

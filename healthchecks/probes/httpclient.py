@@ -259,11 +259,11 @@ class _Exchange(asyncio.Protocol):
             self._succeed()  # no length given: the body is everything until the close
 
 
-def _request_bytes(method: str, parts: SplitResult, headers: dict[str, str], body: bytes) -> bytes:
+def _request_bytes(method: str, parts: SplitResult, hostname: str, headers: dict[str, str], body: bytes) -> bytes:
     target = quote(parts.path or "/", safe=_TARGET_SAFE)
     if parts.query:
         target = f"{target}?{quote(parts.query, safe=_TARGET_SAFE)}"
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host = f"[{hostname}]" if ":" in hostname else hostname
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     lines = [
@@ -284,21 +284,28 @@ def _request_bytes(method: str, parts: SplitResult, headers: dict[str, str], bod
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + body
 
 
-def _split(url: str) -> tuple[SplitResult, int]:
+_BAD_HOST_CHARACTER = re.compile(r"[\s\x00-\x1f]")
+
+
+def _split(url: str) -> tuple[SplitResult, str, int]:
+    """(parts, host name, port). The host name is read once: SplitResult
+    parses the netloc again on every .hostname."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise ProbeError(f"not a valid URL: {_excerpt(url)} ({exc})") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    hostname = parts.hostname
+    if parts.scheme not in ("http", "https") or not hostname:
         raise ProbeError(f"not an http(s) URL: {_excerpt(url)}")
-    if any(c.isspace() or ord(c) < 32 for c in parts.hostname):
-        raise ProbeError(f"not a valid host name: {_excerpt(parts.hostname)}")
-    return parts, port or (443 if parts.scheme == "https" else 80)
+    if _BAD_HOST_CHARACTER.search(hostname):
+        raise ProbeError(f"not a valid host name: {_excerpt(hostname)}")
+    return parts, hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 async def _exchange(
     parts: SplitResult,
+    hostname: str,
     port: int,
     payload: bytes,
     *,
@@ -311,13 +318,15 @@ async def _exchange(
     secure = parts.scheme == "https"
     loop = asyncio.get_running_loop()
     done: asyncio.Future = loop.create_future()
+    if not secure:
+        return await _plain_exchange(loop, hostname, port, _Exchange(payload, max_body, head_only, done)), None
     # Through the target policy: the name is resolved and checked once, and
     # the connection goes to the checked address (docs/healthchecks.md).
     transport, _protocol = await policy.create_connection(
         lambda: _Exchange(payload, max_body, head_only, done),
-        parts.hostname,
+        hostname,
         port,
-        ssl=(context or _default_context()) if secure else None,
+        ssl=context or _default_context(),
     )
     try:
         peer_cert = None
@@ -327,6 +336,49 @@ async def _exchange(
         return await done, peer_cert
     finally:
         transport.close()
+
+
+READ_SIZE = 256 * 1024  # what asyncio's own transports read at once
+
+
+async def _plain_exchange(loop: asyncio.AbstractEventLoop, host: str, port: int, exchange: _Exchange) -> _Exchange:
+    """A plain-HTTP exchange on a bare non-blocking socket: send the request,
+    then feed whatever arrives to the exchange from a reader callback.
+
+    Why not loop.create_connection: a transport costs a dozen event-loop
+    callbacks, futures and selector updates per connection, more than half
+    of a probe's CPU (bench/healthchecks_bench.py); a probe needs none of
+    its flow control. TLS keeps the transport (the handshake needs it). The
+    socket comes from the same target policy, so it is connected to the
+    checked address only.
+    """
+    sock = await policy.connect_socket(host, port)
+    fd = sock.fileno()
+    done = exchange.done
+
+    def readable() -> None:
+        try:
+            data = sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # reset by the peer: as a transport reports it
+            loop.remove_reader(fd)
+            exchange.connection_lost(exc)
+            return
+        if data:
+            exchange.data_received(data)
+        else:
+            loop.remove_reader(fd)
+            exchange.eof_received()
+
+    try:
+        await loop.sock_sendall(sock, exchange.payload)
+        if not done.done():
+            loop.add_reader(fd, readable)
+        return await done
+    finally:
+        loop.remove_reader(fd)
+        sock.close()
 
 
 def _same_site(host: str, original: str) -> bool:
@@ -352,13 +404,14 @@ async def request(
     and ssl errors for the connection itself (base.error_message names them).
     """
     headers = dict(headers or {})
-    original_host = _split(url)[0].hostname
+    parts, original_host, port = _split(url)
+    hostname = original_host
     redirects: list[str] = []
     while True:
-        parts, port = _split(url)
-        payload = _request_bytes(method, parts, headers, body)
+        payload = _request_bytes(method, parts, hostname, headers, body)
         exchange, peer_cert = await _exchange(
             parts,
+            hostname,
             port,
             payload,
             head_only=method == "HEAD",
@@ -390,6 +443,6 @@ async def request(
         if status in (301, 302, 303) and method not in ("GET", "HEAD"):
             method, body = "GET", b""
             headers = {k: v for k, v in headers.items() if k.lower() not in BODY_HEADERS}
-        next_host = urlsplit(url).hostname or ""
-        if not _same_site(next_host, original_host):
+        if not _same_site(urlsplit(url).hostname or "", original_host):
             headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+        parts, hostname, port = _split(url)

@@ -184,6 +184,28 @@ async def open_connection(host: str, port: int, *, ssl=None, server_hostname: st
     raise error
 
 
+async def connect_socket(host: str, port: int) -> socket.socket:
+    """A connected non-blocking TCP socket to the checked addresses of
+    `host`, in order (the plain-HTTP probe's lean path)."""
+    loop = asyncio.get_running_loop()
+    addresses = await resolve(host, port)
+    error: OSError = OSError("no address to connect to")
+    for address in addresses:
+        sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (address, port))
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:  # cancelled (the probe's timeout): no socket left open
+            sock.close()
+            raise
+        return sock
+    raise error
+
+
 async def create_connection(protocol_factory, host: str, port: int, *, ssl=None):
     """loop.create_connection to the checked addresses of `host`, in order."""
     loop = asyncio.get_running_loop()

@@ -261,3 +261,52 @@ def test_request_target_cannot_inject_lines(target):
     method, path, headers = target.server.requests[-1]
     assert path.startswith("/a%20b") and "\r" not in path and " " not in path
     assert "X-Injected" not in headers
+
+
+# --- the plain-HTTP path: a bare socket, closed whatever happens ------------------------
+
+
+def test_plain_probes_leave_no_socket_open_on_timeout_reset_or_success(target, monkeypatch):
+    """Each outcome of a plain-HTTP probe closes its socket: cut by the
+    timeout (a server that never answers), cut short by the peer, and
+    answered."""
+    from healthchecks.probes import policy
+
+    opened = []
+    connect = policy.connect_socket
+
+    async def recording(host, port):
+        sock = await connect(host, port)
+        opened.append(sock)
+        return sock
+
+    monkeypatch.setattr(policy, "connect_socket", recording)
+    silent = RawTarget(b"", delay=5)
+    cut_short = RawTarget(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+    try:
+        for _ in range(3):
+            assert probe({"url": f"http://127.0.0.1:{silent.port}/"}, timeout=0.3).summary == "timed out after 0.3s"
+            cut = probe({"url": f"http://127.0.0.1:{cut_short.port}/"})
+            assert cut.state == "critical" and "body ended after 7 of 100 bytes" in cut.message
+            assert probe({"url": target.url("/healthz")}).state == "ok"
+    finally:
+        silent.close()
+        cut_short.close()
+    assert len(opened) == 9
+    assert all(sock.fileno() == -1 for sock in opened)  # closed
+
+
+def test_plain_probe_sends_a_large_body_whole(target):
+    """A POST body bigger than a socket buffer is sent in full (sock_sendall
+    waits for room) and the answer still read."""
+    seen = []
+
+    def echo_length(handler):
+        seen.append(len(handler.body))
+        return (200, "application/json", HEALTHY, 0)
+
+    target.server.routes["/upload"] = echo_length
+    body = "x" * (4 << 20)
+    result = probe({"url": target.url("/upload"), "method": "POST", "body": body}, timeout=10)
+    assert result.state == "ok", result.message
+    assert seen == [len(body)]

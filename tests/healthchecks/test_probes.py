@@ -397,3 +397,34 @@ def test_batches_run_from_a_thread_whose_event_loop_is_running():
 
     [result] = asyncio.run(inside_a_running_loop())
     assert result.state == "unknown" and result.message == "waiting for the first ping"
+
+
+def test_a_batch_larger_than_its_concurrency_keeps_order_and_the_bound(monkeypatch):
+    """run_batch's runners: never more than `concurrency` probes in flight,
+    every probe run once, results in the order of the specs, and a probe's
+    timeout counted from its own start (not from the batch's)."""
+    from healthchecks import probes
+    from healthchecks.probes import ProbeResult, run_batch
+
+    in_flight, most, started = 0, 0, []
+
+    async def fake(spec):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        started.append(spec.check_id)
+        try:
+            await asyncio.sleep(0.05 if spec.check_id % 7 else 0.01)
+            return ProbeResult("ok", f"probe {spec.check_id}")
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setitem(probes.PROBES, "fake", fake)
+    specs = [ProbeSpec(check_id=i, kind="fake", config={}, timeout=0.2) for i in range(60)]
+    # 60 probes of up to 50 ms, 5 at a time: about 0.5 s in all, longer than
+    # the 0.2 s timeout, yet none times out.
+    results = asyncio.run(run_batch(specs, concurrency=5))
+    assert most == 5
+    assert sorted(started) == list(range(60))
+    assert [r.message for r in results] == [f"probe {i}" for i in range(60)]
+    assert asyncio.run(run_batch([], concurrency=5)) == []

@@ -86,6 +86,33 @@ def test_board_query_count_is_constant_and_a_page_is_bounded(client_as, django_a
 
 
 @pytest.mark.django_db
+def test_every_board_view_runs_the_same_queries(client_as, django_assert_max_num_queries):
+    """Page 1, the last page, a page past the end, a search, a state, a type
+    and a service filter: one page of rows each, in the same number of
+    queries (the page's ids are picked in a subquery, not a query of their own)."""
+    client = client_as(Role.VIEWER)
+    _many_checks(1000)
+    first, _ = _board_queries(client)
+    views = [
+        ({"page": "10"}, 100, "Checks 901–1000 of 1000"),
+        ({"page": "999"}, 100, "Checks 901–1000 of 1000"),
+        ({"q": "check 00042"}, 1, "Checks 1–1 of 1"),
+        ({"state": "warning", "page": "4"}, 33, "Checks 301–333 of 333"),
+        ({"kind": "http", "q": "svc 003"}, 100, "of 100"),
+        ({"service": "svc-007", "state": "ok"}, 33, "Checks 1–33 of 33"),
+    ]
+    for params, rows, said in views:
+        with django_assert_max_num_queries(BOARD_QUERIES):
+            count, body = _board_queries(client, **params)
+        assert count == first, params
+        assert body.count('class="sparkline"') == rows and said in body, params
+    _, last = _board_queries(client, page="10")
+    # The last page is the end of the worst-first order: ok checks, by service then name.
+    names = re.findall(r">(check \d+)</a>", last)
+    assert len(names) == 100 and names[-1] == "check 00999"
+
+
+@pytest.mark.django_db
 def test_board_worst_first_across_services_and_text_search(client_as):
     calm = make_service("Alpha calm")
     burning = make_service("Zulu burning")

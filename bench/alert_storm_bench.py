@@ -10,7 +10,8 @@ webhook to the console. Pushes the firing alerts through Alertmanager's v2 API, 
 until every alert notification is stored, then pushes the resolves.
 
 Prints, from the database's own timestamps: time from the first delivery to
-the last incident opened and to the last receipt, webhook answers by status
+the last incident opened and to the last receipt, gunicorn's CPU seconds per
+phase (from /proc: less sensitive to other load on the machine than wall time), webhook answers by status
 (from gunicorn's access log), and checks: exactly one incident per group,
 one receipt per alert notification, no signal left firing (no lost
 resolve), the audit chains intact.
@@ -36,7 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import recreate_database  # noqa: E402
-from bench.servers import alertmanager, gunicorn, process_env, push_alerts, storm_alerts, wait_for  # noqa: E402
+from bench.servers import (  # noqa: E402
+    alertmanager,
+    cpu_seconds,
+    gunicorn,
+    process_env,
+    push_alerts,
+    storm_alerts,
+    wait_for,
+)
 
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsconsole_bench_storm")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
@@ -119,6 +128,7 @@ def main() -> None:
                 )
                 for status, ends in phases:
                     ends = ends or (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+                    cpu_before = cpu_seconds(console)
                     pushed = time.perf_counter()
                     push_alerts(am, storm_alerts(args.groups, per_group, starts, ends))
                     push_seconds = time.perf_counter() - pushed
@@ -133,6 +143,7 @@ def main() -> None:
                         last_open = Incident.objects.aggregate(last=Max("declared_at"))["last"]
                         opened_in = (last_open - span["first"]).total_seconds()
                         line += f"; first delivery -> {args.groups}th incident open {opened_in:.2f} s"
+                    line += f"; gunicorn CPU {cpu_seconds(console) - cpu_before:.1f} s"
                     print(line)
                 time.sleep(1)  # the access log is flushed line by line; let the last lines land
         counts = answers(log)

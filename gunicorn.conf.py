@@ -33,6 +33,8 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_default_dir))
 # One JSON line per event, like the application's own logs; the access log
 # carries the X-Request-ID the middleware echoed in the response.
 access_log_format = "%(m)s %(U)s %(s)s"
+# Builds only the fields that line uses (opsconsole/gunicorn_logging.py).
+logger_class = "opsconsole.gunicorn_logging.ConsoleLogger"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -68,6 +70,15 @@ def on_starting(server) -> None:
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
+
+
+def post_worker_init(worker) -> None:
+    """The worker has loaded the console: load the URLs and views too and
+    freeze what is alive now, so that garbage collections during requests
+    do not walk it (opsconsole/startup.py)."""
+    from opsconsole.startup import freeze_startup_objects
+
+    freeze_startup_objects()
 
 
 def child_exit(server, worker) -> None:

@@ -3,8 +3,10 @@ groups to the console under gunicorn, then their resolves.
 
 Starts gunicorn (--workers x --threads, pools of --pool connections each) on
 a PostgreSQL bench database it drops and re-creates, and the Alertmanager
-binary (group_by alertname, group_wait 1s, group_interval 2s) with a webhook
-to the console. Pushes the firing alerts through Alertmanager's v2 API, waits
+binary (group_by alertname, group_wait 1s, group_interval --group-interval,
+default 1m as in production: Alertmanager cancels a delivery that takes
+longer than the group interval, at least 10 s, and retries it) with a
+webhook to the console. Pushes the firing alerts through Alertmanager's v2 API, waits
 until every alert notification is stored, then pushes the resolves.
 
 Prints, from the database's own timestamps: time from the first delivery to
@@ -60,10 +62,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--pool", type=int, default=4)
-    parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for each phase")
+    parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for each phase")
+    parser.add_argument(
+        "--group-interval",
+        default="1m",
+        help="Alertmanager's group_interval: also how long it waits for a delivery (at least 10 s) before "
+        "cancelling and retrying it; resolves are sent at the next interval",
+    )
     args = parser.parse_args()
     per_group = args.alerts // args.groups
 
+    started_load = f"{os.getloadavg()[0]:.2f}"
     recreate_database(DB_URL)
     env = process_env(DB_URL, REDIS_URL, WEB_CONCURRENCY=str(args.workers), WEB_THREADS=str(args.threads))
     env["DATABASE_POOL_MAX_SIZE"] = str(args.pool)
@@ -99,7 +108,9 @@ def main() -> None:
     log = work / "gunicorn.log"
     if True:
         with gunicorn(env, log) as console:
-            with alertmanager(f"{console}/api/alerts/alertmanager", raw, work / "alertmanager") as am:
+            with alertmanager(
+                f"{console}/api/alerts/alertmanager", raw, work / "alertmanager", group_interval=args.group_interval
+            ) as am:
                 now = datetime.now(UTC)
                 starts = (now - timedelta(minutes=5)).isoformat()
                 phases = (
@@ -126,6 +137,7 @@ def main() -> None:
                 time.sleep(1)  # the access log is flushed line by line; let the last lines land
         counts = answers(log)
     print(f"  webhook answers: {dict(sorted(counts.items()))} ({sum(counts.values())} deliveries)")
+    print(f"  load average at the start {started_load}, at the end {os.getloadavg()[0]:.2f}")
     incidents = Incident.objects.filter(dedup_key__startswith="alertmanager:")
     opened, distinct = incidents.count(), incidents.values("dedup_key").distinct().count()
     firing_left = IncidentSignal.objects.filter(firing=True).count()

@@ -7,9 +7,10 @@ htmx requests: groups of clients share a run, each ticking its own items.
 First the same clients send as many GETs of the bare view /livez (no
 session, no database) to the same server: its server CPU per request is
 the floor a tick is measured against. Prints requests/s, p50/p95/p99
-latency and gunicorn workers' CPU per request for both, then checks that the database holds
+latency and gunicorn workers' CPU per request (user + system) for both, then checks that the database holds
 exactly the ticks sent (one ticked row and one audit entry per tick, each by
-the client that sent it).
+the client that sent it), and the SQL statements one tick sends to PostgreSQL
+(a few more ticks in the bench's own process, counted by libpq's trace).
 
     .venv/bin/python bench/checklists_bench.py --clients 32 --workers 4
 
@@ -49,6 +50,7 @@ SERVER_ENV = {
 from common import free_port, recreate_database, start_gunicorn  # noqa: E402  (shared bench helpers)
 
 CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+SENT_STATEMENT_RE = re.compile(r'^F\t\d+\t(Query\t "|Parse\t "[^"]*" ")\s*(\w+)', re.MULTILINE)
 
 
 def setup_django() -> None:
@@ -160,7 +162,7 @@ async def load(base: str, plan: list, think: float, server_pid: int) -> dict:
         for phase in ("livez", "tick"):
             latencies: list[float] = []
             failures: list[str] = []
-            cpu_before = workers_cpu_seconds(server_pid)
+            cpu_before = workers_cpu(server_pid)
             started = time.perf_counter()
             if phase == "livez":
                 await asyncio.gather(*(bare_client(http, base, len(work), latencies, failures) for _, _, work in plan))
@@ -175,7 +177,7 @@ async def load(base: str, plan: list, think: float, server_pid: int) -> dict:
                 "latencies": latencies,
                 "failures": (page_failures if phase == "tick" else []) + failures,
                 "elapsed": time.perf_counter() - started,
-                "cpu": workers_cpu_seconds(server_pid) - cpu_before,
+                "cpu": [after - before for after, before in zip(workers_cpu(server_pid), cpu_before, strict=True)],
             }
     return phases
 
@@ -198,17 +200,64 @@ def verify(plan: list) -> tuple[bool, str]:
     )
 
 
-def workers_cpu_seconds(master_pid: int) -> float:
-    """User+system CPU used so far by gunicorn's workers (children of the master)."""
+def workers_cpu(master_pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by gunicorn's workers (children of the master)."""
     children = subprocess.run(["ps", "--ppid", str(master_pid), "-o", "pid="], capture_output=True, text=True)
-    total = 0
+    user = system = 0
     for pid in children.stdout.split():
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
-    return total / os.sysconf("SC_CLK_TCK")
+        user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime (clock ticks)
+    return user / os.sysconf("SC_CLK_TCK"), system / os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu_seconds(master_pid: int) -> float:
+    """User+system CPU used so far by gunicorn's workers (children of the master)."""
+    return sum(workers_cpu(master_pid))
+
+
+def statements_per_tick(plan: list, samples: int = 5) -> list[list[str]]:
+    """The SQL statements one tick sends to PostgreSQL, as the server receives
+    them: a few more items of a new run are ticked in this process, through the
+    console's whole middleware stack (Django's test client, CSRF check on,
+    htmx headers), with libpq's trace of the connection on, so BEGIN and
+    COMMIT count too. Returns each tick's statements (their first word)."""
+    from django.db import connection
+    from django.test import Client
+    from psycopg import pq
+
+    from checklists.models import ChecklistTemplate
+    from checklists.services import run_start
+    from opsconsole.models import User
+
+    user_id, session_key, _ = plan[0]
+    template = ChecklistTemplate.objects.get(name="Bench checklist")
+    run = run_start(actor=User.objects.get(pk=user_id), template=template)
+    client = Client(enforce_csrf_checks=True, HTTP_HOST="127.0.0.1")
+    client.cookies["sessionid"] = session_key
+    token = CSRF_RE.search(client.get(f"/checklists/runs/{run.pk}/").content.decode()).group(1)
+    ticks = []
+    for item in list(run.items.order_by("order").values_list("pk", flat=True))[:samples]:
+        connection.ensure_connection()
+        pgconn = connection.connection.pgconn
+        with tempfile.TemporaryFile("w+") as trace:
+            pgconn.trace(trace.fileno())
+            pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                response = client.post(
+                    f"/checklists/runs/{run.pk}/items/{item}/tick/", HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true"
+                )
+            finally:
+                pgconn.untrace()
+            trace.seek(0)
+            # Messages the client sent: 'F <length> Query "<text>"' (simple
+            # protocol) or 'F <length> Parse "<name>" "<text>"' (extended).
+            ticks.append([match[-1].upper() for match in SENT_STATEMENT_RE.findall(trace.read())])
+        if response.status_code != 200 or 'data-state="ticked"' not in response.content.decode():
+            raise SystemExit(f"statement count: the tick answered {response.status_code}")
+    return ticks
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -245,6 +294,7 @@ def main() -> None:
         server.wait(timeout=30)
         shutil.rmtree(multiproc, ignore_errors=True)
     ok, detail = verify(plan)
+    statements = statements_per_tick(plan)
     ticks = phases["tick"]
     failures = phases["livez"]["failures"] + ticks["failures"]
     print(
@@ -260,11 +310,17 @@ def main() -> None:
         print(
             f"  {label:<22} {len(ms) / phase['elapsed']:6.0f} req/s   p50 {statistics.median(ms):6.1f} ms   "
             f"p95 {percentile(ms, 95):6.1f} ms   p99 {percentile(ms, 99):6.1f} ms   "
-            f"server CPU {phase['cpu'] * 1000 / len(ms):5.2f} ms per request"
+            f"server CPU {sum(phase['cpu']) * 1000 / len(ms):5.2f} ms per request "
+            f"(user {phase['cpu'][0] * 1000 / len(ms):4.2f} + system {phase['cpu'][1] * 1000 / len(ms):4.2f})"
         )
     print(
         "  (server CPU: user+system time of the gunicorn workers / requests;"
         " PostgreSQL and the load generator not included)"
+    )
+    counts = sorted({len(tick) for tick in statements})
+    print(
+        f"SQL statements per tick: {'–'.join(map(str, counts))} "
+        f"({', '.join(statements[-1])}; BEGIN and COMMIT included, counted by libpq's trace)"
     )
     print(f"database: {detail} -> {'OK' if ok and not failures else 'FAILED'}")
     if failures:

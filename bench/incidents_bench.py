@@ -8,10 +8,14 @@ PostgreSQL bench database it drops and re-creates:
    the path every area uses, to time it with its audit entry);
 2. times the incident page (first timeline page), the "since" poll and a
    deep "older" page: server time p50/p95/max and SQL queries per request;
-3. posts Alertmanager v4 webhook payloads: --groups alert groups, each
-   delivery with --alerts-per-group alerts, every delivery sent twice (a
-   retry) — reports unique alerts/s and deliveries/s, then checks that the
-   database holds one incident per group and one receipt per unique alert.
+3. posts Alertmanager v4 webhook payloads, every group firing then
+   resolved, in two shapes: --groups groups of --alerts-per-group alerts,
+   every delivery sent twice (a retry); then the storm shape, Alertmanager-
+   sized deliveries (--storm-groups groups of --storm-alerts alerts, sent
+   once) — reports unique alerts/s and deliveries/s with this process's CPU
+   time, SQL queries per delivery and latency per kind of delivery, then
+   checks that the database holds one incident per group, one receipt per
+   unique alert and one resolved event per group.
 
     .venv/bin/python bench/incidents_bench.py --events 5000
 
@@ -36,6 +40,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--groups", type=int, default=100)
     parser.add_argument("--alerts-per-group", type=int, default=5)
+    parser.add_argument("--storm-groups", type=int, default=500, help="second shape, Alertmanager-sized; 0: skip")
+    parser.add_argument("--storm-alerts", type=int, default=20, help="alerts per delivery in the second shape")
     args = parser.parse_args()
 
     setup_django(DB_URL)
@@ -46,7 +52,7 @@ def main() -> None:
     from django.utils import timezone
 
     from incidents import services
-    from incidents.models import AlertReceipt, EventKind, Incident, TimelineEvent
+    from incidents.models import EventKind, TimelineEvent
     from opsconsole.models import ApiToken, User
     from opsconsole.roles import Role
 
@@ -124,80 +130,114 @@ def main() -> None:
     timing = timed(lambda: client.get("/incidents/", {"q": "backlog"}), max(5, args.repeat // 3))
     print(timing.line("incident list, full-text search"))
 
-    print(f"\nAlert ingestion: {args.groups} groups x {args.alerts_per_group} alerts, every delivery sent twice")
-    headers = {"Authorization": f"Bearer {raw}"}
+    ingest_alerts(client, raw, args.groups, args.alerts_per_group, sends=2, prefix="Bench")
+    if args.storm_groups:
+        ingest_alerts(client, raw, args.storm_groups, args.storm_alerts, sends=1, prefix="Storm")
+
+
+def ingest_alerts(client, token: str, groups: int, per_group: int, *, sends: int, prefix: str) -> None:
+    """Post Alertmanager v4 deliveries: each group firing, then each group
+    resolved, every delivery `sends` times (the later ones are Alertmanager
+    retrying). Prints unique alerts/s with this process's CPU time beside the
+    wall time (the database's CPU is not in it), then checks the result."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from incidents.models import AlertReceipt, Incident, TimelineEvent
+
+    retried = (
+        ", every delivery sent twice" if sends == 2 else (f", every delivery sent {sends} times" if sends > 2 else "")
+    )
+    print(f"\nAlert ingestion: {groups} groups x {per_group} alerts, firing then resolved{retried}")
+    headers = {"Authorization": f"Bearer {token}"}
     now = timezone.now().isoformat()
+    incidents_before = Incident.objects.filter(dedup_key__startswith="alertmanager:").count()
+    receipts_before = AlertReceipt.objects.count()
+    resolved_before = TimelineEvent.objects.filter(kind="alert", data__resolved=True).count()
 
     def payload(group: int, status: str = "firing") -> dict:
         items = [
             {
                 "status": status,
                 "labels": {
-                    "alertname": f"Bench{group}",
+                    "alertname": f"{prefix}{group}",
                     "severity": ("critical", "high", "medium", "low")[group % 4],
                     "instance": f"node-{n}",
                     "service": "message-queue",
                 },
-                "annotations": {"summary": f"Bench alert group {group}"},
+                "annotations": {"summary": f"{prefix} alert group {group}"},
                 "startsAt": now,
                 "endsAt": now if status == "resolved" else "0001-01-01T00:00:00Z",
                 "fingerprint": f"{group:08x}{n:08x}",
             }
-            for n in range(args.alerts_per_group)
+            for n in range(per_group)
         ]
         return {
             "version": "4",
-            "groupKey": f'{{}}:{{alertname="Bench{group}"}}',
+            "groupKey": f'{{}}:{{alertname="{prefix}{group}"}}',
             "status": status,
             "receiver": "console",
-            "groupLabels": {"alertname": f"Bench{group}"},
-            "commonLabels": {"alertname": f"Bench{group}"},
+            "groupLabels": {"alertname": f"{prefix}{group}"},
+            "commonLabels": {"alertname": f"{prefix}{group}"},
             "commonAnnotations": {},
             "externalURL": "",
             "alerts": items,
         }
 
     deliveries = 0
-    latencies = []
-    started = time.perf_counter()
-    for status in ("firing", "resolved"):
-        for group in range(args.groups):
-            body = payload(group, status)
-            for _attempt in range(2):  # the second is Alertmanager retrying
-                t0 = time.perf_counter()
-                response = client.post(
-                    "/api/alerts/alertmanager",
-                    body,
-                    content_type="application/json",
-                    headers=headers,
-                )
-                latencies.append((time.perf_counter() - t0) * 1000)
-                assert response.status_code == 200, response.content
-                deliveries += 1
-    elapsed = time.perf_counter() - started
-    unique = 2 * args.groups * args.alerts_per_group
-    latencies.sort()
+    latencies: dict[str, list[float]] = {"firing": [], "resolved": [], "retry": []}
+    statements = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        for status in ("firing", "resolved"):
+            for group in range(groups):
+                body = payload(group, status)
+                for attempt in range(sends):
+                    t0 = time.perf_counter()
+                    response = client.post(
+                        "/api/alerts/alertmanager",
+                        body,
+                        content_type="application/json",
+                        headers=headers,
+                    )
+                    latencies["retry" if attempt else status].append((time.perf_counter() - t0) * 1000)
+                    assert response.status_code == 200, response.content
+                    deliveries += 1
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    unique = 2 * groups * per_group
     print(
-        f"  {deliveries} deliveries ({unique} unique alert notifications, "
-        f"{unique} retried duplicates) "
-        f"in {elapsed:.2f} s"
+        f"  {deliveries} deliveries ({unique} unique alert notifications"
+        + (f", {unique * (sends - 1)} retried duplicates" if sends > 1 else "")
+        + f") in {elapsed:.2f} s wall, {cpu:.2f} s CPU of this process; "
+        f"{statements / deliveries:.1f} queries per delivery"
     )
     print(
-        f"  {unique / elapsed:.0f} unique alerts/s, "
-        f"{2 * unique / elapsed:.0f} alerts/s incl. duplicates, "
-        f"{deliveries / elapsed:.0f} deliveries/s; "
-        f"delivery p50 {statistics.median(latencies):.1f} ms, "
-        f"p95 {latencies[int(len(latencies) * 0.95) - 1]:.1f} ms"
+        f"  {unique / elapsed:.0f} unique alerts/s ({unique / cpu:.0f} per CPU second), "
+        f"{sends * unique / elapsed:.0f} alerts/s incl. duplicates, "
+        f"{deliveries / elapsed:.0f} deliveries/s"
     )
-    opened = Incident.objects.filter(dedup_key__startswith="alertmanager:").count()
-    receipts = AlertReceipt.objects.count()
-    resolved_events = TimelineEvent.objects.filter(kind="alert", data__resolved=True).count()
+    for kind, values in latencies.items():
+        if values:
+            values.sort()
+            print(
+                f"  {kind + ' delivery':<18} p50 {statistics.median(values):6.1f} ms   "
+                f"p95 {values[max(0, int(len(values) * 0.95) - 1)]:6.1f} ms"
+            )
+    opened = Incident.objects.filter(dedup_key__startswith="alertmanager:").count() - incidents_before
+    receipts = AlertReceipt.objects.count() - receipts_before
+    resolved_events = TimelineEvent.objects.filter(kind="alert", data__resolved=True).count() - resolved_before
     print(
-        f"  check: {opened} incidents (expected {args.groups}), "
+        f"  check: {opened} incidents (expected {groups}), "
         f"{receipts} receipts (expected {unique}), "
-        f"{resolved_events} resolved events (expected {args.groups})"
+        f"{resolved_events} resolved events (expected {groups})"
     )
-    assert opened == args.groups and receipts == unique and resolved_events == args.groups
+    assert opened == groups and receipts == unique and resolved_events == groups
 
 
 if __name__ == "__main__":

@@ -75,15 +75,22 @@ def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def alertmanager(webhook_url: str, token: str, workdir: Path, *, group_by=("alertname",)) -> Iterator[str]:
-    """The real Alertmanager, one route to the console's webhook; yields its base URL."""
+def alertmanager(
+    webhook_url: str, token: str, workdir: Path, *, group_by=("alertname",), group_interval: str = "2s"
+) -> Iterator[str]:
+    """The real Alertmanager, one route to the console's webhook; yields its base URL.
+
+    `group_interval` is also how long Alertmanager lets a delivery take (at
+    least 10 s) before it cancels it and tries again: the tests keep 2 s so
+    that resolves follow within seconds; the storm bench uses a production
+    value (docs/incidents.md)."""
     port = free_port()
     config = {
         "route": {
             "receiver": "console",
             "group_by": list(group_by),
             "group_wait": "1s",
-            "group_interval": "2s",
+            "group_interval": group_interval,
             "repeat_interval": "1h",
         },
         "receivers": [

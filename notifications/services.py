@@ -203,14 +203,17 @@ def notify_on_call(
     service: Service | None = None,
     subject: models.Model | None = None,
     exclude: Iterable[str] = (),
+    people: Iterable | None = None,
 ) -> list[Delivery]:
     """Email whoever is on call now for `service` (every rotation when None), plus the webhook;
-    `exclude`: addresses already told (paged by the escalation policy).
+    `exclude`: addresses already told (paged by the escalation policy); `people`:
+    who is on call for `service`, when the caller has just asked (None: ask).
 
     "Who is on call" is answered by the resolver the oncall app registers
     (notifications.recipients): this app sits below oncall and never imports it."""
     skip = {e.lower() for e in exclude}
-    emails = [user.email for user in recipients.on_call_now(service) if user.email and user.email.lower() not in skip]
+    people = recipients.on_call_now(service) if people is None else people
+    emails = [user.email for user in people if user.email and user.email.lower() not in skip]
     return notify(event=event, title=title, text=text, url=url, service=service, emails=emails, subject=subject)
 
 

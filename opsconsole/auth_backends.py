@@ -9,6 +9,8 @@ from the database on every request exactly as before: nothing is cached
 across requests, so a role change applies to the user's next request.
 """
 
+import functools
+
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
 from django.contrib.auth.backends import ModelBackend
 from django.db import connection
@@ -18,28 +20,43 @@ from .roles import roles_from_group_names
 
 def _user_with_roles(backend, user_id):
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
 
     model = get_user_model()
     if connection.vendor != "postgresql":
         return ModelBackend.get_user(backend, user_id)
-    # A raw query: the ORM's compiler (annotate + aggregate + GROUP BY) costs
-    # more CPU than the query saves; this one has a fixed text.
+    # Plain SQL of a fixed text, read with a cursor: the ORM's compiler
+    # (annotate + aggregate + GROUP BY) or a RawQuerySet (column mapping on
+    # every call) cost more CPU than the query itself.
+    sql, attnames = _user_query(model)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user = model.from_db(connection.alias, attnames, row[:-1])
+    if not backend.user_can_authenticate(user):
+        return None
+    user._opsconsole_roles = roles_from_group_names(user, row[-1])
+    return user
+
+
+@functools.cache
+def _user_query(model) -> tuple[str, list[str]]:
+    """The user's concrete columns and the names of their groups, one row."""
+    from django.contrib.auth.models import Group
+
+    fields = model._meta.concrete_fields
     through = model.groups.through._meta
     user_column = model.groups.field.m2m_column_name()
     group_column = model.groups.field.m2m_reverse_name()
-    users = model._default_manager.raw(
-        f"SELECT u.*, ARRAY(SELECT g.name FROM {Group._meta.db_table} g "  # nosec B608  # names from model _meta
+    columns = ", ".join(f'u."{field.column}"' for field in fields)
+    sql = (
+        f"SELECT {columns}, ARRAY(SELECT g.name FROM {Group._meta.db_table} g "  # nosec B608  # names from model _meta
         f"JOIN {through.db_table} ug ON ug.{group_column} = g.id "
-        f"WHERE ug.{user_column} = u.id) AS opsconsole_role_names "
-        f"FROM {model._meta.db_table} u WHERE u.{model._meta.pk.column} = %s",
-        [user_id],
+        f"WHERE ug.{user_column} = u.id) "
+        f"FROM {model._meta.db_table} u WHERE u.{model._meta.pk.column} = %s"
     )
-    user = next(iter(users), None)
-    if user is None or not backend.user_can_authenticate(user):
-        return None
-    user._opsconsole_roles = roles_from_group_names(user, user.opsconsole_role_names)
-    return user
+    return sql, [field.attname for field in fields]
 
 
 class RolesModelBackend(ModelBackend):

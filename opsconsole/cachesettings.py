@@ -3,8 +3,9 @@
 Two aliases on the same Redis (docs/operations.md "Faults"):
 - "default": throttles and rate limits; fails open when Redis is down
   (opsconsole.cache.TolerantRedisCache), so that people can still sign in.
-- "live": live-page stamps; raises, so that opsconsole.live re-renders
-  pages instead of answering 304 from stamps it cannot read.
+- "live": live-page stamps; raises (opsconsole.cache.StrictRedisCache), so
+  that opsconsole.live re-renders pages instead of answering 304 from stamps
+  it cannot read.
 A Redis that stops answering (not just refusing) costs a cache call
 TIMEOUT_SECONDS, never a hung request.
 """
@@ -25,5 +26,5 @@ def caches(redis_url: str) -> dict[str, dict]:
     }
     return {
         "default": {"BACKEND": "opsconsole.cache.TolerantRedisCache", **common},
-        "live": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **common},
+        "live": {"BACKEND": "opsconsole.cache.StrictRedisCache", **common},
     }

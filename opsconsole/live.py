@@ -65,39 +65,76 @@ def bump(*areas: str) -> None:
     pending.update(areas)
 
 
-def _pending_for(connection) -> set[str]:
-    """The set this block's commit will store, registering its on_commit once.
+class _Transaction:
+    """The live-page bumps of one database transaction: its registrations
+    (savepoint ids → [index in run_on_commit, flush, areas]) and the areas
+    its commit has stored so far."""
 
-    A registration is reused only from the same savepoint (so a rollback drops
-    exactly what Django's own on_commit would drop) and only while it still
-    sits at its place in Django's on_commit list; otherwise a new one is
-    registered: an area may then be stored twice, which costs one page
-    refresh, never a missed one.
+    def __init__(self) -> None:
+        self.registered: dict[tuple, list] = {}
+        self.stored: set[str] = set()
+        self.flushed = False
+
+    def pending(self, savepoints: tuple, callbacks: list) -> set[str] | None:
+        """That registration's areas if its flush is still due at commit (a
+        rollback of its savepoint drops it, and rebuilds the list: an index
+        that moved is looked up again)."""
+        entry = self.registered.get(savepoints)
+        if entry is None:
+            return None
+        index, flush, areas = entry
+        if index < len(callbacks) and callbacks[index][1] is flush:
+            return areas
+        for position, callback in enumerate(callbacks):
+            if callback[1] is flush:
+                entry[0] = position
+                return areas
+        del self.registered[savepoints]  # rolled back: it never runs
+        return None
+
+
+def _pending_for(connection) -> set[str]:
+    """The set this block's commit will store, registering its on_commit once
+    per savepoint level (so a rollback drops exactly what Django's own
+    on_commit drops).
+
+    At commit the registrations that survived run one after the other, and
+    each stores only the areas no earlier one of the same commit stored: a
+    transaction with savepoints (an Alertmanager delivery has several levels)
+    still makes one cache write, two when a savepoint bumped an area the
+    others did not.
     """
     savepoints = tuple(connection.savepoint_ids)
-    registered: dict = connection.__dict__.setdefault("_live_pending", {})
-    if savepoints in registered:
-        index, flush, pending = registered[savepoints]
-        callbacks = connection.run_on_commit
-        if index < len(callbacks) and callbacks[index][1] is flush:
-            return pending
-    if len(registered) > 32:  # left behind by rollbacks
-        registered.clear()
-    pending: set[str] = set()
+    txn = connection.__dict__.get("_live_transaction")
+    # A bump after a flush ran is in a new transaction (commits run every
+    # flush at once, with no bump in between); a rolled-back transaction
+    # left only dead registrations, found dead below.
+    if txn is None or txn.flushed or len(txn.registered) > 32:
+        txn = connection.__dict__["_live_transaction"] = _Transaction()
+    pending = txn.pending(savepoints, connection.run_on_commit)
+    if pending is not None:
+        return pending
+    pending = set()
 
     def flush() -> None:
-        registered.pop(savepoints, None)
-        _store(tuple(sorted(pending)))
+        txn.flushed = True
+        fresh = pending - txn.stored
+        txn.stored |= pending
+        if fresh:
+            _store(tuple(sorted(fresh)))
 
     transaction.on_commit(flush)
-    registered[savepoints] = (len(connection.run_on_commit) - 1, flush, pending)
+    txn.registered[savepoints] = [len(connection.run_on_commit) - 1, flush, pending]
     return pending
 
 
 def _store(areas: tuple[str, ...]) -> None:
     token = secrets.token_hex(6)
     try:
-        caches["live"].set_many({_key(area): token for area in areas}, timeout=_TTL)
+        if len(areas) == 1:  # the usual case: one SET, no pipeline of MSET + EXPIRE
+            caches["live"].set(_key(areas[0]), token, timeout=_TTL)
+        else:
+            caches["live"].set_many({_key(area): token for area in areas}, timeout=_TTL)
     except Exception:  # a write never fails because the live stamp could not move
         logger.warning("Could not mark %s changed for live pages", ", ".join(areas), exc_info=True)
 

@@ -43,32 +43,50 @@ _USER, _CHECK = User._meta.db_table, Check._meta.db_table
 _OPEN, _TICKED = f"'{State.OPEN.value}'", f"'{State.TICKED.value}'"
 _WRITABLE = ", ".join(f"'{status.value}'" for status in WRITABLE)
 
-_LOAD_ITEM_SQL = f"""
+
+def _item_select(source: str, *, just_ticked: bool = False) -> str:
+    """SELECT of an item row `i` (from `source`) with its run, people, check
+    and the run's progress counts: what _row_to_item reads.
+
+    `just_ticked`: `source` is the row an UPDATE in the same statement has
+    just ticked. The rest of the statement sees the table as it began, so
+    the counts take every other item from the table and this one as ticked
+    (done, not open)."""
+    other, plus_this = (" AND s.id <> i.id", " + 1") if just_ticked else ("", "")
+    return f"""
 SELECT {", ".join(f'i."{column}"' for column in _ITEM_FIELDS)},
        r.status, r.due_at, r.title,
        tb.username, tb.first_name, tb.last_name,
        nb.username, nb.first_name, nb.last_name,
        hc.name, hc.state,
        (SELECT count(*) FROM {_ITEM} s WHERE s.run_id = i.run_id),
-       (SELECT count(*) FROM {_ITEM} s WHERE s.run_id = i.run_id AND s.state <> {_OPEN}),
+       (SELECT count(*) FROM {_ITEM} s WHERE s.run_id = i.run_id AND s.state <> {_OPEN}{other}){plus_this},
        (SELECT count(*) FROM {_ITEM} s
-         WHERE s.run_id = i.run_id AND s.required AND s.state = {_OPEN})
-FROM {_ITEM} i
+         WHERE s.run_id = i.run_id AND s.required AND s.state = {_OPEN}{other})
+FROM {source} i
 JOIN {_RUN} r ON r.id = i.run_id
 LEFT JOIN {_USER} tb ON tb.id = i.ticked_by_id
 LEFT JOIN {_USER} nb ON nb.id = i.note_updated_by_id
 LEFT JOIN {_CHECK} hc ON hc.id = i.health_check_id
-WHERE i.id = %s AND i.run_id = %s
-"""  # nosec B608  # table and column names come from model _meta, every value is a %s parameter
+"""  # nosec B608  # table and column names come from model _meta
+
+
+_LOAD_ITEM_SQL = _item_select(_ITEM) + "WHERE i.id = %s AND i.run_id = %s"
 
 # Conditional: only an open item of a writable run changes. The run test is a
 # subquery so that `state = 'open'` stays in the outer WHERE, which
 # PostgreSQL re-checks on the latest row version after a concurrent tick.
+# The ticked row comes back with its run, people and progress in the same
+# statement: one round trip fewer than the UPDATE, then _LOAD_ITEM_SQL.
 _TICK_SQL = f"""
-UPDATE {_ITEM}
-SET state = {_TICKED}, ticked_by_id = %s, ticked_at = %s, automatic = false, updated_at = %s
-WHERE id = %s AND run_id = %s AND state = {_OPEN}
-  AND run_id IN (SELECT id FROM {_RUN} WHERE id = %s AND status IN ({_WRITABLE}))
+WITH ticked AS (
+    UPDATE {_ITEM}
+    SET state = {_TICKED}, ticked_by_id = %s, ticked_at = %s, automatic = false, updated_at = %s
+    WHERE id = %s AND run_id = %s AND state = {_OPEN}
+      AND run_id IN (SELECT id FROM {_RUN} WHERE id = %s AND status IN ({_WRITABLE}))
+    RETURNING *
+)
+{_item_select("ticked", just_ticked=True)}
 """  # nosec B608  # table and column names come from model _meta, every value is a %s parameter
 
 
@@ -86,6 +104,10 @@ def _load_item(run_id: int, item_id: int) -> RunItem:
         row = cursor.fetchone()
     if row is None:
         raise RunItem.DoesNotExist
+    return _row_to_item(row)
+
+
+def _row_to_item(row: tuple) -> RunItem:
     n = len(_ITEM_FIELDS)
     item = RunItem(**{f.attname: value for f, value in zip(RunItem._meta.concrete_fields, row[:n], strict=True)})
     status, due_at, title, *rest = row[n:]
@@ -116,8 +138,11 @@ def item_tick(*, actor, run_id: int, item_id: int) -> ItemResult:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(_TICK_SQL, [actor.pk, now, now, item_id, run_id, run_id])
-            changed = cursor.rowcount
-        item = _load_item(run_id, item_id)
+            row = cursor.fetchone()
+        changed = row is not None
+        # Not ticked (someone was first, the run is signed off, no such item):
+        # the item as it stands, for the refusal.
+        item = _row_to_item(row) if changed else _load_item(run_id, item_id)
         if changed:
             audit.record(actor, "checklists.item_tick", item, after={"run": run_id, "ticked_at": now})
             transaction.on_commit(metrics.count_tick)

@@ -22,9 +22,9 @@ Public contract used by other areas (keep the names):
 """
 
 from .announce import _announce, _participant_emails
-from .common import INCIDENT_FIELDS, _duration, _next_reference, _resolve_services, _snapshot
+from .common import INCIDENT_FIELDS, _duration, _next_reference, _resolve_services, _snapshot, next_reference
 from .editing import incident_set_roles, incident_set_severity, incident_update_details
-from .ingestion import _add_on_call_responders, _update_signals, open_or_update_from_source
+from .ingestion import _update_signals, open_or_update_from_source
 from .lifecycle import (
     PHASE_FIELDS,
     TRANSITIONS,
@@ -45,6 +45,7 @@ from .severity import (
     alert_mapping_delete,
     alert_mapping_set,
     alert_severity,
+    alert_severity_highest,
     ensure_defaults,
     severity_level,
     severity_level_update,
@@ -59,7 +60,6 @@ __all__ = [
     "TRANSITIONS",
     "ConfirmationRequired",
     "TransitionRefused",
-    "_add_on_call_responders",
     "_announce",
     "_duration",
     "_next_reference",
@@ -70,6 +70,7 @@ __all__ = [
     "alert_mapping_delete",
     "alert_mapping_set",
     "alert_severity",
+    "alert_severity_highest",
     "can_manage",
     "check_can_manage",
     "ensure_defaults",
@@ -82,6 +83,7 @@ __all__ = [
     "incident_transition",
     "incident_update_details",
     "incident_url",
+    "next_reference",
     "open_or_update_from_source",
     "open_statuses",
     "render_markdown",

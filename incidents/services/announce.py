@@ -29,6 +29,7 @@ def notify_about_incident(
     emails: list[str] | None = None,
     webhook: bool = True,
     exclude: frozenset[str] = frozenset(),
+    on_call_people: list | None = None,
 ) -> None:
     """Every incident notification goes through here (announcements, nudges).
 
@@ -36,7 +37,8 @@ def notify_about_incident(
     first service (declares, unassigned nudges). Restricted: participants only
     (of `emails`, those who are participants), reference only. `exclude`:
     addresses that already got a more specific notice (the people the
-    escalation policy just paged as level 1), so nobody is told twice."""
+    escalation policy just paged as level 1), so nobody is told twice.
+    `on_call_people`: who is on call, when the caller has just asked."""
     service = incident.services.first()
     url = reverse("incidents:detail", args=[incident.reference])
     if incident.restricted:
@@ -55,7 +57,14 @@ def notify_about_incident(
         )
     elif on_call and emails is None:
         notifications.notify_on_call(
-            event=event, title=title, text=text, url=url, service=service, subject=incident, exclude=exclude
+            event=event,
+            title=title,
+            text=text,
+            url=url,
+            service=service,
+            subject=incident,
+            exclude=exclude,
+            people=on_call_people,
         )
     else:
         notifications.notify(
@@ -71,10 +80,19 @@ def notify_about_incident(
 
 
 def _announce(
-    event: str, incident: Incident, title: str, text: str, *, on_call: bool = False, exclude=frozenset()
+    event: str,
+    incident: Incident,
+    title: str,
+    text: str,
+    *,
+    on_call: bool = False,
+    exclude=frozenset(),
+    on_call_people: list | None = None,
 ) -> None:
     """Slack-compatible webhook (the service's or the global one) and email,
     queued by the notifications app in the caller's transaction and sent by
     Celery after commit with retries; dead letters are listed in the UI.
     `on_call`: email whoever is on call for the first service (declares)."""
-    notify_about_incident(event, incident, title, text, on_call=on_call, exclude=frozenset(exclude))
+    notify_about_incident(
+        event, incident, title, text, on_call=on_call, exclude=frozenset(exclude), on_call_people=on_call_people
+    )

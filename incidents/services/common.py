@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from opsconsole import audit
@@ -47,27 +48,49 @@ def _next_reference(when: datetime) -> str:
     return f"INC-{day:%Y-%m-%d}-{number:03d}"
 
 
+def next_reference(when: datetime | None = None) -> str:
+    """A fresh incident id, taken now. Called outside a transaction (the
+    Alertmanager webhook, before its own), the counter row is locked for this
+    one statement; inside one (every declare) it stays locked until commit,
+    so a delivery that opens an incident would make every other one wait."""
+    return _next_reference(when or timezone.now())
+
+
 def _snapshot(incident: Incident) -> dict:
     return audit.snapshot(incident, INCIDENT_FIELDS)
 
 
 def _resolve_services(services: Iterable) -> tuple[list[Service], list[str]]:
-    """Service objects, pks, slugs or names → (services, names not found)."""
+    """Service objects, pks, slugs or names → (services, names not found).
+
+    Each value is tried as a slug, then a name (any case), then a pk, in one
+    query for all of them: an Alertmanager delivery names a service per alert."""
+    items = [item if isinstance(item, Service) else str(item).strip() for item in services or ()]
+    values = [item for item in items if isinstance(item, str) and item]
+    by_slug: dict[str, Service] = {}
+    by_name: dict[str, Service] = {}
+    by_pk: dict[int, Service] = {}
+    if values:
+        match = Q(slug__in=values) | Q(pk__in=[pk for v in values if (pk := _as_pk(v)) is not None])
+        for value in dict.fromkeys(values):
+            match |= Q(name__iexact=value)
+        for service in Service.objects.filter(match):  # Meta ordering: the first match wins, as before
+            by_slug.setdefault(service.slug, service)
+            by_name.setdefault(service.name.casefold(), service)
+            by_pk.setdefault(service.pk, service)
     found, missing = [], []
-    for item in services or ():
+    for item in items:
         if isinstance(item, Service):
             found.append(item)
-            continue
-        value = str(item).strip()
-        if not value:
-            continue
-        service = (
-            Service.objects.filter(slug=value).first()
-            or Service.objects.filter(name__iexact=value).first()
-            or (Service.objects.filter(pk=int(value)).first() if value.isdigit() else None)
-        )
-        (found.append(service) if service else missing.append(value))
+        elif item:
+            service = by_slug.get(item) or by_name.get(item.casefold()) or by_pk.get(_as_pk(item))
+            (found.append(service) if service else missing.append(item))
     return found, missing
+
+
+def _as_pk(value: str) -> int | None:
+    """A primary key written in ASCII digits that fits a bigint, else None."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def _duration(seconds: float) -> str:

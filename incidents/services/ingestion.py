@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from notifications.recipients import on_call_now
 from opsconsole import audit
 
 from ..models import EventKind, Incident, IncidentSignal, TimelineEvent
@@ -47,6 +46,7 @@ def open_or_update_from_source(
     resolved: bool = False,
     data: dict | None = None,
     source_kind: str = "alert",
+    reference: str = "",
 ) -> Incident | None:
     """Alerts and checks open incidents by themselves.
 
@@ -62,6 +62,9 @@ def open_or_update_from_source(
     (firing → resolved → firing) still records every change.
     Safe under concurrency: the partial unique constraint allows one open
     incident per dedup key; a loser of that race adds its event to the winner.
+    `reference`: the id for the incident if this call opens one, taken
+    beforehand with next_reference() (unused otherwise: a gap in the day's
+    numbers).
     """
     if not dedup_key:
         raise ValueError("dedup_key is required")
@@ -69,7 +72,10 @@ def open_or_update_from_source(
     signals = data.pop("signals", None) or [{"key": dedup_key, "label": title, "firing": not resolved}]
     kind = EventKind.CHECK if source_kind == "check" else EventKind.ALERT
     label = f"{source_kind}"
-    with transaction.atomic():
+    created = False
+    # No savepoint of its own: inside a caller's transaction (an Alertmanager
+    # delivery) a failure fails that transaction; two round trips fewer.
+    with transaction.atomic(savepoint=False):
         incident = Incident.objects.select_for_update().open().filter(dedup_key=dedup_key).first()
         if incident is None and resolved:
             incident = Incident.objects.filter(dedup_key=dedup_key).order_by("-declared_at").first()
@@ -86,8 +92,10 @@ def open_or_update_from_source(
                         dedup_key=dedup_key,
                         source_kind=source_kind,
                         author_label=label,
+                        on_call_responders=True,
+                        reference=reference,
                     )
-                    _add_on_call_responders(incident)
+                created = True
             except IntegrityError:
                 incident = Incident.objects.select_for_update().open().get(dedup_key=dedup_key)
         prefix = "Resolved" if resolved else "Firing"
@@ -97,12 +105,16 @@ def open_or_update_from_source(
                 f"\n\nThe source reports SEV-{int(severity)}, higher than the incident's SEV-{incident.severity_id}."
             )
         event_data = audit._normalise({**data, "dedup_key": dedup_key, "resolved": resolved, "severity": int(severity)})
-        last = TimelineEvent.objects.filter(incident=incident, kind=kind).order_by("-id").first()
+        # A new incident has no event from the source yet: nothing to compare.
+        last = None if created else TimelineEvent.objects.filter(incident=incident, kind=kind).order_by("-id").first()
         if last is not None and last.data == event_data and last.text == event_text:
             # The same signal delivered again (a retried task, a re-sent
             # notification): the timeline already says so.
             return incident
-        timeline_add_event(incident=incident, kind=kind, text=event_text, author_label=label, data=event_data)
+        # A new incident's last_activity_at is its declare, a moment ago: no UPDATE.
+        timeline_add_event(
+            incident=incident, kind=kind, text=event_text, author_label=label, data=event_data, activity=not created
+        )
         _update_signals(incident, signals)
         audit.record(
             None,
@@ -111,12 +123,3 @@ def open_or_update_from_source(
             after={"dedup_key": dedup_key},
         )
     return incident
-
-
-def _add_on_call_responders(incident: Incident) -> None:
-    """Whoever is on call for the incident's first service becomes a responder,
-    so that an SRE paged by an alert may acknowledge the incident it opened.
-    "Who is on call" comes from the resolver oncall registers (notifications.recipients)."""
-    users = on_call_now(service=incident.services.first())
-    if users:
-        incident.responders.add(*users)

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from notifications.recipients import on_call_now
 from opsconsole import audit
 from opsconsole.roles import check_capability
 
@@ -60,9 +61,15 @@ def incident_declare(
     dedup_key: str = "",
     source_kind: str = "manual",
     author_label: str = "",
+    on_call_responders: bool = False,
+    reference: str = "",
 ) -> Incident:
     """Open an incident with a fresh INC-YYYY-MM-DD-NNN id, its deadlines and a
-    "declared" event. `actor` None means the system (alerts, checks)."""
+    "declared" event. `actor` None means the system (alerts, checks).
+    `on_call_responders`: whoever is on call for the first service becomes a
+    responder (incidents opened by alerts and checks, so that the SRE they
+    page may acknowledge them). `reference`: one taken beforehand with
+    next_reference() (the Alertmanager webhook does, outside its transaction)."""
     if actor is not None:
         check_capability(actor, "incident.declare")
     title = (title or "").strip()
@@ -70,10 +77,13 @@ def incident_declare(
         raise ValidationError("An incident needs a title.")
     level = severity_level(severity)
     found, _missing = _resolve_services(services)
-    with transaction.atomic():
+    # No savepoint of its own: a failure fails the caller's transaction (or
+    # its savepoint: open_or_update_from_source keeps one for the race on the
+    # dedup key), two round trips fewer per declare.
+    with transaction.atomic(savepoint=False):
         now = timezone.now()
         incident = Incident(
-            reference=_next_reference(now),
+            reference=reference or _next_reference(now),
             title=title[:200],
             summary=summary,
             severity=level,
@@ -89,7 +99,15 @@ def incident_declare(
         )
         incident.ack_due_at, incident.resolve_due_at = incident.compute_due(level)
         incident.save(force_insert=True)
-        incident.services.set(found)
+        if found:
+            # A new incident has no links yet: insert them (one statement;
+            # add() would first read the existing ones). The audit entry
+            # below refreshes live pages, as add()'s m2m_changed would.
+            through = Incident.services.through
+            through.objects.bulk_create(
+                [through(incident=incident, service=service) for service in {s.pk: s for s in found}.values()]
+            )
+        _remember_services(incident, found)
         text = f"Declared {level.name}: **{title}**"
         if commander is not None:
             text += f" — commander {commander}"
@@ -100,6 +118,7 @@ def incident_declare(
             actor=actor,
             author_label=author_label,
             data={"severity": level.level, "source": source_kind},
+            activity=False,  # last_activity_at is the declare's own time
         )
         audit.record(actor, "incident.declare", incident, after=_snapshot(incident))
         if dedup_key:
@@ -111,15 +130,34 @@ def incident_declare(
         # out (one notice each, the specific one) and tells the channel instead.
         paged, notes = _paged_by_receivers(signals.incident_opened.send(sender=Incident, incident=incident))
         text = summary or f"{level.name} ({level.definition}) declared by {actor or source_kind}."
+        # Asked once, for the responders and the announcement (a restricted
+        # incident is not announced to whoever is merely on call).
+        on_call = on_call_now(service=incident.services.first()) if on_call_responders or not restricted else []
+        if on_call_responders and on_call:
+            incident.responders.add(*on_call)
         _announce(
             "incident.declared",
             incident,
             f"{incident.reference} declared: {level.name} {incident.title}",
             " ".join([text, *notes]),
             on_call=True,
+            on_call_people=on_call,
             exclude=paged,
         )
     return incident
+
+
+def _remember_services(incident: Incident, services: list) -> None:
+    """Keep a new incident's services as if prefetched: the escalation policy,
+    the on-call lookup and the announcement each read them, one query apiece
+    otherwise. Sorted and de-duplicated as the database would return them
+    (Service's Meta ordering), so `incident.services.first()` is the same
+    service; any later add/set/remove drops this cache (Django does)."""
+    rows = sorted({s.pk: s for s in services}.values(), key=lambda s: (s.tier, s.name))
+    queryset = incident.services.get_queryset()
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    incident._prefetched_objects_cache = {incident.services.prefetch_cache_name: queryset}
 
 
 def _paged_by_receivers(responses) -> tuple[set[str], list[str]]:

@@ -1,11 +1,12 @@
 """The SEV table and the Alertmanager label → SEV mapping (edited by Managers)."""
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from opsconsole import audit
 from opsconsole.roles import check_capability
@@ -76,6 +77,23 @@ def alert_severity(label_value: str | None) -> int:
         if mapping:
             return mapping.severity_id
     return settings.ALERT_DEFAULT_SEVERITY
+
+
+def alert_severity_highest(label_values: Iterable[str | None]) -> int:
+    """The highest SEV (lowest number) among several severity labels, in one
+    query: a delivery's alerts may carry as many different labels as alerts."""
+    default = settings.ALERT_DEFAULT_SEVERITY
+    labels = {value.strip() for value in label_values if value and value.strip()}
+    if not labels:
+        return default
+    match = Q()
+    for label in labels:
+        match |= Q(label_value__iexact=label)
+    mapped: dict[str, int] = {}
+    for mapping in AlertSeverityMapping.objects.filter(match):  # Meta ordering: the first wins, as in alert_severity
+        mapped.setdefault(mapping.label_value.casefold(), mapping.severity_id)
+    # A label without a mapping counts as the default SEV.
+    return min(mapped.get(label.casefold(), default) for label in labels)
 
 
 @transaction.atomic

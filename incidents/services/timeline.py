@@ -26,6 +26,7 @@ def timeline_add_event(
     data: dict | None = None,
     corrects: TimelineEvent | None = None,
     author_label: str = "",
+    activity: bool = True,
 ) -> TimelineEvent:
     """Append one event to an incident's timeline and return it.
 
@@ -33,7 +34,9 @@ def timeline_add_event(
     refuses it); `text` is kept as written and rendered to sanitised HTML
     once; `recorded_at` is now while `occurred_at` may be earlier (back-dated
     notes). Every kind but nudges/notifications counts as activity for the
-    quiet-incident nudge. Runs in the caller's transaction if there is one.
+    quiet-incident nudge (`activity=False`: the caller has just set the
+    incident's last_activity_at itself, so one UPDATE fewer). Runs in the
+    caller's transaction if there is one.
     """
     if kind not in EventKind.values:
         raise ValueError(f"unknown timeline event kind {kind!r}; one of {EventKind.values}")
@@ -41,7 +44,9 @@ def timeline_add_event(
         raise ValidationError("A correction must point at an event of the same incident.")
     now = timezone.now()
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
-    with transaction.atomic():
+    # No savepoint: the writes succeed together or fail the caller's
+    # transaction with them (two round trips fewer per event).
+    with transaction.atomic(savepoint=False):
         event = TimelineEvent.objects.create(
             incident=incident,
             kind=kind,
@@ -54,7 +59,7 @@ def timeline_add_event(
             corrects=corrects,
             data=data or {},
         )
-        if kind not in PASSIVE_KINDS:
+        if activity and kind not in PASSIVE_KINDS:
             Incident.objects.filter(pk=incident.pk).update(last_activity_at=now)
         audit.record(
             actor if is_user else None,

@@ -9,11 +9,12 @@ from django.utils import timezone
 
 from checklists import services
 from checklists.models import ChecklistRun, RunItem, Schedule, TemplateItem
+from checklists.services.common import ItemResult
 from healthchecks.models import Check
 from notifications.models import Delivery
 from oncall.models import Rotation, Shift
 from opsconsole.models import AuditEntry
-from opsconsole.roles import Role
+from opsconsole.roles import Role, has_capability
 
 pytestmark = pytest.mark.django_db
 UTC = datetime.UTC
@@ -160,6 +161,54 @@ def test_second_tick_does_not_undo_or_steal_the_first(run, make_user):
     assert "Already ticked by" in result.message
     item.refresh_from_db()
     assert item.ticked_by == first
+
+
+def test_tick_returns_what_a_fresh_read_shows_in_two_statements(make_template, make_user):
+    """The tick's UPDATE brings the item back with its run, people and the
+    run's progress (one statement), then the audit append (one more)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from checklists.services.items import _load_item
+
+    sre, other = make_user(Role.SRE), make_user(Role.SRE)
+    run = services.run_start(actor=other, template=make_template(5, optional=2))
+    first, *rest = run.items.order_by("order")
+    services.item_tick(actor=other, run_id=run.pk, item_id=rest[0].pk)
+    services.item_mark_na(actor=other, run_id=run.pk, item_id=rest[1].pk, reason="Not today")
+    assert has_capability(sre, "checklist.tick")  # the roles, loaded with the user on a request
+    with CaptureQueriesContext(connection) as queries:
+        result = services.item_tick(actor=sre, run_id=run.pk, item_id=first.pk)
+    assert result.changed and result.message == ""
+    # (The savepoint pair is the test's own transaction.)
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert [sql.split(None, 1)[0] for sql in statements] == ["WITH", "SELECT"]
+    assert "opsconsole_audit_append" in statements[1]
+    fresh = _load_item(run.pk, first.pk)
+    assert (
+        result.progress
+        == ItemResult(fresh, True).progress
+        == {
+            "total": 5,
+            "done": 3,
+            "required_open": 2,
+        }
+    )
+    for field in ("state", "ticked_by_id", "ticked_at", "automatic", "required", "text", "version"):
+        assert getattr(result.item, field) == getattr(fresh, field), field
+    assert result.item.ticked_by.username == sre.username
+    assert (result.item.run.status, result.item.run.title) == (fresh.run.status, fresh.run.title)
+
+
+def test_a_refused_tick_shows_the_item_as_it_stands(run, make_user):
+    first, second = make_user(Role.SRE), make_user(Role.SRE)
+    item = run.items.first()
+    services.item_tick(actor=first, run_id=run.pk, item_id=item.pk)
+    result = services.item_tick(actor=second, run_id=run.pk, item_id=item.pk)
+    assert not result.changed and result.item.ticked_by.username == first.username
+    assert result.progress["done"] == 1
+    with pytest.raises(RunItem.DoesNotExist):
+        services.item_tick(actor=second, run_id=run.pk, item_id=item.pk + 10_000)
 
 
 # serialized_rollback: the flush afterwards must not re-create content types

@@ -1,11 +1,13 @@
 import contextlib
 import datetime
+import hashlib
 import logging
 import threading
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from opsconsole import audit
 from opsconsole.models import AuditEntry, AuditHead, Service
@@ -313,4 +315,94 @@ def test_a_failing_batch_writes_nothing(make_user):
         audit.record(user, "batch.doomed")
         raise ValueError("the unit of work fails")
     assert not AuditEntry.objects.filter(action="batch.doomed").exists()
+    assert list(audit.verify_chain()) == []
+
+
+AWKWARD = {
+    "text": 'quotes " and \\ backslashes, </script>, ünïcode, emoji 🚨, tab\tand newline\n',
+    "nested": {"b": [1, 2.5, None, True], "a": {"z": -0.1, "y": 10**20}},
+    "empty": "",
+}
+
+
+def test_the_database_hashes_what_compute_hash_hashes_on_every_stream(make_user):
+    """The append function (migration 0009) joins the canonical text around
+    the head's values and hashes it in SQL: it must equal compute_hash's, on
+    stream 1 (hashed without its number) and on the others."""
+    user = make_user(Role.SRE)
+    service = Service.objects.create(name='Ünïcode "svc"', slug="svc")
+    audit.ensure_heads()  # a new database has stream 1's head only, until writers contend
+    entries = []
+    for stream in (1, 3, 1, 3):
+        connection._audit_stream = stream  # the stream this transaction prefers (and keeps locked)
+        entries.append(audit.record(user, "hash.check", service, before=None, after=AWKWARD))
+        entries.append(audit.record(None, "hash.check.system", after={"n": stream}))
+    assert {entry.stream for entry in entries} == {1, 3}
+    stored = list(AuditEntry.objects.order_by("seq"))
+    assert [e.hash for e in stored] == [e.hash for e in entries]
+    for entry in stored:
+        assert audit.compute_hash(entry) == entry.hash
+    assert stored[0].after == AWKWARD and stored[0].before is None
+    assert list(audit.verify_chain()) == []
+
+
+def test_hash_parts_join_to_the_canonical_text():
+    entry = AuditEntry(
+        stream=4,
+        position=17,
+        created_at=datetime.datetime(2026, 12, 1, 3, 0, tzinfo=datetime.UTC),
+        actor_label="système",
+        action="parts.check",
+        after=AWKWARD,
+        prev_hash="a" * 64,
+    )
+    head, mid, tail = audit._hash_parts(entry)
+    joined = head + entry.prev_hash + mid + "17" + ',"stream":4' + tail
+    assert hashlib.sha256(joined.encode()).hexdigest() == audit.compute_hash(entry)
+    entry.stream = 1  # stream 1 is hashed without its number
+    joined = head + entry.prev_hash + mid + "17" + tail
+    assert hashlib.sha256(joined.encode()).hexdigest() == audit.compute_hash(entry)
+
+
+def test_an_append_is_one_statement(make_user):
+    user = make_user(Role.SRE)
+    audit.record(user, "warm.up")  # the stream's head exists from here on
+    with CaptureQueriesContext(connection) as queries:
+        entry = audit.record(user, "one.statement", after={"n": 1})
+    assert len(queries.captured_queries) == 1
+    assert AuditEntry.objects.get(seq=entry.seq).hash == entry.hash
+    assert AuditHead.objects.get(pk=entry.stream).position == entry.position
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_every_stream_busy_an_append_waits_for_its_own(make_user, settings):
+    """One stream, held by an uncommitted writer: the next append waits for
+    it (here until the lock timeout) rather than skip it or fail at once."""
+    settings.AUDIT_STREAMS = 1
+    user = make_user(Role.SRE)
+    audit.record(user, "first")
+    appended, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                audit.record(user, "holder")
+                appended.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert appended.wait(10)
+        with pytest.raises(DatabaseError, match="lock timeout"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            audit.record(user, "waiter")
+    finally:
+        release.set()
+        thread.join()
+    audit.record(user, "after")
+    assert list(AuditEntry.objects.order_by("seq").values_list("action", flat=True)) == ["first", "holder", "after"]
     assert list(audit.verify_chain()) == []

@@ -6,9 +6,8 @@ import time
 
 import pytest
 import redis
-from django.core.cache.backends.redis import RedisCache
 
-from opsconsole.cache import TolerantRedisCache
+from opsconsole.cache import StrictRedisCache, TolerantRedisCache
 from tests.processes import free_port
 
 OPTIONS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
@@ -41,7 +40,7 @@ def test_tolerant_cache_fails_open_within_its_timeout(down, silent_redis, caplog
 
 
 def test_strict_alias_raises_so_live_pages_rerender():
-    cache = RedisCache(f"redis://127.0.0.1:{free_port()}/0", {"OPTIONS": OPTIONS})
+    cache = StrictRedisCache(f"redis://127.0.0.1:{free_port()}/0", {"OPTIONS": OPTIONS})
     with pytest.raises(redis.ConnectionError):
         cache.get_many(["live:incidents"])
 
@@ -52,3 +51,17 @@ def test_tolerant_cache_works_normally_on_a_live_redis(settings):
     assert cache.add("slot", 1, timeout=5) is False
     assert cache.incr("slot") == 2
     cache.delete("slot")
+
+
+@pytest.mark.parametrize("backend", [StrictRedisCache, TolerantRedisCache])
+def test_one_redis_client_is_kept_per_pool(backend, settings):
+    """Django's client builds a redis.Redis per call (its constructor cost more
+    CPU than a live stamp's round trip); ours keeps one per connection pool."""
+    cache = backend(settings.REDIS_URL, {"OPTIONS": OPTIONS, "KEY_PREFIX": f"c{free_port()}"})
+    first = cache._cache.get_client(write=True)
+    assert cache._cache.get_client(write=True) is first
+    assert cache._cache.get_client() is first  # one server: reads and writes share the pool
+    cache.set("k", "v", timeout=30)
+    cache.set_many({"a": 1, "b": 2}, timeout=30)
+    assert cache.get("k") == "v" and cache.get_many(["a", "b"]) == {"a": 1, "b": 2}
+    assert 0 < redis.Redis.from_url(settings.REDIS_URL).ttl(cache.make_key("k")) <= 30

@@ -144,3 +144,24 @@ def test_one_transaction_bumps_its_areas_in_one_cache_write(monkeypatch, django_
     with django_capture_on_commit_callbacks(execute=True):
         live.bump("healthchecks")
     assert writes[-1] == ("healthchecks",)
+
+
+def test_bumps_in_savepoints_are_stored_once_per_commit(monkeypatch, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    writes = []
+    monkeypatch.setattr(live, "_store", lambda areas: writes.append(areas))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        live.bump("incidents")
+        with transaction.atomic():  # an Alertmanager delivery nests savepoints like this
+            live.bump("incidents")
+            with transaction.atomic():
+                live.bump("incidents", "oncall")
+        with transaction.atomic():
+            live.bump("incidents")
+    # One registration per savepoint level, but the commit writes each area once.
+    assert len(callbacks) == 4
+    assert writes == [("incidents",), ("oncall",)]
+    with django_capture_on_commit_callbacks(execute=True):
+        live.bump("incidents")
+    assert writes[-1] == ("incidents",)  # the next transaction stores its own

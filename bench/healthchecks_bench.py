@@ -13,10 +13,12 @@
 4. Sustained run: --checks HTTP checks at --interval seconds, scheduled and
    written exactly as in production (services.claim_due_checks →
    services.run_checks, i.e. what the beat task and the worker task call),
-   by this one process, with results persisted to PostgreSQL, for --duration
-   seconds: results written per second, how late checks ran, and the CPU
-   each result cost in the worker processes, their PostgreSQL backends and
-   the targets (from /proc: a figure the machine's load moves far less).
+   by one dispatcher process queueing the leased batches (a multiprocessing
+   queue stands in for Celery's) and --workers processes taking them,
+   with results persisted to PostgreSQL, for --duration seconds: results
+   written per second, how late checks ran, and the CPU each result cost in
+   the dispatcher and workers, their PostgreSQL backends and the targets
+   (from /proc: a figure the machine's load moves far less).
 5. Board server time and query count with those checks (page 1, last
    page, a search, an htmx state filter, a service filter; 100 rows a page).
 """
@@ -38,52 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from common import cpu_seconds, free_port, load_average  # noqa: E402  (bench/ is on sys.path as the script's folder)
-
-BODY = b'{"status":"healthy"}'
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-    + str(len(BODY)).encode()
-    + b"\r\nConnection: close\r\n\r\n"
-    + BODY
-)
-
-
-# --- targets -----------------------------------------------------------------------
-
-
-class _Target(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport = transport
-        self.buffer = b""
-
-    def data_received(self, data):
-        self.buffer += data
-        if b"\r\n\r\n" in self.buffer:
-            self.transport.write(RESPONSE)
-            self.transport.close()
-
-
-def _serve_targets(count: int, ports: multiprocessing.Queue) -> None:
-    async def main():
-        loop = asyncio.get_running_loop()
-        servers = [await loop.create_server(_Target, "127.0.0.1", 0, backlog=4096) for _ in range(count)]
-        for server in servers:
-            ports.put(server.sockets[0].getsockname()[1])
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-def start_targets(n: int, processes: int = 2) -> tuple[list[int], list[multiprocessing.Process]]:
-    queue: multiprocessing.Queue = multiprocessing.Queue()
-    procs = []
-    for i in range(processes):
-        count = n // processes + (1 if i < n % processes else 0)
-        proc = multiprocessing.Process(target=_serve_targets, args=(count, queue), daemon=True)
-        proc.start()
-        procs.append(proc)
-    return [queue.get(timeout=30) for _ in range(n)], procs
-
+from servers import start_http_targets as start_targets  # noqa: E402
 
 # --- console runner ------------------------------------------------------------
 
@@ -272,14 +229,15 @@ def bench_sustained(
     for conn in connections.all():
         if getattr(conn, "close_pool", None):
             conn.close_pool()
-    out: multiprocessing.Queue = multiprocessing.Queue()
+    context = multiprocessing.get_context("fork")
+    out, batches = context.Queue(), context.Queue()
     start = timezone.now()
     started = time.perf_counter()
     targets_cpu = sum(cpu_seconds(pid) for pid in target_pids)
-    procs = [
-        multiprocessing.get_context("fork").Process(target=_worker_loop, args=(duration, tick, out))
-        for _ in range(workers)
-    ]
+    # As in production: one dispatcher (beat) queues leased batches, the
+    # workers (Celery's prefork processes, prefetch 1) take them one at a time.
+    procs = [context.Process(target=_dispatcher, args=(duration, tick, batches, workers, out))]
+    procs += [context.Process(target=_worker_loop, args=(duration, batches, out)) for _ in range(workers)]
     for proc in procs:
         proc.start()
     reports = [out.get(timeout=duration + 600) for _ in procs]
@@ -288,6 +246,10 @@ def bench_sustained(
     elapsed = time.perf_counter() - started
     targets_cpu = sum(cpu_seconds(pid) for pid in target_pids) - targets_cpu
     written = CheckResult.objects.filter(checked_at__gte=start, check_ref__service__in=service_objs).count()
+    # Steady rate: the run's middle, without the first tick's ramp-up and the
+    # batches still queued or probing when the workers stop.
+    middle = (start + datetime.timedelta(seconds=10), start + datetime.timedelta(seconds=duration - 5))
+    steady = CheckResult.objects.filter(checked_at__range=middle, check_ref__service__in=service_objs).count()
     overdue = Check.objects.filter(
         service__in=service_objs, next_due_at__lt=timezone.now() - datetime.timedelta(seconds=10)
     ).count()
@@ -300,6 +262,7 @@ def bench_sustained(
         "elapsed": elapsed,
         "written": written,
         "per_second": written / elapsed,
+        "steady_per_second": steady / max(1.0, duration - 15),
         "batches": sum(r["batches"] for r in reports),
         "batch_seconds": sum(r["busy"] for r in reports),
         "write_seconds": sum(r["write"] for r in reports),
@@ -316,9 +279,43 @@ def bench_sustained(
     }
 
 
-def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> None:
-    """One worker process: what beat's dispatch and the batch task do,
-    back to back (claim due checks, probe them, write the results)."""
+def _backend_and_cpu() -> tuple[int, float, float]:
+    """This process's PostgreSQL backend, its CPU and ours so far (the bench
+    runs on PostgreSQL's host: the backend's CPU is in /proc)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    return backend, cpu_seconds(backend), time.process_time()
+
+
+def _dispatcher(duration: float, tick: float, batches: multiprocessing.Queue, workers: int, out) -> None:
+    """What beat's dispatch_due_checks does every tick: lease due checks and
+    queue one batch per claim."""
+    from healthchecks import services
+
+    backend, db_cpu, cpu = _backend_and_cpu()
+    started = time.perf_counter()
+    while time.perf_counter() - started < duration:
+        tick_started = time.perf_counter()
+        for claim in services.claim_due_checks():
+            batches.put((claim.check_ids, claim.token, claim.due_at))
+        time.sleep(max(0.0, tick - (time.perf_counter() - tick_started)))
+    for _ in range(workers):
+        batches.put(None)
+    # Batches the workers leave at the end stay unread: exit without waiting
+    # for them to be flushed to the pipe (that wait would never end).
+    batches.cancel_join_thread()
+    cpu, db_cpu = time.process_time() - cpu, cpu_seconds(backend) - db_cpu
+    out.put(dict(batches=0, lateness=[], busy=0.0, write=0.0, cpu=cpu, db_cpu=db_cpu))
+
+
+def _worker_loop(duration: float, batches: multiprocessing.Queue, out: multiprocessing.Queue) -> None:
+    """One worker process: what the batch task does (probe a leased batch,
+    write the results), batch after batch, until the run ends."""
+    import queue
+
     from django.utils import timezone
 
     from healthchecks import services
@@ -336,28 +333,26 @@ def _worker_loop(duration: float, tick: float, out: multiprocessing.Queue) -> No
 
     # run_checks calls the module's global: patch it where it is looked up.
     results_module.record_results = timed_record_results
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    # The bench is on the same host as PostgreSQL: the backend's CPU is in /proc.
-    db_cpu, cpu = cpu_seconds(backend), time.process_time()
-    started = time.perf_counter()
-    batches, lateness, busy = 0, [], 0.0
-    while time.perf_counter() - started < duration:
-        tick_started = time.perf_counter()
-        for claim in services.claim_due_checks():
-            # Lateness = when the probe batch starts − when the check was due.
-            started_at = timezone.now()
-            lateness.extend((started_at - d).total_seconds() for d in claim.due_at if d)
-            t0 = time.perf_counter()
-            services.run_checks(claim.check_ids, lease_token=claim.token)
-            busy += time.perf_counter() - t0
-            batches += 1
-        time.sleep(max(0.0, tick - (time.perf_counter() - tick_started)))
+    backend, db_cpu, cpu = _backend_and_cpu()
+    deadline = time.perf_counter() + duration
+    done, lateness, busy = 0, [], 0.0
+    while (left := deadline - time.perf_counter()) > 0:
+        try:
+            item = batches.get(timeout=left)
+        except queue.Empty:
+            break
+        if item is None:
+            break
+        check_ids, token, due_at = item
+        # Lateness = when the probe batch starts − when the check was due.
+        started_at = timezone.now()
+        lateness.extend((started_at - d).total_seconds() for d in due_at if d)
+        t0 = time.perf_counter()
+        services.run_checks(check_ids, lease_token=token)
+        busy += time.perf_counter() - t0
+        done += 1
     cpu, db_cpu = time.process_time() - cpu, cpu_seconds(backend) - db_cpu
-    out.put(dict(batches=batches, lateness=lateness, busy=busy, write=write_time[0], cpu=cpu, db_cpu=db_cpu))
+    out.put(dict(batches=done, lateness=lateness, busy=busy, write=write_time[0], cpu=cpu, db_cpu=db_cpu))
 
 
 def bench_board() -> tuple[dict[str, tuple[float, int]], int]:
@@ -460,14 +455,16 @@ def main() -> None:
         )
         print(
             f"  written: {report['written']:,} results in {report['elapsed']:.1f}s = "
-            f"{report['per_second']:,.0f} results/s ({report['batches']} batches, "
+            f"{report['per_second']:,.0f} results/s (from 10 s to 5 s before the end: "
+            f"{report['steady_per_second']:,.0f}/s; {report['batches']} batches, "
             f"{report['batch_seconds']:.1f}s busy = "
             f"{100 * report['batch_seconds'] / report['elapsed'] / args.workers:.0f}% "
             f"of the worker process(es); of which writing results {report['write_seconds']:.1f}s)"
         )
         print(
             f"  lateness (claim time − due time): median {report['lateness_p50']:.2f}s, "
-            f"max {report['lateness_max']:.2f}s; overdue >10s at the end: {report['overdue']}"
+            f"max {report['lateness_max']:.2f}s; unclaimed and overdue >10s at the end: {report['overdue']} "
+            "(a backlog waits leased in the queue: see the lateness)"
         )
         print(f"  states: {report['states']}, state changes: {report['state_changes']}")
         per_result = {
@@ -476,7 +473,7 @@ def main() -> None:
         total = sum(per_result.values())
         print(
             "  CPU per result: "
-            + ", ".join(f"{key} {ms:.3f} ms" for key, ms in per_result.items())
+            + ", ".join(f"{key} {ms:.3f} ms" for key, ms in per_result.items()).replace("workers", "dispatcher+workers")
             + f"; total {total:.3f} ms = at most {2000 / total:,.0f} results/s on 2 idle cores"
         )
         print(f"  load average after the run: {load_average()}")

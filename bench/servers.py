@@ -1,5 +1,6 @@
-"""Real servers for benches and tests: gunicorn running the console, and the
-Prometheus Alertmanager binary routing alerts to its webhook.
+"""Real servers for benches and tests: gunicorn running the console, the
+Prometheus Alertmanager binary routing alerts to its webhook, and the
+health-check bench's HTTP probe targets.
 
 Both listen on free ports on 127.0.0.1 and are stopped by their context
 managers. Used by bench/alert_storm_bench.py and the tests that need the
@@ -7,8 +8,10 @@ same processes (tests/incidents/test_alert_storm.py,
 tests/opsconsole/test_database_pool.py).
 """
 
+import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -210,3 +213,51 @@ def process_env(database_url: str, redis_url: str, **overrides: str) -> dict[str
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update(overrides)
     return env
+
+
+# --- probe targets (bench/healthchecks_bench.py) -------------------------------------
+
+BODY = b'{"status":"healthy"}'
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(BODY)).encode()
+    + b"\r\nConnection: close\r\n\r\n"
+    + BODY
+)
+
+
+class _Target(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data):
+        self.buffer += data
+        if b"\r\n\r\n" in self.buffer:
+            self.transport.write(RESPONSE)
+            self.transport.close()
+
+
+def _serve_targets(count: int, ports: multiprocessing.Queue) -> None:
+    async def main():
+        loop = asyncio.get_running_loop()
+        servers = [await loop.create_server(_Target, "127.0.0.1", 0, backlog=4096) for _ in range(count)]
+        for server in servers:
+            ports.put(server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def start_http_targets(n: int, processes: int = 2) -> tuple[list[int], list[multiprocessing.Process]]:
+    """n HTTP servers answering `{"status":"healthy"}` and closing, in
+    `processes` processes (bench/healthchecks_bench.py's probe targets):
+    their ports and processes."""
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    procs = []
+    for i in range(processes):
+        count = n // processes + (1 if i < n % processes else 0)
+        proc = multiprocessing.Process(target=_serve_targets, args=(count, queue), daemon=True)
+        proc.start()
+        procs.append(proc)
+    return [queue.get(timeout=30) for _ in range(n)], procs

@@ -101,7 +101,13 @@ class Check(models.Model):
                 violation_error_message="A check runs at most every 5 seconds.",
             ),
         ]
-        indexes = [models.Index(fields=["enabled", "next_due_at"], name="check_due_idx")]
+        indexes = [
+            models.Index(fields=["enabled", "next_due_at"], name="check_due_idx"),
+            # The live leases, counted before every dispatch (at most
+            # HEALTHCHECK_DISPATCH_LIMIT at once): written checks have none,
+            # so the index holds only what is in flight.
+            models.Index(fields=["lease_until"], name="check_lease_idx", condition=Q(lease_until__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.service.name} / {self.name}"

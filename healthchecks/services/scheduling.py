@@ -37,10 +37,19 @@ def claim_due_checks(
     FOR UPDATE SKIP LOCKED and only rows without a live lease are taken. A
     lease lasts the check's timeout plus HEALTHCHECK_LEASE_MARGIN_SECONDS;
     if the worker dies, the check is due again once it expires.
+
+    At most `limit` (HEALTHCHECK_DISPATCH_LIMIT) checks are leased at once:
+    a dispatch claims only what is left after the live leases. When the
+    workers fall behind, checks then wait unclaimed (they run late) instead
+    of in queued batches whose leases run out before a worker takes them,
+    which would probe them twice and fall further behind.
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.HEALTHCHECK_BATCH_SIZE
-    limit = limit or settings.HEALTHCHECK_DISPATCH_LIMIT
+    limit = (limit or settings.HEALTHCHECK_DISPATCH_LIMIT) - Check.objects.filter(lease_until__gt=now).count()
+    if limit <= 0:
+        log.warning("health checks: every lease is taken, the workers are behind; nothing dispatched")
+        return []
     margin = datetime.timedelta(seconds=settings.HEALTHCHECK_LEASE_MARGIN_SECONDS)
     if connection.vendor == "postgresql":
         return _claim_postgresql(now, batch_size, limit, margin)

@@ -110,6 +110,28 @@ def test_a_killed_worker_loses_no_check():
     assert CheckResult.objects.count() == 1
 
 
+@pytest.mark.django_db
+def test_dispatch_never_holds_more_leases_than_its_limit(settings):
+    """Workers behind: a dispatch claims only what the live leases leave of
+    HEALTHCHECK_DISPATCH_LIMIT, so queued batches never outlive their leases."""
+    settings.HEALTHCHECK_DISPATCH_LIMIT = 3
+    checks = [make_check(timeout_seconds=5) for _ in range(5)]
+    now = timezone.now()
+    first = services.claim_due_checks(now=now, batch_size=2)
+    assert [len(c.check_ids) for c in first] == [2, 1]
+    # Three leases live: the next dispatch claims nothing although 2 are due.
+    assert services.claim_due_checks(now=now + datetime.timedelta(seconds=1)) == []
+    services.record_results([(pk, _result()) for pk in first[0].check_ids], lease_token=first[0].token)
+    second = services.claim_due_checks(now=now + datetime.timedelta(seconds=5))
+    assert sum(len(c.check_ids) for c in second) == 2
+    claimed = [pk for c in first + second for pk in c.check_ids]
+    assert sorted(claimed) == sorted(c.pk for c in checks)
+    # An expired lease does not count: a dead worker's check frees its place
+    # and is claimed again (the second claim's 2 leases still live).
+    again = services.claim_due_checks(now=now + datetime.timedelta(seconds=36))
+    assert [c.check_ids for c in again] == [first[1].check_ids]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_never_claim_the_same_check():
     service = make_service()

@@ -27,6 +27,7 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from opsconsole import audit
+from opsconsole.bulk import insert_many
 from opsconsole.models import Service
 from opsconsole.redaction import redact
 from opsconsole.roles import check_capability
@@ -188,7 +189,7 @@ def notify_many(notices: Iterable[dict]) -> list[Delivery]:
     if not deliveries:
         return []
     with transaction.atomic():
-        created = Delivery.objects.bulk_create(deliveries)
+        created = insert_many(deliveries)
         ids = [delivery.pk for delivery in created]
         transaction.on_commit(lambda: enqueue(ids))
     return created

@@ -38,6 +38,7 @@ from prometheus_client import Counter
 from incidents.models import EventKind, Incident, Status
 from incidents.services import timeline_add_events
 from notifications import services as notifications
+from opsconsole.bulk import insert_many
 from opsconsole.models import User
 
 from .models import EscalationLevel, EscalationStep, IncidentEscalation, Shift
@@ -184,7 +185,7 @@ def _round(now, cache: _Cache, *, only: int | None = None, webhook: bool = True)
                 continue
             pages.append(_Page(escalation, level, cache, now))
             changed.append(escalation)
-        steps = EscalationStep.objects.bulk_create([p.step for p in pages])
+        steps = insert_many([p.step for p in pages])
         _save_clocks(changed)
         if pages:
             timeline_add_events([p.timeline_event() for p in pages])

@@ -30,6 +30,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from . import live
+from .bulk import insert_many
 from .context import current_request_id
 from .models import AuditEntry, AuditHead
 
@@ -214,7 +215,7 @@ def _append(entries: list[AuditEntry]) -> None:
         if len(entries) == 1:
             entries[0].save(force_insert=True)
         else:
-            AuditEntry.objects.bulk_create(entries)
+            insert_many(entries)
         last = entries[-1]
         AuditHead.objects.filter(pk=stream).update(position=last.position, hash=last.hash, updated_at=last.created_at)
     _log(entries)

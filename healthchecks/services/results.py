@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from opsconsole import audit, live
+from opsconsole.bulk import bound_cursor
 from opsconsole.roles import check_capability
 
 from .. import hooks
@@ -218,22 +219,6 @@ _COLUMN_TYPES = {
 _KEEP_WHEN_NULL = {"state_changed_at"}
 
 
-def _bound_cursor():
-    """A cursor that sends its parameters apart from the SQL (server-side
-    binding), still through Django's cursor wrapper (query logging, execute
-    wrappers, the transaction).
-
-    Django's psycopg cursors bind on the client: every array element is
-    quoted into the SQL text, which for a batch's columns of messages and
-    JSON cost more than the UPDATE itself.
-    """
-    import psycopg
-
-    connection.ensure_connection()
-    raw = psycopg.Cursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
-
-
 def _update_checks(updates: list[tuple[int, dict]], fields: list[str]) -> None:
     """Write the fields of many checks in one statement.
 
@@ -269,7 +254,7 @@ def _update_checks(updates: list[tuple[int, dict]], fields: list[str]) -> None:
             arrays.append(f"%b::{kind}[]")
         keep = name in _KEEP_WHEN_NULL
         assignments.append(f"{name} = COALESCE(v.{name}, c.{name})" if keep else f"{name} = v.{name}")
-    with _bound_cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(
             f"UPDATE {Check._meta.db_table} AS c SET {', '.join(assignments)} "
             f"FROM unnest({', '.join(arrays)}) AS v(id, {', '.join(fields)}) "

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from opsconsole import audit
+from opsconsole.bulk import insert_many
 from opsconsole.roles import check_capability
 
 from ..models import PASSIVE_KINDS, EventKind, EventStar, Incident, TimelineEvent
@@ -105,7 +106,7 @@ def timeline_add_events(events: list[dict]) -> list[TimelineEvent]:
             )
         )
     with transaction.atomic():
-        created = TimelineEvent.objects.bulk_create(rows)
+        created = insert_many(rows)
         active = {e.incident_id for e in created if e.kind not in PASSIVE_KINDS}
         if active:
             Incident.objects.filter(pk__in=active).update(last_activity_at=now)

@@ -56,10 +56,9 @@ def insert_many(objs: list[M]) -> list[M]:
         else:
             params.append([v.value if isinstance(v, enum.Enum) else v for v in values])
             arrays.append(f"%b::{field.db_type(connection).split('(')[0]}[]")
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({', '.join(columns)}) "
-        f"SELECT * FROM unnest({', '.join(arrays)}) RETURNING {connection.ops.quote_name(pk.column)}"
-    )
+    table, key = connection.ops.quote_name(meta.db_table), connection.ops.quote_name(pk.column)
+    # Names and types from the model's _meta; every value is a %b parameter.
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(arrays)}) RETURNING {key}"  # nosec B608  # _meta names only
     with bound_cursor() as cursor:
         cursor.execute(sql, params)
         ids = [row[0] for row in cursor.fetchall()]

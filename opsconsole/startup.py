@@ -5,8 +5,8 @@
 garbage collector's sight (gc.freeze): a full collection otherwise walks
 every module, class and function object of Django and the apps again and
 again, on the request that happens to trigger it. Called by gunicorn's
-post_worker_init (gunicorn.conf.py); Celery workers do the same in
-opsconsole/celery.py. Objects made later are collected as before.
+post_worker_init (gunicorn.conf.py) and by Celery's worker_init and
+worker_process_init (opsconsole/celery.py). Objects made later are collected as before.
 """
 
 import gc

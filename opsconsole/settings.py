@@ -93,8 +93,7 @@ MIDDLEWARE = [
     "opsconsole.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # django-csp's, with the policy text built once (opsconsole/middleware.py).
-    "opsconsole.middleware.CSPMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 from django.conf import settings
-from django.http import HttpResponse
 from django.test import override_settings
 from django.urls import reverse
 
@@ -140,33 +139,3 @@ def test_https_redirect_spares_probes_and_the_scraper(client):
     assert client.get(reverse("account_login")).status_code == 301
     assert client.get(reverse("livez")).status_code == 200
     assert client.get(reverse("metrics")).status_code == 200
-
-
-def test_the_csp_built_once_is_django_csps_and_view_changes_still_apply(rf):
-    """opsconsole.middleware.CSPMiddleware keeps the policy text; a response
-    with its own policy change, an exemption or a nonce gets django-csp's own
-    handling."""
-    from csp.utils import build_policy
-
-    from opsconsole.middleware import CSPMiddleware
-
-    def served(response=None, use_nonce=False):
-        def view(request):
-            if use_nonce:
-                view.nonce = str(request.csp_nonce)
-            return response or HttpResponse("ok")
-
-        middleware = CSPMiddleware(view)
-        return middleware(rf.get("/somewhere/")), view
-
-    plain, _ = served()
-    again, _ = served()
-    assert plain["Content-Security-Policy"] == again["Content-Security-Policy"] == build_policy()
-    changed = HttpResponse("ok")
-    changed._csp_update = {"img-src": ["https://img.example.com"]}
-    assert "https://img.example.com" in served(changed)[0]["Content-Security-Policy"]
-    exempt = HttpResponse("ok")
-    exempt._csp_exempt = True
-    assert "Content-Security-Policy" not in served(exempt)[0]
-    with_nonce, view = served(use_nonce=True)  # the console's policy names no nonce: same text
-    assert with_nonce["Content-Security-Policy"] == build_policy(nonce=view.nonce)

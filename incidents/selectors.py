@@ -20,6 +20,7 @@ from django.db.models import (
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
+from opsconsole.badinput import as_pk
 from opsconsole.roles import Role, has_capability
 
 from .models import OPEN_STATUSES, EventStar, Incident, IncidentSignal, SeverityLevel, TimelineEvent
@@ -43,7 +44,7 @@ def visible_incidents(user) -> "Incident.objects":
 
 def visible_incident_ids(user, ids: list[str]) -> list[str]:
     """Of these incident ids, those `user` may see (one query)."""
-    numeric = [int(i) for i in ids if str(i).isdigit()]
+    numeric = [pk for pk in map(as_pk, ids) if pk is not None]
     return [str(pk) for pk in visible_incidents(user).filter(pk__in=numeric).values_list("pk", flat=True)]
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from opsconsole.badinput import int_param
+from opsconsole.badinput import as_pk, int_param
 from opsconsole.csv_export import csv_response
 from opsconsole.http import HtmxHttpRequest
 from opsconsole.live import live_page
@@ -104,9 +104,9 @@ def _kinds(request: HttpRequest) -> list[str]:
 
 def _correcting(incident: Incident, event_id) -> TimelineEvent | None:
     """The event a note being written corrects, quoted above the note form."""
-    if not str(event_id or "").isdigit():
+    if (pk := as_pk(event_id)) is None:
         return None
-    return TimelineEvent.objects.filter(incident=incident, pk=int(event_id)).select_related("author").first()
+    return TimelineEvent.objects.filter(incident=incident, pk=pk).select_related("author").first()
 
 
 def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
@@ -126,7 +126,7 @@ def _page_context(request: HttpRequest, incident: Incident, **extra) -> dict:
         "can_note": has_capability(request.user, "incident.note"),
         "next_statuses": sorted(services.TRANSITIONS.get(incident.status, ()), key=list(Status.values).index),
         "firing": selectors.firing_signals(incident),
-        "note_form": NoteForm(initial={"corrects": correct_id} if correct_id.isdigit() else None),
+        "note_form": NoteForm(initial={"corrects": correct_id} if as_pk(correct_id) is not None else None),
         "correcting": _correcting(incident, correct_id),
         "severity_form": SeverityChangeForm(initial={"severity": incident.severity_id}) if can_manage else None,
         "review_ctx": review_selectors.incident_review_context(incident, request.user),

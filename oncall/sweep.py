@@ -10,7 +10,7 @@ One round (`_round`), inside one transaction:
    levels of their policies (with named people), who is on call now in the
    rotations those levels name, each incident's first service (its webhook);
 3. write in bulk: the EscalationSteps (unique per escalation and level), the
-   moved clocks (one UPDATE … CASE), the timeline events
+   moved clocks (one UPDATE from unnest()ed arrays), the timeline events
    (incidents.services.timeline_add_events, each with its `oncall.escalate`
    audit entry: one per level paged) and the deliveries
    (notifications.services.notify_many, enqueued after commit).

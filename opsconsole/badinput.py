@@ -68,6 +68,14 @@ def _too_big_message() -> str:
     return f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
 
 
+def as_pk(value) -> int | None:
+    """An id written in ASCII digits that fits a bigint, else None. Not
+    str.isdigit(): "²" is a digit that int() refuses, and a 30-digit id
+    overflows the column (either would be a 500)."""
+    text = str(value if value is not None else "")
+    return int(text) if text.isascii() and text.isdecimal() and len(text) < 19 else None
+
+
 def int_param(data, name: str, default: int = 0, minimum: int = 0) -> int:
     """An integer parameter of a query string or form; InvalidInput (400) when it is not one."""
     raw = data.get(name)

@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from .badinput import as_pk
 from .models import Service, User
 from .roles import CAPABILITIES
 
@@ -95,9 +96,9 @@ class Picker(forms.Widget):
 
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
-        chosen = [v for v in context["widget"]["value"] if v.isdigit()]
+        chosen = [pk for pk in map(as_pk, context["widget"]["value"]) if pk is not None]
         if self.known is not None:
-            selected = [self.known[int(pk)] for pk in chosen if int(pk) in self.known]
+            selected = [self.known[pk] for pk in chosen if pk in self.known]
         else:
             model = SOURCES[self.source].queryset().model
             selected = list(model.objects.filter(pk__in=chosen)) if chosen else []  # one query, only with a choice

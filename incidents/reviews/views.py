@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from opsconsole.badinput import as_pk
 from opsconsole.csv_export import csv_response
 from opsconsole.roles import has_capability, requires
 
@@ -162,7 +163,7 @@ def review_submit(request: HttpRequest, reference: str) -> HttpResponse:
         review,
         services.review_submit,
         "Review submitted for approval.",
-        version=int(version) if version.isdigit() else None,
+        version=as_pk(version),
     )
 
 

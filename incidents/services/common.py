@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from opsconsole import audit
+from opsconsole.badinput import as_pk
 from opsconsole.models import Service
 
 from ..models import DailyCounter, Incident
@@ -71,7 +72,7 @@ def _resolve_services(services: Iterable) -> tuple[list[Service], list[str]]:
     by_name: dict[str, Service] = {}
     by_pk: dict[int, Service] = {}
     if values:
-        match = Q(slug__in=values) | Q(pk__in=[pk for v in values if (pk := _as_pk(v)) is not None])
+        match = Q(slug__in=values) | Q(pk__in=[pk for v in values if (pk := as_pk(v)) is not None])
         for value in dict.fromkeys(values):
             match |= Q(name__iexact=value)
         for service in Service.objects.filter(match):  # Meta ordering: the first match wins, as before
@@ -83,14 +84,9 @@ def _resolve_services(services: Iterable) -> tuple[list[Service], list[str]]:
         if isinstance(item, Service):
             found.append(item)
         elif item:
-            service = by_slug.get(item) or by_name.get(item.casefold()) or by_pk.get(_as_pk(item))
+            service = by_slug.get(item) or by_name.get(item.casefold()) or by_pk.get(as_pk(item))
             (found.append(service) if service else missing.append(item))
     return found, missing
-
-
-def _as_pk(value: str) -> int | None:
-    """A primary key written in ASCII digits that fits a bigint, else None."""
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def _duration(seconds: float) -> str:

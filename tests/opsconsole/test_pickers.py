@@ -72,3 +72,20 @@ def test_roles_form_renders_pickers_not_long_selects(client_as, make_user, djang
 def test_a_value_outside_the_source_is_refused():
     form = RolesForm({"commander": "999999", "responders": ["abc"]})
     assert not form.is_valid() and {"commander", "responders"} <= set(form.errors)
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 30, "-1", " 7"])
+def test_a_picker_given_a_value_that_is_no_id_renders_with_nothing_chosen(value):
+    from opsconsole.badinput import as_pk
+    from opsconsole.pickers import Picker
+
+    # "²" and "٣" pass str.isdigit() but not int(); 30 digits overflow a bigint.
+    assert as_pk(value) is None
+    html = Picker("people").render("person", value)
+    assert 'name="person"' in html
+
+
+def test_as_pk_reads_ascii_ids_that_fit_a_bigint():
+    from opsconsole.badinput import as_pk
+
+    assert [as_pk(v) for v in ("7", 7, "000123", "9" * 18, None, "")] == [7, 7, 123, int("9" * 18), None, None]

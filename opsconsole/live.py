@@ -74,6 +74,16 @@ class _Transaction:
         self.registered: dict[tuple, list] = {}
         self.stored: set[str] = set()
         self.flushed = False
+        self.prune_above = 32
+
+    def prune(self, callbacks: list) -> None:
+        """Forget registrations no longer due (rolled back, or left by an
+        earlier transaction that rolled back). In place: every flush of this
+        commit shares one `stored` set, so the object is never swapped
+        mid-transaction. The threshold doubles so pruning stays amortised O(1)."""
+        alive = {id(callback[1]) for callback in callbacks}
+        self.registered = {key: entry for key, entry in self.registered.items() if id(entry[1]) in alive}
+        self.prune_above = max(32, 2 * len(self.registered))
 
     def pending(self, savepoints: tuple, callbacks: list) -> set[str] | None:
         """That registration's areas if its flush is still due at commit (a
@@ -108,9 +118,12 @@ def _pending_for(connection) -> set[str]:
     txn = connection.__dict__.get("_live_transaction")
     # A bump after a flush ran is in a new transaction (commits run every
     # flush at once, with no bump in between); a rolled-back transaction
-    # left only dead registrations, found dead below.
-    if txn is None or txn.flushed or len(txn.registered) > 32:
+    # never flushed and stored nothing, so its object is reused and its
+    # dead registrations are found dead below or pruned.
+    if txn is None or txn.flushed:
         txn = connection.__dict__["_live_transaction"] = _Transaction()
+    elif len(txn.registered) > txn.prune_above:
+        txn.prune(connection.run_on_commit)
     pending = txn.pending(savepoints, connection.run_on_commit)
     if pending is not None:
         return pending

@@ -165,3 +165,27 @@ def test_bumps_in_savepoints_are_stored_once_per_commit(monkeypatch, django_capt
     with django_capture_on_commit_callbacks(execute=True):
         live.bump("incidents")
     assert writes[-1] == ("incidents",)  # the next transaction stores its own
+
+
+def test_many_rolled_back_savepoints_do_not_split_a_commit(monkeypatch, django_capture_on_commit_callbacks):
+    """Dead registrations pile up (rolled-back savepoints, or earlier rolled-back
+    transactions such as other tests'); forgetting them must not start a second
+    bookkeeping mid-transaction, which stored an area twice in one commit."""
+    from django.db import transaction
+
+    writes = []
+    monkeypatch.setattr(live, "_store", lambda areas: writes.append(areas))
+    with django_capture_on_commit_callbacks(execute=True):
+        live.bump("incidents")
+        for _ in range(100):
+            try:
+                with transaction.atomic():
+                    live.bump("runbooks")
+                    raise RuntimeError("rolled back")
+            except RuntimeError:
+                pass
+        with transaction.atomic():
+            live.bump("incidents", "oncall")
+    assert writes == [("incidents",), ("oncall",)]
+    txn = transaction.get_connection().__dict__["_live_transaction"]
+    assert len(txn.registered) <= txn.prune_above <= 64  # pruned, not grown without bound

@@ -12,10 +12,12 @@ PostgreSQL bench database it drops and re-creates:
    resolved, in two shapes: --groups groups of --alerts-per-group alerts,
    every delivery sent twice (a retry); then the storm shape, Alertmanager-
    sized deliveries (--storm-groups groups of --storm-alerts alerts, sent
-   once) — reports unique alerts/s and deliveries/s with this process's CPU
-   time, SQL queries per delivery and latency per kind of delivery, then
-   checks that the database holds one incident per group, one receipt per
-   unique alert and one resolved event per group.
+   once), in one process and then shared among --processes forked
+   processes (as among gunicorn's workers; still no HTTP) — reports unique
+   alerts/s and deliveries/s with the posting processes' CPU time, SQL
+   queries per delivery and latency per kind of delivery, then checks that
+   the database holds one incident per group, one receipt per unique alert
+   and one resolved event per group.
 
     .venv/bin/python bench/incidents_bench.py --events 5000
 
@@ -42,6 +44,9 @@ def main() -> None:
     parser.add_argument("--alerts-per-group", type=int, default=5)
     parser.add_argument("--storm-groups", type=int, default=500, help="second shape, Alertmanager-sized; 0: skip")
     parser.add_argument("--storm-alerts", type=int, default=20, help="alerts per delivery in the second shape")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="the storm shape again, shared among this many processes"
+    )
     args = parser.parse_args()
 
     setup_django(DB_URL)
@@ -130,16 +135,87 @@ def main() -> None:
     timing = timed(lambda: client.get("/incidents/", {"q": "backlog"}), max(5, args.repeat // 3))
     print(timing.line("incident list, full-text search"))
 
-    ingest_alerts(client, raw, args.groups, args.alerts_per_group, sends=2, prefix="Bench")
+    ingest_alerts(raw, args.groups, args.alerts_per_group, sends=2, prefix="Bench")
     if args.storm_groups:
-        ingest_alerts(client, raw, args.storm_groups, args.storm_alerts, sends=1, prefix="Storm")
+        for processes in sorted({1, args.processes}):
+            ingest_alerts(
+                raw, args.storm_groups, args.storm_alerts, sends=1, prefix=f"Storm{processes}p", processes=processes
+            )
 
 
-def ingest_alerts(client, token: str, groups: int, per_group: int, *, sends: int, prefix: str) -> None:
+def _payload(prefix: str, now: str, group: int, per_group: int, status: str) -> dict:
+    items = [
+        {
+            "status": status,
+            "labels": {
+                "alertname": f"{prefix}{group}",
+                "severity": ("critical", "high", "medium", "low")[group % 4],
+                "instance": f"node-{n}",
+                "service": "message-queue",
+            },
+            "annotations": {"summary": f"{prefix} alert group {group}"},
+            "startsAt": now,
+            "endsAt": now if status == "resolved" else "0001-01-01T00:00:00Z",
+            "fingerprint": f"{group:08x}{n:08x}",
+        }
+        for n in range(per_group)
+    ]
+    return {
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="{prefix}{group}"}}',
+        "status": status,
+        "receiver": "console",
+        "groupLabels": {"alertname": f"{prefix}{group}"},
+        "commonLabels": {"alertname": f"{prefix}{group}"},
+        "commonAnnotations": {},
+        "externalURL": "",
+        "alerts": items,
+    }
+
+
+def _post_share(job: tuple) -> tuple[int, int, dict, float]:
+    """One worker's share of the groups (every `processes`-th one): each
+    firing, then each resolved, every delivery `sends` times. Returns
+    deliveries, SQL statements, latencies by kind and this process's CPU."""
+    token, groups, per_group, sends, prefix, now, share, processes = job
+    from django.db import connection
+    from django.test import Client
+
+    client = Client()
+    headers = {"Authorization": f"Bearer {token}"}
+    deliveries = statements = 0
+    latencies: dict[str, list[float]] = {"firing": [], "resolved": [], "retry": []}
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
+
+    started_cpu = time.process_time()
+    with connection.execute_wrapper(count):
+        for status in ("firing", "resolved"):
+            for group in range(share, groups, processes):
+                body = _payload(prefix, now, group, per_group, status)
+                for attempt in range(sends):
+                    t0 = time.perf_counter()
+                    response = client.post(
+                        "/api/alerts/alertmanager", body, content_type="application/json", headers=headers
+                    )
+                    latencies["retry" if attempt else status].append((time.perf_counter() - t0) * 1000)
+                    assert response.status_code == 200, response.content
+                    deliveries += 1
+    return deliveries, statements, latencies, time.process_time() - started_cpu
+
+
+def ingest_alerts(token: str, groups: int, per_group: int, *, sends: int, prefix: str, processes: int = 1) -> None:
     """Post Alertmanager v4 deliveries: each group firing, then each group
     resolved, every delivery `sends` times (the later ones are Alertmanager
-    retrying). Prints unique alerts/s with this process's CPU time beside the
+    retrying). With `processes` > 1 the groups are shared among that many
+    forked processes, as among gunicorn's workers (still no HTTP server).
+    Prints unique alerts/s with the posting processes' CPU time beside the
     wall time (the database's CPU is not in it), then checks the result."""
+    import multiprocessing
+
     from django.db import connection
     from django.utils import timezone
 
@@ -148,73 +224,34 @@ def ingest_alerts(client, token: str, groups: int, per_group: int, *, sends: int
     retried = (
         ", every delivery sent twice" if sends == 2 else (f", every delivery sent {sends} times" if sends > 2 else "")
     )
-    print(f"\nAlert ingestion: {groups} groups x {per_group} alerts, firing then resolved{retried}")
-    headers = {"Authorization": f"Bearer {token}"}
+    workers = f", {processes} processes" if processes > 1 else ", 1 process"
+    print(f"\nAlert ingestion: {groups} groups x {per_group} alerts, firing then resolved{retried}{workers}")
     now = timezone.now().isoformat()
     incidents_before = Incident.objects.filter(dedup_key__startswith="alertmanager:").count()
     receipts_before = AlertReceipt.objects.count()
     resolved_before = TimelineEvent.objects.filter(kind="alert", data__resolved=True).count()
-
-    def payload(group: int, status: str = "firing") -> dict:
-        items = [
-            {
-                "status": status,
-                "labels": {
-                    "alertname": f"{prefix}{group}",
-                    "severity": ("critical", "high", "medium", "low")[group % 4],
-                    "instance": f"node-{n}",
-                    "service": "message-queue",
-                },
-                "annotations": {"summary": f"{prefix} alert group {group}"},
-                "startsAt": now,
-                "endsAt": now if status == "resolved" else "0001-01-01T00:00:00Z",
-                "fingerprint": f"{group:08x}{n:08x}",
-            }
-            for n in range(per_group)
-        ]
-        return {
-            "version": "4",
-            "groupKey": f'{{}}:{{alertname="{prefix}{group}"}}',
-            "status": status,
-            "receiver": "console",
-            "groupLabels": {"alertname": f"{prefix}{group}"},
-            "commonLabels": {"alertname": f"{prefix}{group}"},
-            "commonAnnotations": {},
-            "externalURL": "",
-            "alerts": items,
-        }
-
-    deliveries = 0
-    latencies: dict[str, list[float]] = {"firing": [], "resolved": [], "retry": []}
-    statements = 0
-
-    def count(execute, sql, params, many, context):
-        nonlocal statements
-        statements += 1
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        for status in ("firing", "resolved"):
-            for group in range(groups):
-                body = payload(group, status)
-                for attempt in range(sends):
-                    t0 = time.perf_counter()
-                    response = client.post(
-                        "/api/alerts/alertmanager",
-                        body,
-                        content_type="application/json",
-                        headers=headers,
-                    )
-                    latencies["retry" if attempt else status].append((time.perf_counter() - t0) * 1000)
-                    assert response.status_code == 200, response.content
-                    deliveries += 1
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    jobs = [(token, groups, per_group, sends, prefix, now, share, processes) for share in range(processes)]
+    started = time.perf_counter()
+    if processes == 1:
+        results = [_post_share(jobs[0])]
+    else:
+        # Each forked process must open its own connections: an inherited
+        # pool would hand the same sockets to both.
+        connection.close()
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            results = pool.map(_post_share, jobs)
+    elapsed = time.perf_counter() - started
+    deliveries = sum(r[0] for r in results)
+    statements = sum(r[1] for r in results)
+    cpu = sum(r[3] for r in results)
+    latencies = {kind: [v for r in results for v in r[2][kind]] for kind in ("firing", "resolved", "retry")}
     unique = 2 * groups * per_group
     print(
         f"  {deliveries} deliveries ({unique} unique alert notifications"
         + (f", {unique * (sends - 1)} retried duplicates" if sends > 1 else "")
-        + f") in {elapsed:.2f} s wall, {cpu:.2f} s CPU of this process; "
+        + f") in {elapsed:.2f} s wall, {cpu:.2f} s CPU of the posting process(es); "
         f"{statements / deliveries:.1f} queries per delivery"
     )
     print(

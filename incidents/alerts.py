@@ -9,6 +9,7 @@ AlertReceipt under a unique key; a notification seen before is skipped.
 
 import hashlib
 from dataclasses import dataclass, field
+from html import escape as _escape
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -134,21 +135,32 @@ def _title(note: Notification) -> str:
     )[:200]
 
 
-def _lines(alerts: list[Alert]) -> str:
-    """One Markdown line per alert, at most LISTED_ALERTS (a timeline entry of
-    thousands of lines is unreadable, and rendering it took seconds)."""
+def escape(text: str) -> str:
+    # Quotes as written: they are safe in element content, and Markdown keeps them.
+    return _escape(text, quote=False)
+
+
+def _alert_list(heading: str, alerts: list[Alert]) -> tuple[str, str]:
+    """A heading line and one line per alert (at most LISTED_ALERTS: a
+    timeline entry of thousands of lines is unreadable, and rendering it took
+    seconds), as Markdown and as its HTML, composed together: parsing the
+    generated Markdown back cost 3 ms of a 20-alert delivery's 25. Label
+    values are escaped, so an alert's text shows as written, never as markup."""
+    listed = alerts[:LISTED_ALERTS]
     more = len(alerts) - LISTED_ALERTS
-    return _list(alerts[:LISTED_ALERTS]) + (f"\n- … and {more} more" if more > 0 else "")
-
-
-def _list(alerts: list[Alert]) -> str:
-    return "\n".join(
-        f"- `{a.name}`"
-        + (f" ({a.labels['severity']})" if "severity" in a.labels else "")
-        + (f" — {a.summary}" if a.summary else "")
-        + (f" [{a.labels['instance']}]" if "instance" in a.labels else "")
-        for a in alerts
-    )
+    markdown = [f"{heading}\n"]
+    html = [f"<p>{escape(heading)}</p>\n<ul>"]
+    for a in listed:
+        severity = f" ({a.labels['severity']})" if "severity" in a.labels else ""
+        summary = f" — {a.summary}" if a.summary else ""
+        instance = f" [{a.labels['instance']}]" if "instance" in a.labels else ""
+        markdown.append(f"- `{a.name}`{severity}{summary}{instance}")
+        html.append(f"<li><code>{escape(a.name)}</code>{escape(severity + summary + instance)}</li>")
+    if more > 0:
+        markdown.append(f"- … and {more} more")
+        html.append(f"<li>… and {more} more</li>")
+    html.append("</ul>")
+    return "\n".join(markdown), "\n".join(html)
 
 
 def _claim_receipts(note: Notification, keys: list[str]) -> set[str]:
@@ -233,13 +245,15 @@ def ingest(note: Notification, *, actor=None) -> dict:
         if firing:
             # One query for every distinct label value: a delivery may carry thousands.
             severity = services.alert_severity_highest({a.labels.get("severity") for a in firing})
+            text, html = _alert_list(f"{len(firing)} alert(s) firing:", firing)
             incident = services.open_or_update_from_source(
                 dedup_key=key,
                 title=_title(note),
                 severity=severity,
                 services=service_names,
                 reference=reference,
-                text=f"{len(firing)} alert(s) firing:\n\n{_lines(firing)}",
+                text=text,
+                text_html=html,
                 data={
                     **common,
                     "alerts": [a.fingerprint for a in firing],
@@ -247,13 +261,15 @@ def ingest(note: Notification, *, actor=None) -> dict:
                 },
             )
         if resolved:
+            text, html = _alert_list(f"{len(resolved)} alert(s) resolved:", resolved)
             incident = (
                 services.open_or_update_from_source(
                     dedup_key=key,
                     title=_title(note),
                     severity=services.alert_severity(None),
                     services=service_names,
-                    text=f"{len(resolved)} alert(s) resolved:\n\n{_lines(resolved)}",
+                    text=text,
+                    text_html=html,
                     resolved=True,
                     data={
                         **common,

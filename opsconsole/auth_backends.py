@@ -1,4 +1,5 @@
-"""Authentication backends that load a signed-in user's roles with the user.
+"""Authentication backends (and the API token lookup) that load a user's
+roles with the user.
 
 Every request of a signed-in user loads the user from the session; the
 first permission check then read the user's groups with a second query.
@@ -43,20 +44,71 @@ def _user_with_roles(backend, user_id):
 @functools.cache
 def _user_query(model) -> tuple[str, list[str]]:
     """The user's concrete columns and the names of their groups, one row."""
+    columns, attnames = _columns(model, "u")
+    sql = (
+        f"SELECT {columns}, {_group_names(model)} "  # nosec B608  # names from model _meta
+        f"FROM {model._meta.db_table} u WHERE u.{model._meta.pk.column} = %s"
+    )
+    return sql, attnames
+
+
+def _columns(model, alias: str) -> tuple[str, list[str]]:
+    fields = model._meta.concrete_fields
+    return ", ".join(f'{alias}."{field.column}"' for field in fields), [field.attname for field in fields]
+
+
+def _group_names(model) -> str:
+    """An ARRAY of the group names of user row `u`."""
     from django.contrib.auth.models import Group
 
-    fields = model._meta.concrete_fields
     through = model.groups.through._meta
     user_column = model.groups.field.m2m_column_name()
     group_column = model.groups.field.m2m_reverse_name()
-    columns = ", ".join(f'u."{field.column}"' for field in fields)
-    sql = (
-        f"SELECT {columns}, ARRAY(SELECT g.name FROM {Group._meta.db_table} g "  # nosec B608  # names from model _meta
-        f"JOIN {through.db_table} ug ON ug.{group_column} = g.id "
-        f"WHERE ug.{user_column} = u.id) "
-        f"FROM {model._meta.db_table} u WHERE u.{model._meta.pk.column} = %s"
+    return (
+        f"ARRAY(SELECT g.name FROM {Group._meta.db_table} g "  # nosec B608  # names from model _meta
+        f"JOIN {through.db_table} ug ON ug.{group_column} = g.id WHERE ug.{user_column} = u.id)"
     )
-    return sql, [field.attname for field in fields]
+
+
+def active_api_token(token_hash: str):
+    """The unrevoked API token of that hash with its active user and the
+    user's roles, in one statement on PostgreSQL (two by the ORM: the
+    token with its user, then the groups, 2.8 ms of CPU of an Alertmanager
+    delivery's 25). None when there is none."""
+    from django.contrib.auth import get_user_model
+
+    from .models import ApiToken
+
+    user_model = get_user_model()
+    if connection.vendor != "postgresql":
+        return (
+            ApiToken.objects.active().select_related("user").filter(token_hash=token_hash, user__is_active=True).first()
+        )
+    sql, token_attnames, user_attnames = _token_query(ApiToken, user_model)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(token_attnames)
+    token = ApiToken.from_db(connection.alias, token_attnames, row[:split])
+    user = user_model.from_db(connection.alias, user_attnames, row[split:-1])
+    user._opsconsole_roles = roles_from_group_names(user, row[-1])
+    token.user = user
+    return token
+
+
+@functools.cache
+def _token_query(token_model, user_model) -> tuple[str, list[str], list[str]]:
+    token_columns, token_attnames = _columns(token_model, "t")
+    user_columns, user_attnames = _columns(user_model, "u")
+    join = f"u.{user_model._meta.pk.column} = t.{token_model._meta.get_field('user').column}"
+    sql = (
+        f"SELECT {token_columns}, {user_columns}, {_group_names(user_model)} "  # nosec B608  # names from model _meta
+        f"FROM {token_model._meta.db_table} t JOIN {user_model._meta.db_table} u ON {join} "
+        "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active"
+    )
+    return sql, token_attnames, user_attnames
 
 
 class RolesModelBackend(ModelBackend):

@@ -172,12 +172,10 @@ class ApiToken(models.Model):
 
     @classmethod
     def find_active(cls, raw: str) -> "ApiToken | None":
-        return (
-            cls.objects.active()
-            .select_related("user")
-            .filter(token_hash=_hash_token(raw), user__is_active=True)
-            .first()
-        )
+        """The unrevoked token of an active user, loaded with the user and their roles."""
+        from .auth_backends import active_api_token
+
+        return active_api_token(_hash_token(raw))
 
     @property
     def is_active(self) -> bool:

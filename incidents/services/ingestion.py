@@ -67,6 +67,7 @@ def open_or_update_from_source(
     data: dict | None = None,
     source_kind: str = "alert",
     reference: str = "",
+    text_html: str = "",
 ) -> Incident | None:
     """Alerts and checks open incidents by themselves.
 
@@ -85,6 +86,8 @@ def open_or_update_from_source(
     `reference`: the id for the incident if this call opens one, taken
     beforehand with next_reference() (unused otherwise: a gap in the day's
     numbers).
+    `text_html`: the HTML of `text`, starting with its first paragraph, when
+    the caller composed both (see timeline_add_event's `html`).
     """
     if not dedup_key:
         raise ValueError("dedup_key is required")
@@ -120,10 +123,13 @@ def open_or_update_from_source(
                 incident = Incident.objects.select_for_update().open().get(dedup_key=dedup_key)
         prefix = "Resolved" if resolved else "Firing"
         event_text = f"**{prefix}:** {text}" if text else f"**{prefix}:** {title}"
+        # The prefix joins the text's first paragraph, as in the Markdown.
+        event_html = f"<p><strong>{prefix}:</strong> {text_html[3:]}" if text_html.startswith("<p>") else None
         if not resolved and int(severity) < incident.severity_id:
-            event_text += (
-                f"\n\nThe source reports SEV-{int(severity)}, higher than the incident's SEV-{incident.severity_id}."
-            )
+            higher = f"The source reports SEV-{int(severity)}, higher than the incident's SEV-{incident.severity_id}."
+            event_text += f"\n\n{higher}"
+            if event_html is not None:
+                event_html += f"\n<p>{higher}</p>"
         event_data = audit._normalise({**data, "dedup_key": dedup_key, "resolved": resolved, "severity": int(severity)})
         # A new incident has no event from the source yet: nothing to compare.
         last = None if created else TimelineEvent.objects.filter(incident=incident, kind=kind).order_by("-id").first()
@@ -133,7 +139,13 @@ def open_or_update_from_source(
             return incident
         # A new incident's last_activity_at is its declare, a moment ago: no UPDATE.
         timeline_add_event(
-            incident=incident, kind=kind, text=event_text, author_label=label, data=event_data, activity=not created
+            incident=incident,
+            kind=kind,
+            text=event_text,
+            html=event_html,
+            author_label=label,
+            data=event_data,
+            activity=not created,
         )
         _update_signals(incident, signals)
         audit.record(

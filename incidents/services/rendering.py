@@ -28,6 +28,12 @@ def render_markdown(text: str) -> str:
     except Exception:
         _local.md = None  # a failure may leave state behind: start the next one afresh
         raise
+    return sanitise_html(html)
+
+
+def sanitise_html(html: str) -> str:
+    """HTML that is safe to show: what render_markdown returns, also applied
+    to HTML a caller composed itself (Alertmanager's alert lists)."""
     return nh3.clean(
         html,
         tags=_MD_TAGS,

@@ -38,3 +38,27 @@ def test_token_page_query_count_is_constant(client_as, make_user, django_assert_
         ApiToken.objects.create(user=make_user(Role.SRE), name=f"t{n}", prefix=prefix, token_hash=token_hash)
     with django_assert_max_num_queries(8):
         assert client.get(reverse("api_tokens")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_token_is_found_with_its_user_and_roles_in_one_statement(make_user, django_assert_num_queries):
+    from django.contrib.auth.models import Group
+
+    from opsconsole.roles import has_capability, user_roles
+
+    owner = make_user(Role.SRE, username="alertbot")
+    raw, prefix, token_hash = ApiToken.generate()
+    ApiToken.objects.create(user=owner, name="am", prefix=prefix, token_hash=token_hash)
+    with django_assert_num_queries(1):
+        token = ApiToken.find_active(raw)
+        assert token.user == owner and token.user.username == "alertbot" and token.name == "am"
+        assert user_roles(token.user) == {Role.SRE} and has_capability(token.user, "incident.declare")
+    # Roles are read afresh on every lookup: a change applies to the next call.
+    owner.groups.set([Group.objects.get(name=Role.VIEWER.value)])
+    assert not has_capability(ApiToken.find_active(raw).user, "incident.declare")
+    owner.groups.clear()
+    assert user_roles(ApiToken.find_active(raw).user) == frozenset()
+    assert ApiToken.find_active(raw + "x") is None
+    owner.is_active = False
+    owner.save()
+    assert ApiToken.find_active(raw) is None

@@ -5,7 +5,7 @@ up, or not running."""
 
 import datetime
 
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
+from django.db.models import Q
 
 from opsconsole.watchdog import Finding
 
@@ -13,17 +13,15 @@ from .models import Check
 
 
 def late_checks(now: datetime.datetime, grace: datetime.timedelta) -> Finding:
-    two_intervals = ExpressionWrapper(
-        F("interval_seconds") * Value(datetime.timedelta(seconds=2), output_field=DurationField()),
-        output_field=DurationField(),
-    )
-    late = (
-        Check.objects.filter(enabled=True, next_due_at__isnull=False)
-        .annotate(
-            late_at=ExpressionWrapper(F("next_due_at") + two_intervals + Value(grace), output_field=DateTimeField())
-        )
-        .filter(late_at__lt=now)
-    )
+    # One condition per distinct interval (a handful), not interval × 2 in
+    # SQL: SQLite (`make run`) cannot multiply a duration by a column.
+    intervals = Check.objects.filter(enabled=True).values_list("interval_seconds", flat=True).distinct().order_by()
+    overdue = Q()
+    for seconds in intervals:
+        overdue |= Q(interval_seconds=seconds, next_due_at__lt=now - grace - datetime.timedelta(seconds=2 * seconds))
+    if not overdue:
+        return Finding()
+    late = Check.objects.filter(overdue, enabled=True, next_due_at__isnull=False)
     rows = list(late.order_by("next_due_at").values_list("name", "next_due_at")[:5])
     if not rows:
         return Finding()

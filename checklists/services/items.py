@@ -136,13 +136,19 @@ def item_tick(*, actor, run_id: int, item_id: int) -> ItemResult:
     check_capability(actor, "checklist.tick")
     now = timezone.now()
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(_TICK_SQL, [actor.pk, now, now, item_id, run_id, run_id])
-            row = cursor.fetchone()
-        changed = row is not None
-        # Not ticked (someone was first, the run is signed off, no such item):
-        # the item as it stands, for the refusal.
-        item = _row_to_item(row) if changed else _load_item(run_id, item_id)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_TICK_SQL, [actor.pk, now, now, item_id, run_id, run_id])
+                row = cursor.fetchone()
+            changed = row is not None
+            # Not ticked (someone was first, the run is signed off, no such item):
+            # the item as it stands, for the refusal.
+            item = _row_to_item(row) if changed else _load_item(run_id, item_id)
+        else:  # SQLite (`make run`) has no UPDATE inside WITH: the same in two statements
+            changed = RunItem.objects.filter(
+                pk=item_id, run_id=run_id, state=State.OPEN, run__in=_writable(run_id)
+            ).update(state=State.TICKED, ticked_by=actor, ticked_at=now, automatic=False, updated_at=now)
+            item = _load_item(run_id, item_id)
         if changed:
             audit.record(actor, "checklists.item_tick", item, after={"run": run_id, "ticked_at": now})
             transaction.on_commit(metrics.count_tick)

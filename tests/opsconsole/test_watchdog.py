@@ -109,6 +109,8 @@ def test_a_check_late_by_two_intervals_is_reported(client):
     due = T0 - 10 * MIN
     check = make_check(name="checkout tcp", interval_seconds=60, next_due_at=due)
     make_check(name="paused", interval_seconds=60, next_due_at=due, enabled=False)
+    # Same due time, a longer interval: not late until 2 × 10 min + grace.
+    slow = make_check(name="slow tls", interval_seconds=600, next_due_at=due)
     # Two intervals (2 min) and the grace (5 min) after it was due.
     with time_machine.travel(due + 7 * MIN, tick=False):
         assert watchdog.findings()["probe"][1].count == 0
@@ -119,6 +121,9 @@ def test_a_check_late_by_two_intervals_is_reported(client):
         assert _exported(client, "probe") == 1
         body = client.get("/metrics").content.decode()
         assert 'opsconsole_watchdog_oldest_overdue_seconds{kind="probe"} 421.0' in body
+    with time_machine.travel(due + 25 * MIN + datetime.timedelta(seconds=1), tick=False):
+        assert watchdog.findings()["probe"][1].count == 2
+    slow.delete()
     check.next_due_at = T0 + MIN  # probed and rescheduled
     check.save(update_fields=["next_due_at"])
     with time_machine.travel(T0, tick=False):

@@ -372,7 +372,13 @@ async def _plain_exchange(loop: asyncio.AbstractEventLoop, host: str, port: int,
             exchange.eof_received()
 
     try:
-        await loop.sock_sendall(sock, exchange.payload)
+        payload = exchange.payload
+        try:
+            sent = sock.send(payload)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        if sent < len(payload):  # more than the socket buffer holds: wait for room
+            await loop.sock_sendall(sock, memoryview(payload)[sent:])
         if not done.done():
             loop.add_reader(fd, readable)
         return await done

@@ -18,6 +18,7 @@ Unix sockets reach the worker's own host: they count as loopback.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import ipaddress
 import socket
@@ -194,7 +195,7 @@ async def connect_socket(host: str, port: int) -> socket.socket:
         sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
-            await loop.sock_connect(sock, (address, port))
+            await _connect(loop, sock, address, port)
         except OSError as exc:
             sock.close()
             error = exc
@@ -204,6 +205,33 @@ async def connect_socket(host: str, port: int) -> socket.socket:
             raise
         return sock
     raise error
+
+
+def _wake(waiter: asyncio.Future) -> None:
+    if not waiter.done():  # the writer may fire again before the waiting task runs
+        waiter.set_result(None)
+
+
+async def _connect(loop: asyncio.AbstractEventLoop, sock: socket.socket, address: str, port: int) -> None:
+    """loop.sock_connect for an address already checked: one writer and one
+    future, without its name-resolution check, partial and done callback
+    (the connection is most of a plain probe's CPU). Errors as sock_connect
+    raises them (ConnectionRefusedError etc.)."""
+    if "%" in address:  # an IPv6 scope: sock_connect resolves it to the 4-tuple the socket needs
+        await loop.sock_connect(sock, (address, port))
+        return
+    err = sock.connect_ex((address, port))
+    if err in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+        fd = sock.fileno()
+        waiter = loop.create_future()
+        loop.add_writer(fd, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            loop.remove_writer(fd)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, f"Connect call failed {(address, port)}")
 
 
 async def create_connection(protocol_factory, host: str, port: int, *, ssl=None):

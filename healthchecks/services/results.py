@@ -66,13 +66,14 @@ _SCHEDULE_FIELDS = ["next_due_at", "lease_until", "lease_token"]
 
 # What deciding a check's next state reads: plain tuples, not model
 # instances (at 1,667 results/s building objects is a good part of the cost).
+# Whether the check ever ran is all that is needed of last_checked_at.
 _DECIDE_FIELDS = (
     "id",
     "state",
     "pending_state",
     "pending_count",
     "consecutive_needed",
-    "last_checked_at",
+    "last_checked_at IS NULL",
     "recent_latencies",
     "interval_seconds",
 )
@@ -93,52 +94,66 @@ def record_results(
 
     Three statements whatever the batch size (lock and read the checks, COPY
     the results, one UPDATE of the checks), plus the state changes' own when
-    a state moved.
+    a state moved. The batch travels as columns (one list per field, each
+    JSON value encoded once for the result row and the check's copy of it):
+    no object or dict per result.
     """
     now = now or timezone.now()
     by_id = {check_id: result for check_id, result in items}
     if not by_id:
         return []
     with transaction.atomic():
-        queryset = Check.objects.select_for_update(of=("self",)).filter(id__in=list(by_id)).order_by("id")
-        if lease_token is not None:
-            queryset = queryset.filter(lease_token=lease_token)
-        rows = list(queryset.values_list(*_DECIDE_FIELDS))
-        results, updates, changed = [], [], {}
-        for check_id, state, pending, count, needed, last_checked_at, recent, interval in rows:
+        rows = _lock_checks(list(by_id), lease_token)
+        ids, states, changed_at, messages, summaries, latencies = [], [], [], [], [], []
+        details, pendings, counts, recents, due = [], [], [], [], []
+        copy_rows, changed = [], {}
+        dumps = json.dumps
+        for check_id, state, pending, count, needed, first, recent, interval in rows:
             result = by_id[check_id]
-            message, summary = result.message[:500], result.summary[:200]
-            results.append((check_id, now, result.state, result.latency_ms, message, summary, result.details))
+            message, summary, observed, latency_ms = (
+                result.message[:500],
+                result.summary[:200],
+                result.state,
+                result.latency_ms,
+            )
+            details_json = dumps(result.details)
+            copy_rows.append((check_id, now, observed, latency_ms, message, summary, details_json))
             new_state, pending, count, moved = decide_state(
-                current=state,
-                pending=pending,
-                count=count,
-                observed=result.state,
-                needed=needed,
-                first=last_checked_at is None,
+                current=state, pending=pending, count=count, observed=observed, needed=needed, first=first
             )
             if moved:
                 changed[check_id] = (state, new_state, message, summary)
-            latency = round(result.latency_ms, 1) if result.latency_ms is not None else None
-            values = {
-                "state": new_state,
-                "state_changed_at": now if moved else None,
-                "last_checked_at": now,
-                "last_message": message,
-                "last_summary": summary,
-                "last_latency_ms": result.latency_ms,
-                "last_details": result.details,
-                "pending_state": pending,
-                "pending_count": count,
-                "recent_latencies": [*(recent or [])[-(RECENT_LATENCIES - 1) :], latency],
-            }
+            latency = round(latency_ms, 1) if latency_ms is not None else None
+            recent = json.loads(recent) if isinstance(recent, str) else recent
+            ids.append(check_id)
+            states.append(new_state)
+            changed_at.append(now if moved else None)
+            messages.append(message)
+            summaries.append(summary)
+            latencies.append(latency_ms)
+            details.append(details_json)
+            pendings.append(pending)
+            counts.append(count)
+            recents.append(dumps([*(recent or [])[-(RECENT_LATENCIES - 1) :], latency]))
             if reschedule:
-                values.update(
-                    next_due_at=now + datetime.timedelta(seconds=interval), lease_until=None, lease_token=None
-                )
-            updates.append((check_id, values))
-        _insert_results(results)
-        _update_checks(updates, _STATE_FIELDS + (_SCHEDULE_FIELDS if reschedule else []))
+                due.append(now + datetime.timedelta(seconds=interval))
+        _insert_results(copy_rows)
+        columns = {
+            "state": states,
+            "state_changed_at": changed_at,
+            "last_message": messages,
+            "last_summary": summaries,
+            "last_latency_ms": latencies,
+            "last_details": details,
+            "pending_state": pendings,
+            "pending_count": counts,
+            "recent_latencies": recents,
+        }
+        same = {"last_checked_at": now}
+        if reschedule:
+            columns["next_due_at"] = due
+            same.update(lease_until=None, lease_token=None)
+        _update_checks(ids, columns, same)
         changes = _state_changes(changed, now)
         if changes:
             _silence_in_maintenance(changes, now)
@@ -152,8 +167,41 @@ def record_results(
                 transaction.on_commit(lambda: [tasks.state_change_action.delay(pk) for pk in actionable])
         # Bulk writes send no post_save: the checks' pages (and, on a state
         # change, the board) refresh through their live stamps.
-        live.bump(*(f"check:{row[0]}" for row in rows), "healthchecks" if changes else "")
+        live.bump(*(f"check:{check_id}" for check_id in ids), "healthchecks" if changes else "")
     return changes
+
+
+def _lock_checks(ids: list[int], lease_token: uuid.UUID | None) -> list[tuple]:
+    """Lock the checks (those still holding the lease, given a token), in id
+    order, and read what deciding their state needs, as tuples.
+
+    On PostgreSQL the ids travel as one binary array (`id = ANY(%b)`): with
+    `id__in` the driver quotes 500 placeholders into the SQL and the server
+    parses them, per batch and twice (this and the batch's specs)."""
+    if connection.vendor != "postgresql":
+        queryset = Check.objects.select_for_update(of=("self",)).filter(id__in=ids).order_by("id")
+        if lease_token is not None:
+            queryset = queryset.filter(lease_token=lease_token)
+        fields = [name.removesuffix(" IS NULL") for name in _DECIDE_FIELDS]
+        return [
+            (*row[:5], row[5] is None, *row[6:])  # last_checked_at → whether the check never ran
+            for row in queryset.values_list(*fields)
+        ]
+    return _select_by_ids(_DECIDE_FIELDS, ids, lease_token, lock=True)
+
+
+def _select_by_ids(fields: Sequence[str], ids: list[int], lease_token: uuid.UUID | None, *, lock: bool) -> list:
+    """SELECT fields FROM checks WHERE id = ANY(ids) [AND lease_token = …],
+    ordered by id (the lock order), as tuples (jsonb as its text)."""
+    sql = f"SELECT {', '.join(fields)} FROM {Check._meta.db_table} WHERE id = ANY(%b::bigint[])"  # nosec B608  # fixed names
+    params: list = [ids]
+    if lease_token is not None:
+        sql += " AND lease_token = %b"
+        params.append(lease_token)
+    sql += " ORDER BY id FOR UPDATE" if lock else " ORDER BY id"
+    with bound_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _state_changes(changed: dict[int, tuple[str, str, str, str]], now: datetime.datetime) -> list[CheckStateChange]:
@@ -179,21 +227,27 @@ _RESULT_COLUMNS = ("check_id", "checked_at", "state", "latency_ms", "message", "
 
 
 def _insert_results(rows: list[tuple]) -> None:
-    """Append the result rows: COPY on PostgreSQL (no SQL text to build or
-    parse per row), bulk_create elsewhere."""
+    """Append the result rows (details already JSON text): COPY on
+    PostgreSQL (no SQL text to build or parse per row), bulk_create elsewhere."""
     if not rows:
         return
     if connection.vendor != "postgresql":
         CheckResult.objects.bulk_create(
-            [CheckResult(**dict(zip(("check_ref_id", *_RESULT_COLUMNS[1:]), row, strict=True))) for row in rows],
+            [
+                CheckResult(
+                    **dict(zip(("check_ref_id", *_RESULT_COLUMNS[1:]), (*row[:-1], json.loads(row[-1])), strict=True))
+                )
+                for row in rows
+            ],
             batch_size=500,
         )
         return
     table = CheckResult._meta.db_table
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY {table} ({', '.join(_RESULT_COLUMNS)}) FROM STDIN") as copy:
+            write_row = copy.write_row
             for row in rows:
-                copy.write_row((*row[:-1], json.dumps(row[-1])))
+                write_row(row)
 
 
 _COLUMN_TYPES = {
@@ -219,8 +273,11 @@ _COLUMN_TYPES = {
 _KEEP_WHEN_NULL = {"state_changed_at"}
 
 
-def _update_checks(updates: list[tuple[int, dict]], fields: list[str]) -> None:
-    """Write the fields of many checks in one statement.
+def _update_checks(ids: list[int], columns: dict[str, list], same: dict[str, object]) -> None:
+    """Write the fields of many checks in one statement: `columns` maps a
+    field to its values, in the order of `ids` (jsonb values as JSON text);
+    `same` a field to the one value every check gets (one parameter, not
+    an array of copies).
 
     On PostgreSQL: UPDATE … FROM unnest(one array per column), so the
     statement has one parameter per column whatever the number of rows
@@ -228,36 +285,40 @@ def _update_checks(updates: list[tuple[int, dict]], fields: list[str]) -> None:
     quadratic; a VALUES list makes the driver parse thousands of
     placeholders).
     """
-    if not updates:
+    if not ids:
         return
     if connection.vendor != "postgresql":
-        plain = [f for f in fields if f not in _KEEP_WHEN_NULL]
-        checks = [Check(pk=check_id, **{f: values[f] for f in plain}) for check_id, values in updates]
+        decoded = {
+            name: [json.loads(v) for v in values] if _COLUMN_TYPES[name] == "jsonb" else values
+            for name, values in columns.items()
+        }
+        decoded.update({name: [value] * len(ids) for name, value in same.items()})
+        plain = [f for f in decoded if f not in _KEEP_WHEN_NULL]
+        checks = [Check(pk=check_id, **{f: decoded[f][i] for f in plain}) for i, check_id in enumerate(ids)]
         Check.objects.bulk_update(checks, plain, batch_size=500)
-        for name in _KEEP_WHEN_NULL & set(fields):
-            for check_id, values in updates:
-                if values[name] is not None:
-                    Check.objects.filter(pk=check_id).update(**{name: values[name]})
+        for name in _KEEP_WHEN_NULL & set(decoded):
+            for check_id, value in zip(ids, decoded[name], strict=True):
+                if value is not None:
+                    Check.objects.filter(pk=check_id).update(**{name: value})
         return
-    params: list[list] = [[check_id for check_id, _ in updates]]
+    params: list[list] = [ids]
     # %b: binary arrays, no per-element quoting or parsing.
     arrays, assignments = ["%b::bigint[]"], []
-    for name in fields:
+    for name, values in columns.items():
         kind = _COLUMN_TYPES[name]
-        column = [values[name] for _, values in updates]
-        if kind == "jsonb":
-            # jsonb travels as text (psycopg would otherwise need a wrapper per value).
-            params.append([json.dumps(value) for value in column])
-            arrays.append("%b::text[]::jsonb[]")
-        else:
-            params.append(column)
-            arrays.append(f"%b::{kind}[]")
+        params.append(values)
+        # jsonb travels as text (psycopg would otherwise need a wrapper per value).
+        arrays.append("%b::text[]::jsonb[]" if kind == "jsonb" else f"%b::{kind}[]")
         keep = name in _KEEP_WHEN_NULL
         assignments.append(f"{name} = COALESCE(v.{name}, c.{name})" if keep else f"{name} = v.{name}")
+    # The SET clause comes first in the statement: so do its parameters.
+    for name, value in same.items():
+        assignments.append(f"{name} = %b::{_COLUMN_TYPES[name]}")
+    params = [*same.values(), *params]
     with bound_cursor() as cursor:
         cursor.execute(
             f"UPDATE {Check._meta.db_table} AS c SET {', '.join(assignments)} "
-            f"FROM unnest({', '.join(arrays)}) AS v(id, {', '.join(fields)}) "
+            f"FROM unnest({', '.join(arrays)}) AS v(id, {', '.join(columns)}) "
             "WHERE c.id = v.id",  # nosec B608  # names from model _meta and a fixed list; values are parameters
             params,
         )
@@ -341,15 +402,22 @@ def run_checks(
     concurrency: int | None = None,
 ) -> list[CheckStateChange]:
     """Probe the checks concurrently and record the results (the worker's batch)."""
-    queryset = Check.objects.filter(id__in=list(check_ids))
-    if lease_token is not None:
-        queryset = queryset.filter(lease_token=lease_token)
+    ids = list(check_ids)
+    if connection.vendor == "postgresql":
+        rows = _select_by_ids(_SPEC_FIELDS, ids, lease_token, lock=False)
+    else:
+        queryset = Check.objects.filter(id__in=ids)
+        if lease_token is not None:
+            queryset = queryset.filter(lease_token=lease_token)
+        rows = queryset.values_list(*_SPEC_FIELDS)
     # Tuples, not model instances: a batch builds thousands of specs.
+    loads = json.loads
     specs = [
         ProbeSpec(
             check_id=check_id,
             kind=kind,
-            config=config or {},
+            # jsonb comes as text from the raw query, decoded from the ORM's.
+            config=(loads(config) if isinstance(config, str) else config) or {},
             timeout=float(timeout),
             warning=warning,
             critical=critical,
@@ -369,7 +437,7 @@ def run_checks(
             last_ping_at,
             last_ping_failed,
             created_at,
-        ) in queryset.values_list(*_SPEC_FIELDS)
+        ) in rows
     ]
     if not specs:
         return []

@@ -355,6 +355,7 @@ async def _plain_exchange(loop: asyncio.AbstractEventLoop, host: str, port: int,
     sock = await policy.connect_socket(host, port)
     fd = sock.fileno()
     done = exchange.done
+    add_reader, remove_reader, _add_writer, _remove_writer = policy.fd_watchers(loop)
 
     def readable() -> None:
         try:
@@ -362,13 +363,13 @@ async def _plain_exchange(loop: asyncio.AbstractEventLoop, host: str, port: int,
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:  # reset by the peer: as a transport reports it
-            loop.remove_reader(fd)
+            remove_reader(fd)
             exchange.connection_lost(exc)
             return
         if data:
             exchange.data_received(data)
         else:
-            loop.remove_reader(fd)
+            remove_reader(fd)
             exchange.eof_received()
 
     try:
@@ -380,10 +381,10 @@ async def _plain_exchange(loop: asyncio.AbstractEventLoop, host: str, port: int,
         if sent < len(payload):  # more than the socket buffer holds: wait for room
             await loop.sock_sendall(sock, memoryview(payload)[sent:])
         if not done.done():
-            loop.add_reader(fd, readable)
+            add_reader(fd, readable)
         return await done
     finally:
-        loop.remove_reader(fd)
+        remove_reader(fd)
         sock.close()
 
 

@@ -60,6 +60,10 @@ class Check(models.Model):
     # held; the dispatcher takes a lease, the result writer clears it and
     # moves next_due_at on. A worker that dies lets the lease expire.
     next_due_at = models.DateTimeField(null=True, blank=True)
+    # When the leased run was due (set by the claim, which moves next_due_at
+    # to the lease's end): the result schedules the next run one interval
+    # after it, so a check keeps its pace instead of drifting by its lateness.
+    scheduled_at = models.DateTimeField(null=True, blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_token = models.UUIDField(null=True, blank=True)
     queue = models.CharField(

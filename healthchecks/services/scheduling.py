@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ..models import (
@@ -73,7 +73,9 @@ def claim_due_checks(
                 token = uuid.uuid4()
                 ids = [check_id for check_id, _ in items]
                 lease_until = now + margin + datetime.timedelta(seconds=max(timeout for _, timeout in items))
-                Check.objects.filter(id__in=ids).update(lease_until=lease_until, lease_token=token)
+                Check.objects.filter(id__in=ids).update(
+                    lease_until=lease_until, lease_token=token, scheduled_at=F("next_due_at")
+                )
                 claims.append(Claim(token, queue, ids, [None] * len(ids)))
         claimed += len(rows)
         if len(rows) < batch_size:
@@ -86,7 +88,9 @@ def _claim_postgresql(now: datetime.datetime, batch_size: int, limit: int, margi
     them in the same UPDATE … RETURNING, each for its own timeout + margin.
 
     A leased check's next_due_at moves to the end of its lease (when it is
-    due again if its worker dies; the result moves it to now + interval).
+    due again if its worker dies) and the time it was due to scheduled_at
+    (the result moves next_due_at to one interval after it: see
+    results.record_results).
     So leased rows leave the front of the due index at once: each batch
     reads only the rows it claims, instead of scanning past every check
     claimed before it (quadratic when a tick claims thousands). Checks that
@@ -107,7 +111,7 @@ def _claim_postgresql(now: datetime.datetime, batch_size: int, limit: int, margi
             params += [now, size]
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {table} AS c SET lease_token = %s, "
+                    f"UPDATE {table} AS c SET lease_token = %s, scheduled_at = d.next_due_at, "
                     "lease_until = %s + make_interval(secs => c.timeout_seconds + %s), "
                     "next_due_at = %s + make_interval(secs => c.timeout_seconds + %s) "
                     f"FROM (SELECT id, next_due_at FROM {table} WHERE enabled AND {due} "

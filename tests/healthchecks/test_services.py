@@ -111,6 +111,28 @@ def test_a_killed_worker_loses_no_check():
 
 
 @pytest.mark.django_db
+def test_a_check_keeps_its_pace_however_late_it_ran():
+    """The next run is due one interval after the run was due, not after it
+    ran: dispatch waits and probe time do not stretch the period. More than
+    half an interval late, it waits half an interval (no burst of catch-up
+    runs); a first run counts from its result."""
+    due = timezone.now() - datetime.timedelta(seconds=4)
+    first = make_check(interval_seconds=30, next_due_at=None)
+    late = make_check(interval_seconds=30, next_due_at=due)
+    very_late = make_check(interval_seconds=30, next_due_at=due - datetime.timedelta(seconds=40))
+    claims = services.claim_due_checks()
+    for claim in claims:
+        services.record_results([(pk, _result()) for pk in claim.check_ids], lease_token=claim.token)
+    rows = {c.pk: c for c in Check.objects.all()}
+    ran = rows[late.pk].last_checked_at
+    assert rows[late.pk].next_due_at == due + datetime.timedelta(seconds=30)
+    assert rows[very_late.pk].next_due_at == rows[very_late.pk].last_checked_at + datetime.timedelta(seconds=15)
+    assert rows[first.pk].next_due_at == rows[first.pk].last_checked_at + datetime.timedelta(seconds=30)
+    assert all(c.scheduled_at is None and c.lease_token is None for c in rows.values())
+    assert ran > due
+
+
+@pytest.mark.django_db
 def test_dispatch_never_holds_more_leases_than_its_limit(settings):
     """Workers behind: a dispatch claims only what the live leases leave of
     HEALTHCHECK_DISPATCH_LIMIT, so queued batches never outlive their leases."""

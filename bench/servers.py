@@ -295,7 +295,7 @@ def _serve_targets(count: int, ports: multiprocessing.Queue) -> None:
 
 
 def start_http_targets(n: int, processes: int = 2) -> tuple[list[int], list[multiprocessing.Process]]:
-    """n HTTP servers answering `{"status":"healthy"}` and closing, in
+    """n HTTP servers answering `{"status":"healthy"}` and closing (an epoll loop per process), in
     `processes` processes (bench/healthchecks_bench.py's probe targets):
     their ports and processes."""
     queue: multiprocessing.Queue = multiprocessing.Queue()

@@ -122,6 +122,25 @@ def stream_count() -> int:
     return max(1, int(getattr(settings, "AUDIT_STREAMS", 8)))
 
 
+TARGET_REPR_LENGTH = 300
+
+
+def _entry(actor: Any, action: str, *, target_type: str, target_id: str, target_repr: str, before, after) -> AuditEntry:
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    return AuditEntry(
+        created_at=timezone.now(),
+        actor_id=actor.pk if is_user else None,
+        actor_label=actor.get_username() if is_user else (str(actor) if actor else "system"),
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        target_repr=target_repr,
+        before=_normalise(before),
+        after=_normalise(after),
+        request_id=current_request_id() or "",
+    )
+
+
 def record(
     actor: Any,
     action: str,
@@ -136,18 +155,14 @@ def record(
     Inside `batch()` the row is written when the block ends (its `seq` is
     set then).
     """
-    is_user = actor is not None and getattr(actor, "is_authenticated", False)
-    entry = AuditEntry(
-        created_at=timezone.now(),
-        actor_id=actor.pk if is_user else None,
-        actor_label=actor.get_username() if is_user else (str(actor) if actor else "system"),
-        action=action,
+    entry = _entry(
+        actor,
+        action,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
-        target_repr=str(target)[:300] if target is not None else "",
-        before=_normalise(before),
-        after=_normalise(after),
-        request_id=current_request_id() or "",
+        target_repr=str(target)[:TARGET_REPR_LENGTH] if target is not None else "",
+        before=before,
+        after=after,
     )
     # Audited writes may be conditional UPDATEs (no post_save): live pages
     # of the target's area refresh all the same (after commit).
@@ -260,6 +275,91 @@ def _append_one(entry: AuditEntry) -> None:
     entry.seq, entry.stream, entry.position, entry.prev_hash, entry.hash = row
     entry._state.adding, entry._state.db = False, connection.alias
     connection._audit_stream = entry.stream
+
+
+# What stands for the target's text in the canonical text while the SQL
+# statement that writes the row has not read it yet (StatementAppend).
+_REPR_SLOT = "\x00target_repr\x00"
+
+
+class StatementAppend:
+    """An audit append made by the caller's own SQL statement, on PostgreSQL:
+    for a conditional write whose target row (and its text) the same
+    statement reads, so that the write and its audit row are one statement,
+    atomic without a transaction of its own (the checklist tick: UPDATE,
+    audit append, no BEGIN or COMMIT; three round trips fewer).
+
+    `call_sql(text_sql)` is the append function's call, to be joined LATERAL
+    on the written row: `text_sql` is the SQL expression of the target's
+    text, cut to TARGET_REPR_LENGTH and written into the canonical text by
+    PostgreSQL's to_json (which escapes exactly what Python's json.dumps
+    does). Its parameters are `params`, in the call's place. The call
+    returns no row when a stream's head is missing and the others are busy:
+    the caller's statement must not write unless every head exists
+    (`heads_exist_sql`, on a new or flushed database), and calls
+    ensure_heads() and again. `done(row, target)` completes the entry as `record()` does (live
+    pages, log line). Not for use inside `batch()`: the row is written by
+    the statement itself."""
+
+    def __init__(self, actor: Any, action: str, model: type[models.Model], target_id: Any, *, before=None, after=None):
+        self.count = stream_count()
+        entry = self.entry = _entry(
+            actor,
+            action,
+            target_type=model._meta.label_lower,
+            target_id=str(target_id),
+            target_repr=_REPR_SLOT,
+            before=before,
+            after=after,
+        )
+        self.app_label = model._meta.app_label
+        head, mid, tail = _hash_parts(entry)
+        tail_before, slot, tail_after = tail.partition(_canonical(_REPR_SLOT))
+        if not slot or _canonical(_REPR_SLOT) in tail_after:  # pragma: no cover - the field names are fixed
+            raise RuntimeError("the target's text is not in the hash text's tail once")
+        self.params = [
+            self.count,
+            _preferred_stream(self.count),
+            entry.created_at,
+            entry.actor_id,
+            entry.actor_label,
+            entry.action,
+            entry.target_type,
+            entry.target_id,
+            None if entry.before is None else json.dumps(entry.before),
+            None if entry.after is None else json.dumps(entry.after),
+            entry.request_id,
+            head,
+            mid,
+            tail_before,
+            tail_after,
+        ]
+
+    # The number of heads, compared with the stream count (two parameters).
+    heads_exist_sql = f"(SELECT count(*) FROM {AuditHead._meta.db_table} WHERE id <= %s) >= %s"  # nosec B608  # _meta
+
+    @property
+    def heads_exist_params(self) -> list:
+        return [self.count, self.count]
+
+    @staticmethod
+    def call_sql(text_sql: str) -> str:
+        text = f"left({text_sql}, {TARGET_REPR_LENGTH})"
+        return (
+            "opsconsole_audit_append(%s, %s, %s, %s, %s, %s, %s, %s, "
+            f"{text}, %s, %s, %s, %s, %s, %s || to_json({text})::text || %s)"
+        )
+
+    def done(self, row: tuple, target: models.Model) -> AuditEntry:
+        """`row`: the call's (seq, stream, position, prev_hash, hash)."""
+        entry = self.entry
+        entry.target_repr = str(target)[:TARGET_REPR_LENGTH]
+        entry.seq, entry.stream, entry.position, entry.prev_hash, entry.hash = row
+        entry._state.adding, entry._state.db = False, connection.alias
+        connection._audit_stream = entry.stream
+        live.bump(self.app_label)
+        _log([entry])
+        return entry
 
 
 def _log(entries: list[AuditEntry]) -> None:

@@ -44,14 +44,14 @@ _OPEN, _TICKED = f"'{State.OPEN.value}'", f"'{State.TICKED.value}'"
 _WRITABLE = ", ".join(f"'{status.value}'" for status in WRITABLE)
 
 
-def _item_select(source: str, *, just_ticked: bool = False) -> str:
+def _item_select(source: str, *, just_ticked: bool = False, more: str = "") -> str:
     """SELECT of an item row `i` (from `source`) with its run, people, check
     and the run's progress counts: what _row_to_item reads.
 
     `just_ticked`: `source` is the row an UPDATE in the same statement has
     just ticked. The rest of the statement sees the table as it began, so
     the counts take every other item from the table and this one as ticked
-    (done, not open)."""
+    (done, not open). `more`: columns after those (", x, y")."""
     other, plus_this = (" AND s.id <> i.id", " + 1") if just_ticked else ("", "")
     return f"""
 SELECT {", ".join(f'i."{column}"' for column in _ITEM_FIELDS)},
@@ -62,7 +62,7 @@ SELECT {", ".join(f'i."{column}"' for column in _ITEM_FIELDS)},
        (SELECT count(*) FROM {_ITEM} s WHERE s.run_id = i.run_id),
        (SELECT count(*) FROM {_ITEM} s WHERE s.run_id = i.run_id AND s.state <> {_OPEN}{other}){plus_this},
        (SELECT count(*) FROM {_ITEM} s
-         WHERE s.run_id = i.run_id AND s.required AND s.state = {_OPEN}{other})
+         WHERE s.run_id = i.run_id AND s.required AND s.state = {_OPEN}{other}){more}
 FROM {source} i
 JOIN {_RUN} r ON r.id = i.run_id
 LEFT JOIN {_USER} tb ON tb.id = i.ticked_by_id
@@ -76,17 +76,22 @@ _LOAD_ITEM_SQL = _item_select(_ITEM) + "WHERE i.id = %s AND i.run_id = %s"
 # Conditional: only an open item of a writable run changes. The run test is a
 # subquery so that `state = 'open'` stays in the outer WHERE, which
 # PostgreSQL re-checks on the latest row version after a concurrent tick.
-# The ticked row comes back with its run, people and progress in the same
-# statement: one round trip fewer than the UPDATE, then _LOAD_ITEM_SQL.
+# The ticked row comes back with its run, people and progress, and its audit
+# row is appended (joined LATERAL on the ticked row: no row ticked, no call),
+# all in ONE statement: atomic by itself, so no BEGIN and COMMIT either (the
+# tick was BEGIN, this UPDATE, the audit append, COMMIT). The audit heads
+# must exist before it writes (the append returns no row without them).
 _TICK_SQL = f"""
 WITH ticked AS (
     UPDATE {_ITEM}
     SET state = {_TICKED}, ticked_by_id = %s, ticked_at = %s, automatic = false, updated_at = %s
     WHERE id = %s AND run_id = %s AND state = {_OPEN}
       AND run_id IN (SELECT id FROM {_RUN} WHERE id = %s AND status IN ({_WRITABLE}))
+      AND {audit.StatementAppend.heads_exist_sql}
     RETURNING *
 )
-{_item_select("ticked", just_ticked=True)}
+{_item_select("ticked", just_ticked=True, more=", appended.*")}
+CROSS JOIN LATERAL {audit.StatementAppend.call_sql("i.text")} AS appended
 """  # nosec B608  # table and column names come from model _meta, every value is a %s parameter
 
 
@@ -132,23 +137,43 @@ def _refusal(item: RunItem, action: str) -> str:
 
 def item_tick(*, actor, run_id: int, item_id: int) -> ItemResult:
     """Tick an open item. Never undoes anyone's work: only an item that is
-    still open changes; otherwise the current state is returned unchanged."""
+    still open changes; otherwise the current state is returned unchanged.
+    The UPDATE and its audit row are one statement (_TICK_SQL)."""
     check_capability(actor, "checklist.tick")
     now = timezone.now()
+    if connection.vendor != "postgresql":  # SQLite (`make run`) has no UPDATE inside WITH
+        return _tick_in_two_statements(actor, run_id, item_id, now)
+    for _attempt in range(2):
+        append = audit.StatementAppend(
+            actor, "checklists.item_tick", RunItem, item_id, after={"run": run_id, "ticked_at": now}
+        )
+        params = [actor.pk, now, now, item_id, run_id, run_id, *append.heads_exist_params, *append.params]
+        with connection.cursor() as cursor:
+            cursor.execute(_TICK_SQL, params)
+            row = cursor.fetchone()
+        # Nothing ticked with no audit head (a new or flushed database): make
+        # the heads, then the same tick again.
+        if row is not None or not audit.ensure_heads(append.count):
+            break
+    if row is None:
+        # Not ticked (someone was first, the run is signed off, no such item):
+        # the item as it stands, for the refusal.
+        item = _load_item(run_id, item_id)
+        return ItemResult(item, False, _refusal(item, "tick"))
+    item = _row_to_item(row[:-5])
+    append.done(row[-5:], item)
+    transaction.on_commit(metrics.count_tick)
+    return ItemResult(item, True, "")
+
+
+def _tick_in_two_statements(actor, run_id: int, item_id: int, now) -> ItemResult:
+    """item_tick on databases other than PostgreSQL: the conditional UPDATE,
+    the item read back and the audit append, in one transaction."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(_TICK_SQL, [actor.pk, now, now, item_id, run_id, run_id])
-                row = cursor.fetchone()
-            changed = row is not None
-            # Not ticked (someone was first, the run is signed off, no such item):
-            # the item as it stands, for the refusal.
-            item = _row_to_item(row) if changed else _load_item(run_id, item_id)
-        else:  # SQLite (`make run`) has no UPDATE inside WITH: the same in two statements
-            changed = RunItem.objects.filter(
-                pk=item_id, run_id=run_id, state=State.OPEN, run__in=_writable(run_id)
-            ).update(state=State.TICKED, ticked_by=actor, ticked_at=now, automatic=False, updated_at=now)
-            item = _load_item(run_id, item_id)
+        changed = RunItem.objects.filter(pk=item_id, run_id=run_id, state=State.OPEN, run__in=_writable(run_id)).update(
+            state=State.TICKED, ticked_by=actor, ticked_at=now, automatic=False, updated_at=now
+        )
+        item = _load_item(run_id, item_id)
         if changed:
             audit.record(actor, "checklists.item_tick", item, after={"run": run_id, "ticked_at": now})
             transaction.on_commit(metrics.count_tick)

@@ -152,6 +152,48 @@ def test_tick_records_who_and_when_and_is_audited(run, make_user):
     assert AuditEntry.objects.filter(action="checklists.item_tick", target_id=str(item.pk)).exists()
 
 
+# Every kind of character JSON escapes, and non-ASCII ones it does not; as
+# long as an item's text may be (300 characters, what an audit row keeps).
+AWKWARD_TEXT = ('Check "quotes", \\ back\\slash, tab\t, newline\n, \x01\x1f\x7f, ünïcode, 🚨, \u2028 ' + "x" * 300)[
+    :300
+]
+
+
+def test_a_tick_audit_row_is_hashed_as_compute_hash_hashes_it(run, make_user):
+    """The tick's statement writes the item's text into the audit row's hash
+    text with PostgreSQL's to_json: the chain must verify as if Python had
+    written it, with the text cut where record() cuts it."""
+    from opsconsole import audit
+
+    item = run.items.order_by("order").first()
+    RunItem.objects.filter(pk=item.pk).update(text=AWKWARD_TEXT)
+    result = services.item_tick(actor=make_user(Role.SRE), run_id=run.pk, item_id=item.pk)
+    assert result.changed
+    entry = AuditEntry.objects.get(action="checklists.item_tick", target_id=str(item.pk))
+    assert entry.target_repr == AWKWARD_TEXT[: audit.TARGET_REPR_LENGTH] and entry.target_type == "checklists.runitem"
+    assert audit.compute_hash(entry) == entry.hash
+    assert entry.after == {"run": run.pk, "ticked_at": audit._normalise(result.item.ticked_at)}
+    assert list(audit.verify_chain()) == []
+
+
+def test_a_tick_with_no_audit_head_makes_the_heads_and_ticks(run, make_user):
+    """A new or flushed database has no stream heads: the tick's statement
+    writes nothing then, and the tick makes them and ticks."""
+    from django.db import connection
+
+    from opsconsole import audit
+    from opsconsole.models import AuditHead
+
+    item = run.items.order_by("order").first()
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {AuditHead._meta.db_table}")  # DELETE is refused; TRUNCATE is what a flush does
+    result = services.item_tick(actor=make_user(Role.SRE), run_id=run.pk, item_id=item.pk)
+    assert result.changed and result.item.state == RunItem.State.TICKED
+    assert AuditEntry.objects.filter(action="checklists.item_tick", target_id=str(item.pk)).count() == 1
+    assert AuditHead.objects.count() == audit.stream_count()
+    assert list(audit.verify_chain()) == []
+
+
 def test_second_tick_does_not_undo_or_steal_the_first(run, make_user):
     first, second = make_user(Role.SRE), make_user(Role.SRE)
     item = run.items.first()
@@ -163,9 +205,10 @@ def test_second_tick_does_not_undo_or_steal_the_first(run, make_user):
     assert item.ticked_by == first
 
 
-def test_tick_returns_what_a_fresh_read_shows_in_two_statements(make_template, make_user):
+def test_tick_returns_what_a_fresh_read_shows_in_one_statement(make_template, make_user):
     """The tick's UPDATE brings the item back with its run, people and the
-    run's progress (one statement), then the audit append (one more)."""
+    run's progress and appends its audit row, in one statement (atomic by
+    itself: no BEGIN or COMMIT around it either)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -182,8 +225,8 @@ def test_tick_returns_what_a_fresh_read_shows_in_two_statements(make_template, m
     assert result.changed and result.message == ""
     # (The savepoint pair is the test's own transaction.)
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert [sql.split(None, 1)[0] for sql in statements] == ["WITH", "SELECT"]
-    assert "opsconsole_audit_append" in statements[1]
+    assert [sql.split(None, 1)[0] for sql in statements] == ["WITH"]
+    assert "opsconsole_audit_append" in statements[0]
     fresh = _load_item(run.pk, first.pk)
     assert (
         result.progress

@@ -54,12 +54,12 @@ def prepare(pages: int):
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.models import Group
-    from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
     from healthchecks.models import Check
     from incidents import services
     from opsconsole.models import Service, User
+    from opsconsole.sessions import SessionStore
 
     call_command("migrate", verbosity=0)
     group = Group.objects.get(name="Incident Commander")

@@ -8,15 +8,24 @@ These backends read the role (group) names in the user's own query
 statement on "who is this and what may they do", not two. Roles are read
 from the database on every request exactly as before: nothing is cached
 across requests, so a role change applies to the user's next request.
+On a request (PostgreSQL) that query is part of the session's own
+statement (opsconsole/sessions.py): the backend takes the row read there
+when it is the user the session's signed data names.
 """
 
 import functools
+from contextvars import ContextVar
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
 from django.contrib.auth.backends import ModelBackend
 from django.db import connection
 
 from .roles import roles_from_group_names
+
+# The request's session while Django's get_user runs: the session store may
+# have read the user with the session (opsconsole/sessions.py). Set by
+# opsconsole.middleware.AuthenticationMiddleware, for that call only.
+current_session: ContextVar = ContextVar("opsconsole_auth_session", default=None)
 
 
 def _user_with_roles(backend, user_id):
@@ -29,9 +38,14 @@ def _user_with_roles(backend, user_id):
     # (annotate + aggregate + GROUP BY) or a RawQuerySet (column mapping on
     # every call) cost more CPU than the query itself.
     sql, attnames = _user_query(model)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id])
-        row = cursor.fetchone()
+    loaded = getattr(current_session.get(), "loaded_user", None)
+    if loaded is not None and str(loaded[0]) == str(user_id):
+        # Read in the session's own statement, for the user its signed data names.
+        row = loaded[1]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [user_id])
+            row = cursor.fetchone()
     if row is None:
         return None
     user = model.from_db(connection.alias, attnames, row[:-1])
@@ -109,6 +123,17 @@ def _token_query(token_model, user_model) -> tuple[str, list[str], list[str]]:
         "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active"
     )
     return sql, token_attnames, user_attnames
+
+
+def user_join_sql() -> tuple[str, str]:
+    """The columns _user_with_roles reads and the LEFT JOIN that finds them
+    for a row `s` with a `user_id` (the session store's statement)."""
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    columns, _attnames = _columns(model, "u")
+    join = f"LEFT JOIN {model._meta.db_table} u ON u.{model._meta.pk.column} = s.user_id"
+    return f"{columns}, {_group_names(model)}", join
 
 
 class RolesModelBackend(ModelBackend):

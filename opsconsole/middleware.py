@@ -1,10 +1,12 @@
 import time
 import zoneinfo
 
+from django.contrib.auth import middleware as auth_middleware
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
-from . import context, metrics
+from . import auth_backends, context, metrics
 
 
 class RequestIdMiddleware:
@@ -65,3 +67,21 @@ class UserTimezoneMiddleware:
             # The thread serves other requests (and tests) next: never leave
             # one user's timezone active for whoever comes after.
             timezone.deactivate()
+
+
+class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    """Django's, handing the request's session to the authentication backend
+    while Django's get_user runs: the session store reads the user with the
+    session (opsconsole/sessions.py), one round trip instead of two."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _get_user(request))
+
+
+def _get_user(request: HttpRequest):
+    token = auth_backends.current_session.set(request.session)
+    try:
+        return auth_middleware.get_user(request)  # Django's: auth.get_user, kept on the request
+    finally:
+        auth_backends.current_session.reset(token)

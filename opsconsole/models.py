@@ -4,6 +4,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.utils import timezone
 
@@ -187,3 +188,24 @@ class ApiToken(models.Model):
         if self.last_used_at is None or (now - self.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
             self.last_used_at = now
+
+
+class Session(AbstractBaseSession):
+    """Django's database session, with the signed-in user's id in a column of
+    its own (filled from the session's data when it is saved): a request
+    reads its session and its user with roles in one statement
+    (opsconsole/sessions.py). The id is only a hint for that join: Django
+    still takes the user from the signed session data and checks its
+    password hash, and a session whose column names someone else (or no
+    one) reads its user as before."""
+
+    user_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "opsconsole_session"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from .sessions import SessionStore
+
+        return SessionStore

@@ -89,7 +89,8 @@ MIDDLEWARE = [
     # Before CSRF: refuses NUL characters and oversized bodies before anything reads them.
     "opsconsole.badinput.InputGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, with the user read in the session's statement (opsconsole/sessions.py).
+    "opsconsole.middleware.AuthenticationMiddleware",
     "opsconsole.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -307,7 +308,7 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^healthz$", r"^metrics$"]
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_ENGINE = "opsconsole.sessions"  # database sessions read with one fixed statement
+SESSION_ENGINE = "opsconsole.sessions"  # database sessions, read with their user in one fixed statement
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True

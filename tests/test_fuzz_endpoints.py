@@ -71,7 +71,7 @@ NO_INPUT = {"livez", "readyz", "healthz", "metrics", "favicon.ico", "oncall:feed
 
 # Bookkeeping rows a request may write even when it refuses the input: the
 # token's last use (written by authentication, before the view) and sessions.
-BOOKKEEPING_TABLES = ("opsconsole_apitoken", "django_session")
+BOOKKEEPING_TABLES = ("opsconsole_apitoken", "opsconsole_session")
 
 # Parameters views read outside their forms (cursors, filters, htmx extras).
 PARAMETER_NAMES = [

@@ -117,7 +117,8 @@ def session_for(user) -> str:
     process's SECRET_KEY: the session carries the user's auth hash)."""
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
+
+    from opsconsole.sessions import SessionStore
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)

@@ -28,7 +28,7 @@ import json
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group
-from django.contrib.sessions.backends.db import SessionStore
+from opsconsole.sessions import SessionStore
 from checklists.models import ChecklistTemplate, TemplateItem
 from checklists.services import run_start
 from opsconsole.models import ApiToken, User

@@ -143,7 +143,7 @@ def item_tick(*, actor, run_id: int, item_id: int) -> ItemResult:
     now = timezone.now()
     if connection.vendor != "postgresql":  # SQLite (`make run`) has no UPDATE inside WITH
         return _tick_in_two_statements(actor, run_id, item_id, now)
-    for _attempt in range(2):
+    for attempt in range(2):
         append = audit.StatementAppend(
             actor, "checklists.item_tick", RunItem, item_id, after={"run": run_id, "ticked_at": now}
         )
@@ -151,15 +151,17 @@ def item_tick(*, actor, run_id: int, item_id: int) -> ItemResult:
         with connection.cursor() as cursor:
             cursor.execute(_TICK_SQL, params)
             row = cursor.fetchone()
-        # Nothing ticked with no audit head (a new or flushed database): make
-        # the heads, then the same tick again.
-        if row is not None or not audit.ensure_heads(append.count):
+        if row is not None:
             break
-    if row is None:
-        # Not ticked (someone was first, the run is signed off, no such item):
-        # the item as it stands, for the refusal.
+        # Not ticked: someone was first, the run is signed off, no such item
+        # (DoesNotExist) — the item as it stands, for the refusal. An item
+        # still open in a writable run means the audit heads were missing (a
+        # new or flushed database; another request may be making them now):
+        # make them, then the same tick again.
         item = _load_item(run_id, item_id)
-        return ItemResult(item, False, _refusal(item, "tick"))
+        if attempt or item.state != State.OPEN or item.run.status not in WRITABLE:
+            return ItemResult(item, False, _refusal(item, "tick"))
+        audit.ensure_heads(append.count)
     item = _row_to_item(row[:-5])
     append.done(row[-5:], item)
     transaction.on_commit(metrics.count_tick)

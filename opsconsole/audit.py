@@ -235,6 +235,22 @@ def _append(entries: list[AuditEntry]) -> None:
     _log(entries)
 
 
+def _row_values(entry: AuditEntry, *, with_target_repr: bool = True) -> list:
+    """The entry's own columns in the order the append function takes them."""
+    return [
+        entry.created_at,
+        entry.actor_id,
+        entry.actor_label,
+        entry.action,
+        entry.target_type,
+        entry.target_id,
+        *([entry.target_repr] if with_target_repr else []),
+        None if entry.before is None else json.dumps(entry.before),
+        None if entry.after is None else json.dumps(entry.after),
+        entry.request_id,
+    ]
+
+
 _APPEND_SQL = "SELECT * FROM opsconsole_audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
@@ -245,23 +261,7 @@ def _append_one(entry: AuditEntry) -> None:
     its own; inside the caller's, the head stays locked until it commits."""
     count = stream_count()
     head, mid, tail = _hash_parts(entry)
-    params = [
-        count,
-        _preferred_stream(count),
-        entry.created_at,
-        entry.actor_id,
-        entry.actor_label,
-        entry.action,
-        entry.target_type,
-        entry.target_id,
-        entry.target_repr,
-        None if entry.before is None else json.dumps(entry.before),
-        None if entry.after is None else json.dumps(entry.after),
-        entry.request_id,
-        head,
-        mid,
-        tail,
-    ]
+    params = [count, _preferred_stream(count), *_row_values(entry), head, mid, tail]
     with connection.cursor() as cursor:
         cursor.execute(_APPEND_SQL, params)
         row = cursor.fetchone()
@@ -316,23 +316,8 @@ class StatementAppend:
         tail_before, slot, tail_after = tail.partition(_canonical(_REPR_SLOT))
         if not slot or _canonical(_REPR_SLOT) in tail_after:  # pragma: no cover - the field names are fixed
             raise RuntimeError("the target's text is not in the hash text's tail once")
-        self.params = [
-            self.count,
-            _preferred_stream(self.count),
-            entry.created_at,
-            entry.actor_id,
-            entry.actor_label,
-            entry.action,
-            entry.target_type,
-            entry.target_id,
-            None if entry.before is None else json.dumps(entry.before),
-            None if entry.after is None else json.dumps(entry.after),
-            entry.request_id,
-            head,
-            mid,
-            tail_before,
-            tail_after,
-        ]
+        values = _row_values(entry, with_target_repr=False)  # the statement reads the text itself
+        self.params = [self.count, _preferred_stream(self.count), *values, head, mid, tail_before, tail_after]
 
     # The number of heads, compared with the stream count (two parameters).
     heads_exist_sql = f"(SELECT count(*) FROM {AuditHead._meta.db_table} WHERE id <= %s) >= %s"  # nosec B608  # _meta

@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import queue
 import socket
 import statistics
 import subprocess
@@ -155,7 +156,6 @@ def bench_exporter(ports: list[int], probes: int, concurrency: int, drivers: int
 
 
 def setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
     name = database_url.rsplit("/", 1)[1]
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
     import django
@@ -246,7 +246,7 @@ def bench_sustained(
     procs += [context.Process(target=_worker_loop, args=(duration, batches, out)) for _ in range(workers)]
     for proc in procs:
         proc.start()
-    reports = [out.get(timeout=duration + 600) for _ in procs]
+    reports = [_next_report(out, procs, duration + 600) for _ in procs]
     for proc in procs:
         proc.join()
     elapsed = time.perf_counter() - started
@@ -283,6 +283,19 @@ def bench_sustained(
         "lateness_p50": statistics.median(lateness) if lateness else 0.0,
         "lateness_max": max(lateness) if lateness else 0.0,
     }
+
+
+def _next_report(out, procs, timeout: float) -> dict:
+    """The next process's report; fails at once if one of them died (rather
+    than waiting out the timeout for a report that will never come)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return out.get(timeout=1)
+        except queue.Empty:
+            dead = [proc for proc in procs if proc.exitcode not in (None, 0)]
+            if dead or time.monotonic() > deadline:
+                raise SystemExit(f"sustained run failed: {[proc.exitcode for proc in dead] or 'timed out'}") from None
 
 
 def _backend_and_cpu() -> tuple[int, float, float]:
@@ -429,6 +442,9 @@ def main() -> None:
         os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
         os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
+        # Before the first probe too: the probes load the settings, which
+        # read DATABASE_URL once (unset, the sustained run fell back to SQLite).
+        os.environ["DATABASE_URL"] = args.database_url
         if not args.skip_compare:
             console_rate, console_ok = bench_console(ports, args.probes, args.concurrency)
             print(

@@ -10,7 +10,9 @@ A bench script starts with
 before anything imports Django, then calls `setup_django(DB_URL)`.
 """
 
+import multiprocessing
 import os
+import queue
 import socket
 import statistics
 import subprocess
@@ -164,3 +166,16 @@ def start_gunicorn(env: dict[str, str], workers: int, port: int, *, quiet: bool 
             time.sleep(0.2)
     process.kill()
     raise SystemExit("gunicorn did not start within 30 s")
+
+
+def next_report(out: multiprocessing.Queue, procs: list[multiprocessing.Process], timeout: float) -> dict:
+    """The next process's report; fails at once if one of them died (rather
+    than waiting out the timeout for a report that will never come)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return out.get(timeout=1)
+        except queue.Empty:
+            dead = [proc for proc in procs if proc.exitcode not in (None, 0)]
+            if dead or time.monotonic() > deadline:
+                raise SystemExit(f"a bench process failed: {[proc.exitcode for proc in dead] or 'timed out'}") from None

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import queue
 import socket
 import statistics
 import subprocess
@@ -41,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from common import cpu_seconds, free_port, load_average  # noqa: E402  (bench/ is on sys.path as the script's folder)
+from common import cpu_seconds, free_port, load_average, next_report, setup_django  # noqa: E402  (bench/ is on sys.path as the script's folder)
 from servers import start_http_targets as start_targets  # noqa: E402
 
 # --- console runner ------------------------------------------------------------
@@ -155,17 +154,6 @@ def bench_exporter(ports: list[int], probes: int, concurrency: int, drivers: int
 # --- sustained run with results persisted ------------------------------------------
 
 
-def setup_django(database_url: str) -> None:
-    name = database_url.rsplit("/", 1)[1]
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
 def bench_sustained(
     ports: list[int],
     checks: int,
@@ -246,7 +234,7 @@ def bench_sustained(
     procs += [context.Process(target=_worker_loop, args=(duration, batches, out)) for _ in range(workers)]
     for proc in procs:
         proc.start()
-    reports = [_next_report(out, procs, duration + 600) for _ in procs]
+    reports = [next_report(out, procs, duration + 600) for _ in procs]
     for proc in procs:
         proc.join()
     elapsed = time.perf_counter() - started
@@ -283,19 +271,6 @@ def bench_sustained(
         "lateness_p50": statistics.median(lateness) if lateness else 0.0,
         "lateness_max": max(lateness) if lateness else 0.0,
     }
-
-
-def _next_report(out, procs, timeout: float) -> dict:
-    """The next process's report; fails at once if one of them died (rather
-    than waiting out the timeout for a report that will never come)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return out.get(timeout=1)
-        except queue.Empty:
-            dead = [proc for proc in procs if proc.exitcode not in (None, 0)]
-            if dead or time.monotonic() > deadline:
-                raise SystemExit(f"sustained run failed: {[proc.exitcode for proc in dead] or 'timed out'}") from None
 
 
 def _backend_and_cpu() -> tuple[int, float, float]:

@@ -139,33 +139,30 @@ class Outcome:
 
 
 async def _client(http, base: str, client: Client, outcome: Outcome) -> None:
-    cookies = {"sessionid": client.session_key}
-    page = await http.get(f"{base}{client.first_page}", cookies=cookies)
+    # Each simulated user's cookies go in its own Cookie header: the HTTP
+    # client is shared, and per-request cookies are deprecated in httpx.
+    page = await http.get(f"{base}{client.first_page}", headers={"Cookie": f"sessionid={client.session_key}"})
     match = CSRF_RE.search(page.text)
     if page.status_code != 200 or not match or "csrftoken" not in page.cookies:
         outcome.failures.append(f"first page: {page.status_code}")
         return
-    cookies["csrftoken"] = page.cookies["csrftoken"]
-    headers = {"X-CSRFToken": match.group(1), "HX-Request": "true"}
+    cookie = f"sessionid={client.session_key}; csrftoken={page.cookies['csrftoken']}"
+    headers = {"X-CSRFToken": match.group(1), "HX-Request": "true", "Cookie": cookie}
     for kind, args in client.ops:
         started = time.perf_counter()
         if kind == "tick":
-            response = await http.post(
-                f"{base}/checklists/runs/{args[0]}/items/{args[1]}/tick/", headers=headers, cookies=cookies
-            )
+            response = await http.post(f"{base}/checklists/runs/{args[0]}/items/{args[1]}/tick/", headers=headers)
             ok = response.status_code == 200 and 'data-state="ticked"' in response.text
         elif kind == "note":
             reference, text, after = args
             data = {"text": text, "after": str(after or 0)}
-            response = await http.post(
-                f"{base}/incidents/{reference}/notes/", data=data, headers=headers, cookies=cookies
-            )
+            response = await http.post(f"{base}/incidents/{reference}/notes/", data=data, headers=headers)
             ok = response.status_code == 200 and text in response.text
         elif kind == "ack":
             # A plain form POST: the console answers with a redirect to the incident.
             data = {"to": "acknowledged"}
-            plain = {"X-CSRFToken": headers["X-CSRFToken"]}
-            response = await http.post(f"{base}/incidents/{args[0]}/status/", data=data, headers=plain, cookies=cookies)
+            plain = {"X-CSRFToken": headers["X-CSRFToken"], "Cookie": cookie}
+            response = await http.post(f"{base}/incidents/{args[0]}/status/", data=data, headers=plain)
             ok = response.status_code == 302
         else:
             response = await http.get(f"{base}/livez")

@@ -116,9 +116,15 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     fieldsets = DjangoUserAdmin.fieldsets + (("Console", {"fields": ("timezone",)}),)
 
 
+# A URL typed without its scheme becomes https:// (Django 6's default; 5.2
+# still assumes http and warns on every form it builds).
+HTTPS_URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
 class ServiceLinkInline(admin.TabularInline):
     model = ServiceLink
     extra = 1
+    formfield_overrides = HTTPS_URL_FIELDS
 
 
 @admin.register(Service)
@@ -128,6 +134,7 @@ class ServiceAdmin(AuditedModelAdmin):
     search_fields = ("name", "description", "owner_team")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [ServiceLinkInline]
+    formfield_overrides = HTTPS_URL_FIELDS
 
     def audit_snapshot(self, obj) -> dict:
         # The chat webhook URL is a credential: the audit log keeps its display form.

@@ -48,6 +48,8 @@ class Chart:
     thresholds: list[Threshold] = field(default_factory=list)
     description: str = ""
     decimals: int = 0
+    # Counts (incidents, recurrences): the y ticks are whole numbers too, not 1.2 or 3.8.
+    counts: bool = False
 
     # --- numbers ---------------------------------------------------------
 
@@ -63,7 +65,11 @@ class Chart:
         else:
             totals = [v for s in self.series for v in s.values if v is not None]
         totals += [t.value for t in self.thresholds]
-        return nice_ceiling(max(totals, default=0))
+        top = nice_ceiling(max(totals, default=0))
+        if self.counts and top % 4:
+            # Four tick intervals: a top of 5 or 10 would give fractions.
+            top = 4.0 * max(1, math.ceil(max(totals, default=0) / 4))
+        return top
 
     @property
     def empty(self) -> bool:
@@ -108,9 +114,12 @@ def _label_step(count: int, room: int) -> int:
 
 
 def _xy(chart: Chart, width: int, height: int) -> SafeString:
-    left, right, top_pad, bottom = 56, 8, 10, 34
-    plot_w, plot_h = width - left - right, height - top_pad - bottom
     top = chart._top()
+    ticks = [(top * i / 4, _tick(top * i / 4, chart)) for i in range(5)]
+    # Room for the widest tick label ("20 incidents") at the 11px chart font.
+    left = max(56, 10 + math.ceil(6.5 * max(len(label) for _, label in ticks)))
+    right, top_pad, bottom = 8, 10, 34
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
     n = len(chart.labels)
     if n == 0:
         return SafeString('<p class="empty">No data for this period.</p>')
@@ -125,13 +134,10 @@ def _xy(chart: Chart, width: int, height: int) -> SafeString:
         f"{': ' + escape(chart.description) if chart.description else ''}</title>"
     ]
     # y axis: 4 ticks with the unit
-    for i in range(5):
-        value = top * i / 4
+    for value, label in ticks:
         yy = y(value)
         out.append(f'<line class="grid" x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}"/>')
-        out.append(
-            f'<text class="tick" x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{escape(_tick(value, chart))}</text>'
-        )
+        out.append(f'<text class="tick" x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{escape(label)}</text>')
     out.append(f'<line class="axis" x1="{left}" y1="{top_pad}" x2="{left}" y2="{top_pad + plot_h}"/>')
     out.append(f'<line class="axis" x1="{left}" y1="{top_pad + plot_h}" x2="{width - right}" y2="{top_pad + plot_h}"/>')
     slot = plot_w / n
@@ -182,7 +188,8 @@ def _xy(chart: Chart, width: int, height: int) -> SafeString:
 
 
 def _tick(value: float, chart: Chart) -> str:
-    text = f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    # Two decimals at most, trailing zeros dropped: 0.25 stays 0.25 (not 0.2), 20.0 is 20.
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
     if chart.unit == "%":
         return f"{text}%"
     return f"{text} {chart.unit}".strip()

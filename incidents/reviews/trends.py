@@ -163,6 +163,7 @@ def build_charts(user, *, weeks: int = DEFAULT_WEEKS, service: str = "", today: 
             ],
             unit="incidents",
             kind="bar",
+            counts=True,
             description=f"{sum(totals)} incidents in {weeks} weeks",
         ),
         Chart(
@@ -211,6 +212,7 @@ def build_charts(user, *, weeks: int = DEFAULT_WEEKS, service: str = "", today: 
             series=[Series("recurrences", [float(n) for n in recurrences])],
             unit="",
             kind="bar",
+            counts=True,
             description="incidents matching an earlier one (same alert group or check)",
         ),
     ]

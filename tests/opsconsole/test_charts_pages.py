@@ -82,3 +82,33 @@ def test_heatmap_columns_are_weeks_monday_first():
     # 25 Nov 2026 is a Wednesday: row 2; Sunday 29 is row 6, Monday 30 starts a new column at row 0.
     assert ys == [18 + 10 * r for r in (2, 3, 4, 5, 6, 0, 1)]
     assert ">25 Nov</text>" in svg and ">01 Dec</text>" in svg
+
+
+def _ticks_and_left_margin(svg: str) -> tuple[list[str], int]:
+    ticks = re.findall(r'<text class="tick" x="(\d+)" y="[\d.]+" text-anchor="end">([^<]*)</text>', svg)
+    return [label for _, label in ticks], int(ticks[0][0]) + 4
+
+
+@pytest.mark.parametrize(
+    ("peak", "expected"), [(0, "0 1 2 3 4"), (3, "0 1 2 3 4"), (5, "0 2 4 6 8"), (17, "0 5 10 15 20")]
+)
+def test_count_charts_tick_whole_numbers(peak, expected):
+    chart = charts.Chart(
+        "recurrences", "R", ["a", "b"], [charts.Series("n", [0.0, float(peak)])], kind="bar", counts=True
+    )
+    labels, _ = _ticks_and_left_margin(str(chart.svg()))
+    assert " ".join(labels) == expected
+
+
+def test_tick_labels_with_a_long_unit_have_room_left_of_the_axis():
+    chart = charts.Chart("ipw", "I", ["a"], [charts.Series("n", [17.0])], unit="incidents", kind="bar", counts=True)
+    labels, left = _ticks_and_left_margin(str(chart.svg()))
+    assert labels[-1] == "20 incidents"
+    # 11px font: about 6.5 px a character; before, 56 px cut "20 incidents" to "incidents".
+    assert left >= 6.5 * len("20 incidents")
+
+
+def test_fractional_ticks_are_not_rounded_to_a_wrong_value():
+    chart = charts.Chart("breach", "B", ["a"], [charts.Series("breached", [0.0])], unit="%")
+    labels, _ = _ticks_and_left_margin(str(chart.svg()))
+    assert labels == ["0%", "0.25%", "0.5%", "0.75%", "1%"]

@@ -65,5 +65,21 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 
+# Issue 14's figures, one bench after the other so that none shares the
+# machine with another (about 6 minutes; needs local PostgreSQL and Redis, and
+# the Debian prometheus-alertmanager and prometheus-blackbox-exporter). The
+# servers' JSON log lines are left out; each bench prints the load average.
+BENCHES := "checklists_bench.py --clients 32" "incidents_bench.py" \
+	"alert_storm_bench.py --alerts 10000 --groups 500" \
+	"healthchecks_bench.py --probes 20000 --duration 60 --checks 50000 --workers 2" \
+	"healthchecks_bench.py --skip-compare --checks 10000 --duration 30" \
+	"load_bench.py --users 50"
+bench: install
+	@for bench in $(BENCHES); do \
+		echo "== bench/$$bench  (load average $$(cut -d' ' -f1-3 /proc/loadavg))"; \
+		$(BIN)/python bench/$$bench 2>&1 | grep -v '^{'; \
+		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
 clean:
 	rm -rf var/ $(VENV)

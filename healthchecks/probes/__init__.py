@@ -41,6 +41,11 @@ PROBES: dict[str, Callable[[ProbeSpec], Awaitable[ProbeResult]]] = {
 }
 
 
+# A heartbeat reads the database's last ping: there is no round trip to time,
+# and a latency of 0 ms would read as a fast answer.
+UNTIMED_KINDS = frozenset({"heartbeat"})
+
+
 async def run_probe(spec: ProbeSpec) -> ProbeResult:
     probe = PROBES.get(spec.kind)
     if probe is None:
@@ -59,7 +64,7 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
         result = ProbeResult(UNKNOWN, text, summary=text)
     except Exception as exc:  # every other failure is the target's, reported as a message
         result = ProbeResult(CRITICAL, error_message(exc), summary=error_summary(exc))
-    if result.latency_ms is None:
+    if result.latency_ms is None and spec.kind not in UNTIMED_KINDS:
         result.latency_ms = (time.perf_counter() - started) * 1000
     result.message = result.message[:500]
     result.summary = result.summary[:200]

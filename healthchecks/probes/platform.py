@@ -216,7 +216,7 @@ def _ago(delta: datetime.timedelta) -> str:
 async def probe_heartbeat(spec: ProbeSpec, now: datetime.datetime | None = None) -> ProbeResult:
     """Dead man's switch: critical once period + grace pass without a ping,
     or when the job pinged its fail URL. Its messages hold only times: the
-    summary is the message."""
+    summary is the message. No latency: nothing is timed (the board shows —)."""
     result = _heartbeat(spec, now)
     result.summary = result.message
     return result
@@ -232,16 +232,11 @@ def _heartbeat(spec: ProbeSpec, now: datetime.datetime | None) -> ProbeResult:
             return ProbeResult(
                 CRITICAL,
                 f"no ping received in the {_ago(now - since)} since the check was created",
-                0.0,
             )
-        return ProbeResult(UNKNOWN, "waiting for the first ping", 0.0)
+        return ProbeResult(UNKNOWN, "waiting for the first ping")
     age = now - spec.last_ping_at
     if spec.last_ping_failed:
-        return ProbeResult(CRITICAL, f"the job reported a failure {_ago(age)} ago", 0.0)
+        return ProbeResult(CRITICAL, f"the job reported a failure {_ago(age)} ago")
     if age > period + grace:
-        return ProbeResult(
-            CRITICAL,
-            f"last ping {_ago(age)} ago; expected every {_ago(period)} (+{_ago(grace)} grace)",
-            0.0,
-        )
-    return ProbeResult(OK, f"last ping {_ago(age)} ago", 0.0)
+        return ProbeResult(CRITICAL, f"last ping {_ago(age)} ago; expected every {_ago(period)} (+{_ago(grace)} grace)")
+    return ProbeResult(OK, f"last ping {_ago(age)} ago")

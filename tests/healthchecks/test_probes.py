@@ -380,7 +380,8 @@ def _heartbeat(**extra):
 
 def test_heartbeat_states():
     now = datetime.datetime.now(datetime.UTC)
-    assert _heartbeat(last_ping_at=now - datetime.timedelta(minutes=30)).state == "ok"
+    fine = _heartbeat(last_ping_at=now - datetime.timedelta(minutes=30))
+    assert fine.state == "ok" and fine.latency_ms is None  # nothing is timed: not "0 ms"
     late = _heartbeat(last_ping_at=now - datetime.timedelta(minutes=71))
     assert late.state == "critical" and late.message == "last ping 71 min ago; expected every 60 min (+10 min grace)"
     assert _heartbeat(last_ping_at=now, last_ping_failed=True).message.startswith("the job reported a failure")

@@ -229,6 +229,7 @@ def test_heartbeat_ping_turns_the_check_ok_and_fail_turns_it_critical():
     assert heartbeats.heartbeat_ping(token=check.heartbeat_token) is not None
     check.refresh_from_db()
     assert check.state == "ok" and check.last_ping_at is not None
+    assert check.last_latency_ms is None and check.results.get().latency_ms is None
     heartbeats.heartbeat_ping(token=check.heartbeat_token, failed=True)
     check.refresh_from_db()
     assert check.state == "critical" and check.last_message.startswith("the job reported a failure")

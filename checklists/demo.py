@@ -113,6 +113,14 @@ def seed(stdout=None) -> None:
     first_items = list(today.items.order_by("order")[:3])
     for item in first_items[:2]:
         services.item_tick(actor=sre, run_id=today.pk, item_id=item.pk)
-    RunItem.objects.filter(pk=first_items[0].pk).update(note="Two warnings overnight, both self-resolved.")
+    noted = RunItem.objects.get(pk=first_items[0].pk)
+    services.item_save_note(
+        actor=sre,
+        run_id=today.pk,
+        item_id=noted.pk,
+        note="Two warnings overnight, both self-resolved.",
+        evidence="",
+        version=noted.version,
+    )
     if stdout:
         stdout.write("  checklist runs: one completed yesterday, one open today")

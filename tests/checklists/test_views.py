@@ -186,6 +186,23 @@ def test_note_conflict_shows_both_texts(client_as, data):
     assert RunItem.objects.get(pk=item.pk).note == "Theirs"
 
 
+def test_a_note_names_its_author_and_an_authorless_note_no_dangling_dash(client_as, data):
+    run, item = data["run"], data["run"].items.first()
+    services.item_save_note(
+        actor=data["sre"], run_id=run.pk, item_id=item.pk, note="Disk at 71 %", evidence="", version=1
+    )
+    client = client_as(Role.SRE)
+
+    def note_html() -> str:
+        body = client.get(reverse("checklists:run", args=[run.pk])).content.decode()
+        return re.search(r'<p class="ck-note" data-testid="note">(.*?)</p>', body, re.S).group(1)
+
+    assert f"— {data['sre']}" in note_html()
+    # Its author's account was deleted (the foreign key is SET_NULL): the note stays, alone.
+    RunItem.objects.filter(pk=item.pk).update(note_updated_by=None)
+    assert note_html().strip() == "Disk at 71 %"
+
+
 def test_bad_input_is_a_message_not_a_500(client_as, data):
     client = client_as(Role.SRE)
     run = data["run"]

@@ -106,7 +106,7 @@ def _scheduled(now: datetime.datetime) -> list[dict]:
     rows = [
         {
             "task": f"Maintenance: {w.reason}",
-            "time": w.starts_at.isoformat(),
+            "time": _utc_iso(w.starts_at),
             "impact": f"{w.service or w.check_ref} (until {timezone.localtime(w.ends_at):%a %H:%M})",
         }
         for w in MaintenanceWindow.objects.filter(ends_at__gt=now, starts_at__lt=until)
@@ -114,16 +114,20 @@ def _scheduled(now: datetime.datetime) -> list[dict]:
         .order_by("starts_at")[:20]
     ]
     rows += [
-        {"task": f"Checklist: {run.title}", "time": run.due_at.isoformat(), "impact": "open run, due"}
+        {"task": f"Checklist: {run.title}", "time": _utc_iso(run.due_at), "impact": "open run, due"}
         for run in ChecklistRun.objects.filter(status=ChecklistRun.Status.OPEN).order_by("due_at")[:20]
     ]
     for schedule in Schedule.objects.filter(enabled=True).select_related("template")[:50]:
         slot = _next_slot(schedule, now)
         if slot is not None and slot < until:
-            rows.append(
-                {"task": f"Checklist: {schedule.template.name}", "time": slot.isoformat(), "impact": "scheduled"}
-            )
-    return sorted(rows, key=lambda row: row["time"])
+            rows.append({"task": f"Checklist: {schedule.template.name}", "time": _utc_iso(slot), "impact": "scheduled"})
+    return sorted(rows, key=lambda row: datetime.datetime.fromisoformat(row["time"]))
+
+
+def _utc_iso(moment: datetime.datetime) -> str:
+    # One offset for every row: the schedules' own timezones made the texts
+    # unsortable, and the page shows them in the reader's timezone anyway.
+    return moment.astimezone(datetime.UTC).isoformat()
 
 
 def _next_slot(schedule: Schedule, now: datetime.datetime) -> datetime.datetime | None:

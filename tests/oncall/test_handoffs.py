@@ -1,4 +1,5 @@
 import datetime
+import zoneinfo
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -58,6 +59,27 @@ def test_prefill_follows_the_seed_template(world):
     tasks = [row["task"] for row in draft.scheduled]
     assert "Maintenance: DB upgrade" in tasks and "Checklist: Evening checklist" in tasks
     assert draft.period_end - draft.period_start <= 12 * H
+
+
+def test_scheduled_tasks_are_in_time_order_across_timezones_and_shown_in_the_readers(world, client):
+    singapore = zoneinfo.ZoneInfo("Asia/Singapore")
+    soon = (timezone.now() + H).astimezone(singapore).replace(second=0, microsecond=0)
+    template = ChecklistTemplate.objects.create(name="Singapore checklist")
+    Schedule.objects.create(
+        template=template, time_of_day=soon.time(), days_of_week="0123456", timezone="Asia/Singapore"
+    )
+
+    draft = handoffs.prefill(rotation=world["rotation"], outgoing=world["out"])
+    tasks = [row["task"] for row in draft.scheduled]
+    # In an hour (Singapore) before the UTC evening checklist in two: by time, not by the text of a +08:00 offset.
+    assert tasks.index("Checklist: Singapore checklist") < tasks.index("Checklist: Evening checklist")
+
+    world["out"].timezone = "America/New_York"
+    world["out"].save(update_fields=["timezone"])
+    client.force_login(world["out"])
+    body = client.get(reverse("oncall:handoff_new") + f"?rotation={world['rotation'].pk}").content.decode()
+    shown = soon.astimezone(zoneinfo.ZoneInfo("America/New_York"))
+    assert f"<td>Checklist: Singapore checklist</td><td>{shown:%a} {shown.day} {shown:%b %H:%M}</td>" in body
 
 
 def test_open_items_carry_over_until_closed(world, make_user):

@@ -67,6 +67,7 @@ def _run_context(request: HttpRequest, run: ChecklistRun, items: list[RunItem]) 
         "items": items,
         "progress": selectors.progress_of(items),
         "can_tick": has_capability(request.user, "checklist.tick") and run.is_writable,
+        "can_hand_off": run.offers_handoff and has_capability(request.user, "handoff.write"),
         "since": timezone.now().isoformat(),
     }
 

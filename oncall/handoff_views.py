@@ -126,7 +126,12 @@ def handoff_history(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "oncall/handoff_history.html",
-        {"handoffs": selectors.handoff_history(rotation), "rotation": rotation, "rotations": Rotation.objects.all()},
+        {
+            "handoffs": selectors.handoff_history(rotation),
+            "rotation": rotation,
+            "rotations": Rotation.objects.all(),
+            "can_write": has_capability(request.user, "handoff.write"),
+        },
     )
 
 

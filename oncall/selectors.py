@@ -9,6 +9,7 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from opsconsole.models import Service, User
+from opsconsole.roles import has_capability
 
 from .handoffs import overdue_before
 from .models import (
@@ -278,4 +279,4 @@ def unacknowledged_overdue_count() -> int:
 
 
 def handoff_panel_context(request) -> dict:
-    return {"rows": handoff_panel_rows()}
+    return {"rows": handoff_panel_rows(), "can_write": has_capability(request.user, "handoff.write")}

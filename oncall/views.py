@@ -37,6 +37,7 @@ def _page_context(request: HttpRequest, *, only: int | None = None, bound: tuple
     return {
         "rotations": rotations,
         "can_edit": can_edit,
+        "can_write_handoff": has_capability(request.user, "handoff.write"),
         "rotation": rotations[0] if rotations else None,
         **_feed_context(request.user),
     }

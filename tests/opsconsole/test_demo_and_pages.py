@@ -42,3 +42,38 @@ def test_every_nav_page_answers(client_as):
     admin = client_as(Role.ADMIN)
     for item in NAV_ITEMS:
         assert admin.get(reverse(item.url_name)).status_code == 200, item.url_name
+
+
+# Links a page may hold that are not pages: downloads, the sign-out form's target, the admin.
+_NOT_PAGES = (".md", ".csv", ".ics", "/accounts/logout/", "/admin/", "/metrics", "/ping/")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.SRE])
+def test_no_page_links_a_role_to_a_page_it_may_not_open(client, role):
+    """Walk the demo console from the dashboard, as the demo user of `role`
+    would by clicking: every linked page opens (a link to a 403 is a
+    button the role should not have been shown)."""
+    import collections
+    import re
+
+    call_command("seed_demo")
+    client.force_login(User.objects.get(username=role.name.lower()))
+    seen, queue, refused = set(), collections.deque(["/"]), []
+    while queue and len(seen) < 120:
+        path = queue.popleft()
+        if path in seen:
+            continue
+        seen.add(path)
+        response = client.get(path)
+        assert response.status_code < 500, path
+        if response.status_code == 403:
+            refused.append(path)
+        if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+            continue
+        for href in re.findall(r'href="(/[^"#]*)', response.content.decode()):
+            href = href.replace("&amp;", "&")
+            if not href.startswith("//") and not href.endswith(_NOT_PAGES) and not any(p in href for p in _NOT_PAGES):
+                queue.append(href)
+    assert len(seen) > 60  # the walk reached the areas, not just the dashboard
+    assert refused == []

@@ -46,21 +46,24 @@ def test_every_nav_page_answers(client_as):
 
 # Links a page may hold that are not pages: downloads, the sign-out form's target, the admin.
 _NOT_PAGES = (".md", ".csv", ".ics", "/accounts/logout/", "/admin/", "/metrics", "/ping/")
+_DEMO_USERNAMES = {Role.VIEWER: "viewer", Role.SRE: "sre", Role.INCIDENT_COMMANDER: "commander"}
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("role", [Role.VIEWER, Role.SRE])
-def test_no_page_links_a_role_to_a_page_it_may_not_open(client, role):
-    """Walk the demo console from the dashboard, as the demo user of `role`
-    would by clicking: every linked page opens (a link to a 403 is a
-    button the role should not have been shown)."""
+@pytest.mark.parametrize("role", list(_DEMO_USERNAMES))
+def test_no_page_offers_a_role_a_link_or_form_it_may_not_use(client, role):
+    """Walk the demo console from the dashboard as the demo user of `role`
+    would by clicking: every linked page opens, and every form a page shows
+    is one the role may post (a 403 is a button it should not have been
+    shown). The forms are posted empty: a refusal for a bad form is a 200
+    or 400 with its errors, never a 403."""
     import collections
     import re
 
     call_command("seed_demo")
-    client.force_login(User.objects.get(username=role.name.lower()))
-    seen, queue, refused = set(), collections.deque(["/"]), []
-    while queue and len(seen) < 120:
+    client.force_login(User.objects.get(username=_DEMO_USERNAMES[role]))
+    seen, queue, refused, forms = set(), collections.deque(["/"]), [], {}
+    while queue and len(seen) < 250:
         path = queue.popleft()
         if path in seen:
             continue
@@ -71,9 +74,17 @@ def test_no_page_links_a_role_to_a_page_it_may_not_open(client, role):
             refused.append(path)
         if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
             continue
-        for href in re.findall(r'href="(/[^"#]*)', response.content.decode()):
-            href = href.replace("&amp;", "&")
-            if not href.startswith("//") and not href.endswith(_NOT_PAGES) and not any(p in href for p in _NOT_PAGES):
+        html = response.content.decode()
+        for tag in re.findall(r"<form[^>]*>", html):
+            action = re.search(r'action="([^"]*)"', tag)
+            if 'method="post"' in tag and "logout" not in tag:
+                forms.setdefault((action.group(1) if action else path).replace("&amp;", "&") or path, path)
+        # Without a query string: filters and pages of one list are one page here.
+        for href in re.findall(r'href="(/[^"#?]*)"', html):
+            if not href.startswith("//") and not any(part in href for part in _NOT_PAGES):
                 queue.append(href)
-    assert len(seen) > 60  # the walk reached the areas, not just the dashboard
+    assert len(seen) > 60 and forms  # the walk reached the areas and their forms, not just the dashboard
+    refused += [
+        f"POST {action} (form on {page})" for action, page in forms.items() if client.post(action).status_code == 403
+    ]
     assert refused == []

@@ -46,7 +46,12 @@ def test_every_nav_page_answers(client_as):
 
 # Links a page may hold that are not pages: downloads, the sign-out form's target, the admin.
 _NOT_PAGES = (".md", ".csv", ".ics", "/accounts/logout/", "/admin/", "/metrics", "/ping/")
-_DEMO_USERNAMES = {Role.VIEWER: "viewer", Role.SRE: "sre", Role.INCIDENT_COMMANDER: "commander"}
+_DEMO_USERNAMES = {
+    Role.VIEWER: "viewer",
+    Role.SRE: "sre",
+    Role.INCIDENT_COMMANDER: "commander",
+    Role.MANAGER: "manager",
+}
 
 
 @pytest.mark.django_db

@@ -80,9 +80,10 @@ def test_no_page_offers_a_role_a_link_or_form_it_may_not_use(client, role):
         if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
             continue
         html = response.content.decode()
-        for tag in re.findall(r"<form[^>]*>", html):
-            action = re.search(r'action="([^"]*)"', tag)
-            if 'method="post"' in tag and "logout" not in tag:
+        # Plain forms and htmx ones (hx-post on the form or on a button).
+        for tag in re.findall(r"<(?:form|button|input)\b[^>]*>", html):
+            action = re.search(r'\b(?:hx-post|action)="([^"]*)"', tag)
+            if ('method="post"' in tag or "hx-post=" in tag) and "logout" not in tag:
                 forms.setdefault((action.group(1) if action else path).replace("&amp;", "&") or path, path)
         # Without a query string: filters and pages of one list are one page here.
         for href in re.findall(r'href="(/[^"#?]*)"', html):

@@ -64,12 +64,18 @@ class Chart:
             totals = [sum(s.values[i] or 0 for s in self.series) for i in range(len(self.labels))]
         else:
             totals = [v for s in self.series for v in s.values if v is not None]
-        totals += [t.value for t in self.thresholds]
+        totals += [t.value for t in self._drawn_thresholds(max(totals, default=0))]
         top = nice_ceiling(max(totals, default=0))
         if self.counts and top % 4:
             # Four tick intervals: a top of 5 or 10 would give fractions.
             top = 4.0 * max(1, math.ceil(max(totals, default=0) / 4))
         return top
+
+    def _drawn_thresholds(self, data_top: float) -> list[Threshold]:
+        """The thresholds near the data (at most twice its peak): a critical
+        line at 2,000 ms would flatten 10 ms latencies into the axis. The
+        others are named above the plot instead."""
+        return [t for t in self.thresholds if t.value <= 2 * data_top]
 
     @property
     def empty(self) -> bool:
@@ -176,7 +182,13 @@ def _xy(chart: Chart, width: int, height: int) -> SafeString:
             elif points:
                 cx, cy = points[0].split(",")
                 out.append(f'<circle class="s{si % PALETTE_SIZE}" cx="{cx}" cy="{cy}" r="3"/>')
-    for threshold in chart.thresholds:
+    above = [t.label for t in chart.thresholds if t.value > top]
+    if above:
+        out.append(
+            f'<text class="threshold-label" x="{width - right - 2}" y="{top_pad + 10}" text-anchor="end">'
+            f"above the chart: {escape(', '.join(above))}</text>"
+        )
+    for threshold in (t for t in chart.thresholds if t.value <= top):
         yy = y(threshold.value)
         out.append(f'<line class="threshold" x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}"/>')
         out.append(

@@ -36,7 +36,9 @@ def test_latency_chart_has_axes_units_dates_thresholds_table_and_csv(client_as, 
     assert '<svg class="chart chart-line"' in figure and 'class="axis"' in figure
     assert re.search(r'class="tick"[^>]*>\d+ ms</text>', figure)  # y ticks carry the unit
     assert re.search(r'class="tick"[^>]*>\d\d [A-Z][a-z]{2} \d\d:\d\d</text>', figure)  # dates: points span 2 days
-    assert "warning 200 ms" in figure and "critical 800 ms" in figure and figure.count('class="threshold"') == 2
+    # The warning line is near the data and drawn; the critical one would flatten it, so it is named above.
+    assert "warning 200 ms</text>" in figure and figure.count('class="threshold"') == 1
+    assert "above the chart: critical 800 ms</text>" in figure
     assert "Numbers (text alternative)" in figure and "<td>124 ms</td>" in figure
     csv_url = reverse("healthchecks:latency_csv", args=[check.pk])
     assert f'href="{csv_url}"' in figure
@@ -112,3 +114,18 @@ def test_fractional_ticks_are_not_rounded_to_a_wrong_value():
     chart = charts.Chart("breach", "B", ["a"], [charts.Series("breached", [0.0])], unit="%")
     labels, _ = _ticks_and_left_margin(str(chart.svg()))
     assert labels == ["0%", "0.25%", "0.5%", "0.75%", "1%"]
+
+
+def test_thresholds_far_above_the_data_do_not_flatten_it():
+    chart = charts.Chart(
+        "latency",
+        "L",
+        ["a", "b"],
+        [charts.Series("latency", [8.0, 12.0])],
+        unit="ms",
+        thresholds=[charts.Threshold(500, "warning 500 ms"), charts.Threshold(2000, "critical 2000 ms")],
+    )
+    svg = str(chart.svg())
+    labels, _ = _ticks_and_left_margin(svg)
+    assert labels[-1] == "20 ms"  # the axis fits the data, not the 2,000 ms line
+    assert 'class="threshold"' not in svg and "above the chart: warning 500 ms, critical 2000 ms" in svg

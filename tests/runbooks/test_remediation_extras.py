@@ -77,7 +77,7 @@ def test_metrics_count_automatic_runs_by_outcome_and_action_runs_by_status(clien
 
 
 @pytest.mark.django_db
-def test_seed_demo_twice_binds_one_non_destructive_action():
+def test_seed_demo_twice_binds_one_non_destructive_action(client_as):
     call_command("seed_demo", stdout=io.StringIO())
     call_command("seed_demo", stdout=io.StringIO())
     [binding] = RemediationBinding.objects.select_related("check_ref__service")
@@ -85,6 +85,8 @@ def test_seed_demo_twice_binds_one_non_destructive_action():
     assert (binding.check_ref.service.slug, binding.check_ref.name) == (slug, name)
     assert binding.action == "run_check" and binding.params == {"check_id": binding.check_ref_id}
     assert binding.enabled and not binding.destructive and binding.approved_by is None
+    page = client_as(Role.VIEWER).get(reverse("healthchecks:detail", args=[binding.check_ref_id])).content.decode()
+    assert f"<code>check_id={binding.check_ref_id}</code>" in page  # not the dict's repr
     # A binding someone changed since is left as it is.
     RemediationBinding.objects.update(cooldown_seconds=60)
     call_command("seed_demo", stdout=io.StringIO())

@@ -59,6 +59,8 @@ def test_edit_creates_a_version_and_history_lists_it(client_as):
     runbook.refresh_from_db()
     assert runbook.current_version.number == 2 and runbook.tags == ["queue", "k8s"]
     assert runbook.current_version.steps.get(order=2).action_params == {"namespace": "prod"}
+    page = client.get(reverse("runbooks:detail", args=[runbook.pk])).content.decode()
+    assert "<code>namespace=prod</code>" in page  # the parameters as written, not a Python dict
     history = client.get(reverse("runbooks:history", args=[runbook.pk])).content.decode()
     assert history.count('data-testid="version-row"') == 2 and "second step" in history
     old = client.get(reverse("runbooks:version", args=[runbook.pk, 1])).content.decode()

@@ -124,7 +124,9 @@ def _xy(chart: Chart, width: int, height: int) -> SafeString:
     ticks = [(top * i / 4, _tick(top * i / 4, chart)) for i in range(5)]
     # Room for the widest tick label ("20 incidents") at the 11px chart font.
     left = max(56, 10 + math.ceil(6.5 * max(len(label) for _, label in ticks)))
-    right, top_pad, bottom = 8, 10, 34
+    above = [t.label for t in chart.thresholds if t.value > top]
+    # A line of its own above the plot names the thresholds too high to draw.
+    right, top_pad, bottom = 8, (24 if above else 10), 34
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     n = len(chart.labels)
     if n == 0:
@@ -182,10 +184,9 @@ def _xy(chart: Chart, width: int, height: int) -> SafeString:
             elif points:
                 cx, cy = points[0].split(",")
                 out.append(f'<circle class="s{si % PALETTE_SIZE}" cx="{cx}" cy="{cy}" r="3"/>')
-    above = [t.label for t in chart.thresholds if t.value > top]
     if above:
         out.append(
-            f'<text class="threshold-label" x="{width - right - 2}" y="{top_pad + 10}" text-anchor="end">'
+            f'<text class="threshold-label" x="{width - right - 2}" y="12" text-anchor="end">'
             f"above the chart: {escape(', '.join(above))}</text>"
         )
     for threshold in (t for t in chart.thresholds if t.value <= top):

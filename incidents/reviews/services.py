@@ -337,6 +337,14 @@ def submit_problems(review: Review) -> list[str]:
     return problems
 
 
+def may_submit(review: Review, actor) -> bool:
+    """Who submits a review: its author, or a Manager/Admin (review.approve).
+    The page shows the button by the same rule."""
+    return has_capability(actor, "review.write") and (
+        _is_author(review, actor) or has_capability(actor, "review.approve")
+    )
+
+
 def review_submit(*, review: Review, actor, version: int | None = None) -> Review:
     """draft → in review. The author (or a Manager/Admin) submits; refused with
     the list of problems while a required section is empty or an action item
@@ -344,7 +352,7 @@ def review_submit(*, review: Review, actor, version: int | None = None) -> Revie
     check_capability(actor, "review.write")
     with transaction.atomic():
         current = _locked(review)
-        if not (_is_author(current, actor) or has_capability(actor, "review.approve")):
+        if not may_submit(current, actor):
             raise PermissionDenied("Only the review's author (or a Manager) submits it.")
         if current.status != ReviewStatus.DRAFT:
             raise ReviewRefused(f"The review is {current.get_status_display().lower()}: only a draft is submitted.")

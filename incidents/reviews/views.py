@@ -73,6 +73,7 @@ def _page(request: HttpRequest, review: Review, form=None, status: int = 200) ->
         can_write=has_capability(user, "review.write"),
         can_approve=has_capability(user, "review.approve"),
         is_author=review.author_id == user.pk,
+        can_submit=services.may_submit(review, user),
         comment_form=CommentForm(),
         changes_form=RequestChangesForm(),
         item_form=ActionItemForm(),

@@ -104,30 +104,29 @@ def _incoming(rotation: Rotation, outgoing: User, now: datetime.datetime) -> Use
 def _scheduled(now: datetime.datetime) -> list[dict]:
     until = now + datetime.timedelta(hours=SCHEDULE_HOURS)
     rows = [
-        {
-            "task": f"Maintenance: {w.reason}",
-            "time": _utc_iso(w.starts_at),
-            "impact": f"{w.service or w.check_ref} (until {timezone.localtime(w.ends_at):%a %H:%M})",
-        }
+        (
+            w.starts_at,
+            f"Maintenance: {w.reason}",
+            f"{w.service or w.check_ref} (until {timezone.localtime(w.ends_at):%a %H:%M})",
+        )
         for w in MaintenanceWindow.objects.filter(ends_at__gt=now, starts_at__lt=until)
         .select_related("service", "check_ref")
         .order_by("starts_at")[:20]
     ]
     rows += [
-        {"task": f"Checklist: {run.title}", "time": _utc_iso(run.due_at), "impact": "open run, due"}
+        (run.due_at, f"Checklist: {run.title}", "open run, due")
         for run in ChecklistRun.objects.filter(status=ChecklistRun.Status.OPEN).order_by("due_at")[:20]
     ]
     for schedule in Schedule.objects.filter(enabled=True).select_related("template")[:50]:
         slot = _next_slot(schedule, now)
         if slot is not None and slot < until:
-            rows.append({"task": f"Checklist: {schedule.template.name}", "time": _utc_iso(slot), "impact": "scheduled"})
-    return sorted(rows, key=lambda row: datetime.datetime.fromisoformat(row["time"]))
-
-
-def _utc_iso(moment: datetime.datetime) -> str:
-    # One offset for every row: the schedules' own timezones made the texts
-    # unsortable, and the page shows them in the reader's timezone anyway.
-    return moment.astimezone(datetime.UTC).isoformat()
+            rows.append((slot, f"Checklist: {schedule.template.name}", "scheduled"))
+    # Sorted as times (the slots carry their schedules' own offsets), stored
+    # as UTC text: the snapshot is JSON, and pages show it in the reader's timezone.
+    return [
+        {"task": task, "time": moment.astimezone(datetime.UTC).isoformat(), "impact": impact}
+        for moment, task, impact in sorted(rows, key=lambda row: row[0])
+    ]
 
 
 def _next_slot(schedule: Schedule, now: datetime.datetime) -> datetime.datetime | None:

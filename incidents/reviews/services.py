@@ -43,6 +43,7 @@ from .models import (
     ReviewStatus,
     ReviewVersion,
 )
+from .permissions import is_author, may_submit
 
 REQUIRED_SEVERITY = 2  # SEV-1 and SEV-2 get a required review when resolved
 
@@ -90,10 +91,6 @@ def _save_version(review: Review, actor, number: int, reason: str) -> ReviewVers
 
 def _locked(review: Review) -> Review:
     return Review.objects.select_for_update(of=("self",)).select_related("incident", "author").get(pk=review.pk)
-
-
-def _is_author(review: Review, actor) -> bool:
-    return review.author_id is not None and review.author_id == getattr(actor, "pk", None)
 
 
 def _phase(seconds: float | None) -> str:
@@ -337,14 +334,6 @@ def submit_problems(review: Review) -> list[str]:
     return problems
 
 
-def may_submit(review: Review, actor) -> bool:
-    """Who submits a review: its author, or a Manager/Admin (review.approve).
-    The page shows the button by the same rule."""
-    return has_capability(actor, "review.write") and (
-        _is_author(review, actor) or has_capability(actor, "review.approve")
-    )
-
-
 def review_submit(*, review: Review, actor, version: int | None = None) -> Review:
     """draft → in review. The author (or a Manager/Admin) submits; refused with
     the list of problems while a required section is empty or an action item
@@ -387,7 +376,7 @@ def _move(current: Review, actor, to: str, action: str, text: str, **fields) -> 
 def _manager_step(review: Review, actor, *, expected: str, allow_author: bool = False) -> Review:
     check_capability(actor, "review.approve")
     current = _locked(review)
-    if not allow_author and _is_author(current, actor):
+    if not allow_author and is_author(current, actor):
         raise PermissionDenied("You wrote this review: another Manager must review it.")
     if current.status != expected:
         raise ReviewRefused(

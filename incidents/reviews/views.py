@@ -15,7 +15,7 @@ from opsconsole.roles import has_capability, requires
 
 from .. import selectors as incident_selectors
 from ..services import render_markdown
-from . import action_items, selectors, services, trends
+from . import action_items, permissions, selectors, services, trends
 from .export import review_markdown
 from .forms import (
     ActionItemForm,
@@ -72,8 +72,8 @@ def _page(request: HttpRequest, review: Review, form=None, status: int = 200) ->
         form=form or (SectionsForm(initial=initial) if review.editable else CorrectionForm(initial=initial)),
         can_write=has_capability(user, "review.write"),
         can_approve=has_capability(user, "review.approve"),
-        is_author=review.author_id == user.pk,
-        can_submit=services.may_submit(review, user),
+        is_author=permissions.is_author(review, user),
+        can_submit=permissions.may_submit(review, user),
         comment_form=CommentForm(),
         changes_form=RequestChangesForm(),
         item_form=ActionItemForm(),

@@ -95,7 +95,7 @@ def main() -> None:
     from django.db.models import Max, Min
 
     from incidents.models import AlertReceipt, Incident, IncidentSignal
-    from opsconsole import audit
+    from opsconsole import audit_verify
     from opsconsole.models import ApiToken, User
     from opsconsole.roles import Role
 
@@ -153,7 +153,7 @@ def main() -> None:
     opened, distinct = incidents.count(), incidents.values("dedup_key").distinct().count()
     firing_left = IncidentSignal.objects.filter(firing=True).count()
     receipts = AlertReceipt.objects.count()
-    problems = list(audit.verify_chain())
+    problems = list(audit_verify.verify_chain())
     print(
         f"  check: {opened} incidents ({distinct} distinct groups; expected {args.groups}), "
         f"{receipts} receipts (expected {2 * total}), {firing_left} signals still firing (expected 0), "

@@ -57,7 +57,7 @@ def main() -> None:
     from django.db import connection, connections, transaction
 
     call_command("migrate", verbosity=0)
-    from opsconsole import audit
+    from opsconsole import audit, audit_verify
     from opsconsole.models import AuditEntry, User
 
     user = User.objects.create_user("bench", password="x")
@@ -94,7 +94,7 @@ def main() -> None:
             f"{done / elapsed:.0f} appends/s; p50 {statistics.median(ms):.2f} ms, "
             f"p95 {ms[int(len(ms) * 0.95) - 1]:.2f} ms"
         )
-    problems = list(audit.verify_chain())
+    problems = list(audit_verify.verify_chain())
     used = AuditEntry.objects.values("stream").distinct().count()
     print(
         f"chains: {AuditEntry.objects.count()} rows in {used} streams, "

@@ -463,8 +463,3 @@ def record_many(entries: Iterable[tuple[Any, str, models.Model | None, dict | No
             record(actor, action, target, before=before, after=after)
             for actor, action, target, before, after in entries
         ]
-
-
-# Verifying the chains lives in audit_verify.py (this module's size); its
-# names stay importable from here.
-from .audit_verify import ChainProblem, verify_chain  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """Verifying the audit log's hash chains (opsconsole.audit writes them):
 every row's hash recomputed, each stream's positions contiguous, its last row
-the head's. Re-exported by opsconsole.audit."""
+the head's."""
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass

@@ -6,7 +6,8 @@ import time
 from celery import shared_task
 
 from . import metrics
-from .audit import current_heads, format_head, verify_chain
+from .audit import current_heads, format_head
+from .audit_verify import verify_chain
 from .models import AuditEntry
 
 logger = logging.getLogger(__name__)

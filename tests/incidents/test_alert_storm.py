@@ -9,7 +9,7 @@ import pytest
 
 from bench.servers import alertmanager, gunicorn, push_alerts, storm_alerts, wait_for
 from incidents.models import AlertReceipt, Incident, IncidentSignal, TimelineEvent
-from opsconsole import audit
+from opsconsole import audit_verify
 from opsconsole.models import ApiToken
 from opsconsole.roles import Role
 from tests.processes import production_env
@@ -61,4 +61,4 @@ def test_alertmanager_storm_opens_one_incident_per_group_and_loses_no_resolve(ma
         assert TimelineEvent.objects.filter(incident=incident, kind="alert", data__resolved=True).exists()
     # Exactly one receipt per alert notification: retried deliveries counted once.
     assert AlertReceipt.objects.count() == 2 * GROUPS * PER_GROUP
-    assert list(audit.verify_chain()) == []
+    assert list(audit_verify.verify_chain()) == []

@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from opsconsole.audit import current_heads, format_head, verify_chain
+from opsconsole.audit import current_heads, format_head
+from opsconsole.audit_verify import verify_chain
 from opsconsole.models import AuditEntry
 
 
